@@ -1,0 +1,127 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// handler applies one command to next, a shallow copy of the current state
+// that the handler may modify (cloning any map it writes). It returns the
+// apply response or a business-rule error, in which case next is discarded.
+type handler func(next *State, c decoded, index uint64) (any, error)
+
+var handlers = map[MessageType]handler{}
+
+// register adds a command handler; called from init in the apply_*.go files.
+func register(t MessageType, h handler) {
+	if _, dup := handlers[t]; dup {
+		panic(fmt.Sprintf("fsm: handler for type %d registered twice", t))
+	}
+	handlers[t] = h
+}
+
+// FSM is the raft state machine. It is safe for concurrent use: raft calls
+// Apply, Snapshot and Restore from its own goroutine, and any number of
+// readers call View.
+type FSM struct {
+	mu    sync.Mutex // serialises Apply and Restore
+	state atomic.Pointer[State]
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an FSM holding empty state.
+func New() *FSM {
+	f := &FSM{}
+	f.state.Store(emptyState())
+	return f
+}
+
+// View returns the current immutable state.
+func (f *FSM) View() *State { return f.state.Load() }
+
+// Apply applies one committed raft log entry.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res, err := f.applyData(l.Data, l.Index)
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+// applyData decodes and applies one command at a raft index. It panics on
+// undecodable input, as a diverged state machine is worse than a crash.
+func (f *FSM) applyData(data []byte, index uint64) (any, error) {
+	c, err := decodeCommand(data)
+	if err != nil {
+		panic(err)
+	}
+	h, ok := handlers[c.Type&^IgnoreUnknown]
+	if !ok {
+		if c.Type&IgnoreUnknown != 0 {
+			return nil, nil
+		}
+		panic(fmt.Sprintf("fsm: unknown command type %d at index %d", c.Type, index))
+	}
+	cur := f.state.Load()
+	next := cur.clone()
+	next.Index = index
+	res, err := h(next, c, index)
+	if err != nil {
+		return nil, err
+	}
+	f.state.Store(next)
+	return res, nil
+}
+
+// decodeBody decodes a command's payload, panicking if it does not decode:
+// the proposer encoded it from the same struct, so a failure means a
+// corrupt log or an incompatible build.
+func decodeBody[T any](c decoded) T {
+	var v T
+	if err := json.Unmarshal(c.Body, &v); err != nil {
+		panic(fmt.Sprintf("fsm: decode body of command type %d: %v", c.Type, err))
+	}
+	return v
+}
+
+// Snapshot captures the current state; Persist may run concurrently with
+// later applies because states are immutable.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{state: f.state.Load()}, nil
+}
+
+// Restore replaces the state with a snapshot's.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := ReadSnapshot(rc)
+	if err != nil {
+		return fmt.Errorf("restore fsm: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state.Store(s)
+	return nil
+}
+
+type snapshot struct{ state *State }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := WriteSnapshot(sink, s.state); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist fsm snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

@@ -1,0 +1,193 @@
+package fsm
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Snapshot layout: the magic, one version byte, then records of
+// (type byte, uvarint length, JSON), ending with recEnd.
+//
+// Stored in snapshots and backups: append only, never renumber.
+const (
+	recMeta     byte = 1
+	recOrg      byte = 2
+	recUser     byte = 3
+	recKey      byte = 4
+	recProvider byte = 5 // in resolution order
+	recRoute    byte = 6
+	recPrice    byte = 7
+	recPolicy   byte = 8
+	recIndex    byte = 9
+	recEnd      byte = 0xff
+)
+
+const (
+	snapshotMagic   = "TGSNAP"
+	snapshotVersion = 1
+	// maxRecord bounds a single record so a corrupt length can't allocate
+	// without limit.
+	maxRecord = 64 << 20
+)
+
+// ErrBadSnapshot reports a snapshot that does not decode.
+var ErrBadSnapshot = errors.New("fsm: bad snapshot")
+
+// WriteSnapshot writes s in the snapshot format, in a deterministic order.
+func WriteSnapshot(w io.Writer, s *State) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString(snapshotMagic)
+	bw.WriteByte(snapshotVersion)
+	var lenBuf [binary.MaxVarintLen64]byte
+	put := func(t byte, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode snapshot record %d: %w", t, err)
+		}
+		bw.WriteByte(t)
+		bw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(b)))])
+		_, err = bw.Write(b)
+		return err
+	}
+	if err := put(recMeta, s.Meta); err != nil {
+		return err
+	}
+	if err := put(recIndex, s.Index); err != nil {
+		return err
+	}
+	for _, id := range sortedKeys(s.Orgs) {
+		if err := put(recOrg, s.Orgs[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.Users) {
+		if err := put(recUser, s.Users[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.Keys) {
+		if err := put(recKey, s.Keys[id]); err != nil {
+			return err
+		}
+	}
+	for _, slug := range s.ProviderOrder {
+		if err := put(recProvider, s.Providers[slug]); err != nil {
+			return err
+		}
+	}
+	for _, m := range sortedKeys(s.Routes) {
+		if err := put(recRoute, s.Routes[m]); err != nil {
+			return err
+		}
+	}
+	for _, m := range sortedKeys(s.Prices) {
+		if err := put(recPrice, s.Prices[m]); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.Policies) {
+		if err := put(recPolicy, s.Policies[id]); err != nil {
+			return err
+		}
+	}
+	bw.WriteByte(recEnd)
+	return bw.Flush()
+}
+
+// ReadSnapshot decodes a snapshot written by WriteSnapshot.
+func ReadSnapshot(r io.Reader) (*State, error) {
+	br := bufio.NewReader(r)
+	head := make([]byte, len(snapshotMagic)+1)
+	if _, err := io.ReadFull(br, head); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	if string(head[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: not a tensorgate snapshot", ErrBadSnapshot)
+	}
+	if v := head[len(snapshotMagic)]; v != snapshotVersion {
+		return nil, fmt.Errorf("%w: unsupported version %d", ErrBadSnapshot, v)
+	}
+	s := emptyState()
+	for {
+		t, err := br.ReadByte()
+		if err != nil {
+			return nil, fmt.Errorf("%w: truncated: %v", ErrBadSnapshot, err)
+		}
+		if t == recEnd {
+			break
+		}
+		n, err := binary.ReadUvarint(br)
+		if err != nil || n > maxRecord {
+			return nil, fmt.Errorf("%w: record length", ErrBadSnapshot)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(br, b); err != nil {
+			return nil, fmt.Errorf("%w: truncated record: %v", ErrBadSnapshot, err)
+		}
+		if err := s.readRecord(t, b); err != nil {
+			return nil, err
+		}
+	}
+	s.rebuildIndexes()
+	return s, nil
+}
+
+func (s *State) readRecord(t byte, b []byte) error {
+	var err error
+	switch t {
+	case recMeta:
+		err = json.Unmarshal(b, &s.Meta)
+	case recIndex:
+		err = json.Unmarshal(b, &s.Index)
+	case recOrg:
+		err = readInto(b, s.Orgs, func(o *Org) string { return o.ID })
+	case recUser:
+		err = readInto(b, s.Users, func(u *User) string { return u.ID })
+	case recKey:
+		err = readInto(b, s.Keys, func(k *Key) string { return k.ID })
+	case recProvider:
+		err = readInto(b, s.Providers, func(p *Provider) string { return p.Slug })
+		if err == nil {
+			var p Provider
+			_ = json.Unmarshal(b, &p)
+			s.ProviderOrder = append(s.ProviderOrder, p.Slug)
+		}
+	case recRoute:
+		err = readInto(b, s.Routes, func(r *Route) string { return r.Model })
+	case recPrice:
+		err = readInto(b, s.Prices, func(p *Price) string { return p.Model })
+	case recPolicy:
+		err = readInto(b, s.Policies, func(p *Policy) string { return p.OrgID })
+	default:
+		return fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, t)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: record type %d: %v", ErrBadSnapshot, t, err)
+	}
+	return nil
+}
+
+func readInto[T any](b []byte, m map[string]*T, id func(*T) string) error {
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	k := id(v)
+	if k == "" {
+		return errors.New("record without id")
+	}
+	if _, dup := m[k]; dup {
+		return fmt.Errorf("duplicate record %q", k)
+	}
+	m[k] = v
+	return nil
+}
+
+func readSnapshotBytes(b []byte) (*State, error) {
+	return ReadSnapshot(bytes.NewReader(b))
+}
