@@ -125,9 +125,11 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 		if err != nil || n > maxRecord {
 			return nil, fmt.Errorf("%w: record length", ErrBadSnapshot)
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(br, b); err != nil {
-			return nil, fmt.Errorf("%w: truncated record: %v", ErrBadSnapshot, err)
+		// Read through a limit rather than allocating n up front, so a
+		// corrupt length can't claim memory the input doesn't back.
+		b, err := io.ReadAll(io.LimitReader(br, int64(n)))
+		if err != nil || uint64(len(b)) != n {
+			return nil, fmt.Errorf("%w: truncated record", ErrBadSnapshot)
 		}
 		if err := s.readRecord(t, b); err != nil {
 			return nil, err
