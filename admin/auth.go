@@ -1,0 +1,192 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+type ctxKey int
+
+const principalKey ctxKey = iota
+
+// principal is the signed-in user of a request.
+type principal struct {
+	user *fsm.User
+}
+
+func principalFrom(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey).(principal)
+	return p
+}
+
+func (p principal) super() bool { return p.user.Role == fsm.RoleSuperAdmin }
+
+// canRead reports whether p may see org's records.
+func (p principal) canRead(orgID string) bool {
+	return p.super() || p.user.OrgID == orgID
+}
+
+// canManage reports whether p may change org's keys and policy.
+func (p principal) canManage(orgID string) bool {
+	return p.super() || (p.user.Role == fsm.RoleOrgAdmin && p.user.OrgID == orgID)
+}
+
+func (p principal) requireSuper() error {
+	if !p.super() {
+		return forbidden("this action needs the super admin role")
+	}
+	return nil
+}
+
+// authenticate accepts "Authorization: Bearer <token>" or the session
+// cookie, verified against replicated state so every node agrees.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := ""
+		if h := r.Header.Get("Authorization"); h != "" {
+			var ok bool
+			tok, ok = strings.CutPrefix(h, "Bearer ")
+			if !ok {
+				writeError(w, r, s.log, unauthorized("Authorization must be a Bearer token"))
+				return
+			}
+		} else if c, err := r.Cookie(SessionCookie); err == nil {
+			tok = c.Value
+		}
+		if tok == "" {
+			writeError(w, r, s.log, unauthorized("sign in first: POST /api/auth/login, then send the token as a Bearer token"))
+			return
+		}
+		sess, err := s.d.Keyring.parseToken(tok, s.d.Now())
+		if err != nil {
+			writeError(w, r, s.log, unauthorized("invalid or expired session; sign in again"))
+			return
+		}
+		u, ok := s.d.Viewer.View().Users[sess.UserID]
+		if !ok || u.Disabled || u.SessionGen != sess.Gen {
+			writeError(w, r, s.log, unauthorized("invalid or expired session; sign in again"))
+			return
+		}
+		ctx := context.WithValue(r.Context(), principalKey, principal{user: u})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type userJSON struct {
+	ID                 string `json:"id"`
+	Email              string `json:"email"`
+	Name               string `json:"name,omitempty"`
+	Role               string `json:"role"`
+	OrgID              string `json:"org_id,omitempty"`
+	MustChangePassword bool   `json:"must_change_password"`
+}
+
+func toUserJSON(u *fsm.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, OrgID: u.OrgID, MustChangePassword: u.MustChangePassword}
+}
+
+var (
+	dummyHashOnce sync.Once
+	dummyHash     string
+)
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Email == "" {
+		return badRequest("email", "email: is required")
+	}
+	if req.Password == "" {
+		return badRequest("password", "password: is required")
+	}
+	u, ok := s.d.Viewer.View().UserByEmail(normalizeEmail(req.Email))
+	if !ok {
+		// Spend the same time as a real check so response times don't tell
+		// which emails exist.
+		dummyHashOnce.Do(func() { dummyHash, _ = HashPassword("tensorgate-dummy-password") })
+		checkPassword(req.Password, dummyHash)
+		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
+	}
+	if !checkPassword(req.Password, u.PasswordHash) || u.Disabled {
+		s.log.Warn("failed sign-in", "user_id", u.ID)
+		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
+	}
+	return s.startSession(w, u)
+}
+
+func (s *Server) startSession(w http.ResponseWriter, u *fsm.User) error {
+	exp := s.d.Now().Add(SessionTTL)
+	tok := s.d.Keyring.issueToken(session{UserID: u.ID, Gen: u.SessionGen, Exp: exp.Unix()})
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: tok, Path: "/", Expires: exp,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookies,
+	})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token":      tok,
+		"expires_at": exp.UTC(),
+		"user":       toUserJSON(u),
+	})
+	return nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookies})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, toUserJSON(principalFrom(r.Context()).user))
+	return nil
+}
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword sets a new password and ends every other session of the
+// user by bumping its session generation; it answers a fresh token.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	var req passwordRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	u := principalFrom(r.Context()).user
+	if !checkPassword(req.CurrentPassword, u.PasswordHash) {
+		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Param: "current_password", Message: "current_password: is wrong"}
+	}
+	if err := validatePassword(req.NewPassword); err != nil {
+		return badRequest("new_password", "new_password: "+err.Error())
+	}
+	if req.NewPassword == req.CurrentPassword {
+		return badRequest("new_password", "new_password: must differ from the current password")
+	}
+	hash, err := HashPassword(req.NewPassword)
+	if err != nil {
+		return err
+	}
+	next := *u
+	next.PasswordHash = hash
+	next.MustChangePassword = false
+	next.SessionGen++
+	res, err := s.propose(r.Context(), fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: u.Version})
+	if err != nil {
+		return err
+	}
+	return s.startSession(w, res.(*fsm.User))
+}
+
+func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }

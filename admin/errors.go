@@ -1,0 +1,119 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/tensorgate/tensorgate/cluster"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// apiError is an error with what the client should see. Err, if set, is
+// logged but never sent.
+type apiError struct {
+	Status  int
+	Type    string
+	Code    string
+	Param   string
+	Message string
+	Err     error
+}
+
+func (e *apiError) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *apiError) Unwrap() error { return e.Err }
+
+func badRequest(param, msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Param: param, Message: msg}
+}
+
+func unauthorized(msg string) *apiError {
+	return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "unauthorized", Message: msg}
+}
+
+func forbidden(msg string) *apiError {
+	return &apiError{Status: http.StatusForbidden, Type: "permission_error", Code: "permission_denied", Message: msg}
+}
+
+func notFoundErr(msg string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Message: msg}
+}
+
+// toAPIError maps any error to what the client sees: one table, so every
+// handler answers the same way.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var fe *fsm.Error
+	if errors.As(err, &fe) {
+		msg := fe.Msg
+		if fe.Field != "" {
+			msg = fe.Field + ": " + fe.Msg
+		}
+		switch fe.Code {
+		case fsm.CodeNotFound:
+			return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: fe.Field, Message: msg}
+		case fsm.CodeConflict:
+			return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Param: fe.Field, Message: msg}
+		default:
+			return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Param: fe.Field, Message: msg}
+		}
+	}
+	switch {
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrTimeout):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "cluster_unavailable",
+			Message: "the cluster has no leader to commit this write right now; retry shortly", Err: err}
+	case errors.Is(err, cluster.ErrShutdown):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down",
+			Message: "this node is shutting down; retry on another node", Err: err}
+	}
+	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "server_error",
+		Message: "internal error", Err: err}
+}
+
+type errorBody struct {
+	Error struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    string  `json:"code"`
+	} `json:"error"`
+}
+
+// writeError renders err in the OpenAI envelope and logs what the client
+// does not see.
+func writeError(w http.ResponseWriter, r *http.Request, lg *slog.Logger, err error) {
+	ae := toAPIError(err)
+	if ae.Status >= 500 {
+		lg.Error("admin request failed", "request_id", w.Header().Get("X-Request-Id"), "path", r.URL.Path, "err", err)
+		if ae.Code == "server_error" {
+			ae.Message = "internal error (request " + w.Header().Get("X-Request-Id") + ")"
+		}
+	}
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	var body errorBody
+	body.Error.Message = ae.Message
+	body.Error.Type = ae.Type
+	body.Error.Code = ae.Code
+	if ae.Param != "" {
+		body.Error.Param = &ae.Param
+	}
+	writeJSON(w, ae.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

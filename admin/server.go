@@ -1,0 +1,216 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tensorgate/tensorgate/cluster"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// Applier commits commands through raft.
+type Applier interface {
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+}
+
+// Viewer reads the replicated state.
+type Viewer interface {
+	View() *fsm.State
+}
+
+// Statuser reports the node's raft state.
+type Statuser interface {
+	Status() cluster.Status
+}
+
+// Config configures the admin API.
+type Config struct {
+	// SystemKeys holds the provider keys from the node's environment, by
+	// variable name (DASHSCOPE_API_KEY, ...), to report whether a preloaded
+	// provider is usable. Values are never returned.
+	SystemKeys map[string]string
+	// SecureCookies marks the session cookie Secure (when served over TLS).
+	SecureCookies bool
+	// Version is reported by /api/health.
+	Version string
+}
+
+// Deps are the admin API's collaborators.
+type Deps struct {
+	Applier  Applier
+	Viewer   Viewer
+	Status   Statuser
+	Keyring  *Keyring
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the admin API.
+type Server struct {
+	cfg Config
+	d   Deps
+	log *slog.Logger
+}
+
+// New returns the admin API server.
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.Applier == nil || d.Viewer == nil || d.Status == nil || d.Keyring == nil {
+		return nil, errors.New("admin: applier, viewer, status and keyring are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Gatherer == nil {
+		d.Gatherer = prometheus.NewRegistry()
+	}
+	return &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}, nil
+}
+
+// handlerFunc is an HTTP handler that returns its error for one place to
+// render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}
+
+// Register mounts the admin routes on r.
+func (s *Server) Register(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(s.requestID, s.recover)
+		r.Get("/api/health", s.wrap(s.health))
+		metrics := promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{})
+		r.Handle("/api/metrics/prom", metrics)
+		r.Handle("/metrics", metrics)
+
+		r.Post("/api/auth/login", s.wrap(s.login))
+		r.Post("/api/auth/logout", s.wrap(s.logout))
+		r.With(s.authenticate).Get("/api/auth/me", s.wrap(s.me))
+		r.With(s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
+
+		r.Route("/api/admin", func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Get("/orgs", s.wrap(s.listOrgs))
+			r.Post("/orgs", s.wrap(s.createOrg))
+			r.Get("/orgs/{id}", s.wrap(s.getOrg))
+			r.Patch("/orgs/{id}", s.wrap(s.patchOrg))
+			r.Delete("/orgs/{id}", s.wrap(s.deleteOrg))
+			r.Get("/orgs/{id}/policy", s.wrap(s.getPolicy))
+			r.Put("/orgs/{id}/policy", s.wrap(s.putPolicy))
+
+			r.Get("/keys", s.wrap(s.listKeys))
+			r.Post("/keys", s.wrap(s.createKey))
+			r.Get("/keys/{id}", s.wrap(s.getKey))
+			r.Patch("/keys/{id}", s.wrap(s.patchKey))
+			r.Delete("/keys/{id}", s.wrap(s.revokeKey))
+
+			r.Get("/providers", s.wrap(s.listProviders))
+			r.Post("/providers", s.wrap(s.createProvider))
+			r.Get("/providers/{slug}", s.wrap(s.getProvider))
+			r.Put("/providers/{slug}", s.wrap(s.putProvider))
+			r.Delete("/providers/{slug}", s.wrap(s.deleteProvider))
+
+			r.Get("/routes", s.wrap(s.listRoutes))
+			r.Get("/routes/{model}", s.wrap(s.getRoute))
+			r.Put("/routes/{model}", s.wrap(s.putRoute))
+			r.Delete("/routes/{model}", s.wrap(s.deleteRoute))
+
+			r.Get("/prices", s.wrap(s.listPrices))
+			r.Get("/prices/{model}", s.wrap(s.getPrice))
+			r.Put("/prices/{model}", s.wrap(s.putPrice))
+			r.Delete("/prices/{model}", s.wrap(s.deletePrice))
+
+			r.Get("/snapshot", s.wrap(s.saveSnapshot))
+			r.Post("/snapshot/restore", s.wrap(s.restoreSnapshot))
+		})
+	})
+}
+
+// Handler returns the admin API as a standalone handler.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	s.Register(r)
+	return r
+}
+
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 128 {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = "req_" + hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in admin handler", "path", r.URL.Path, "panic", v)
+				writeError(w, r, s.log, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// propose commits a command and returns the fsm's response.
+func (s *Server) propose(ctx context.Context, t fsm.MessageType, body any) (any, error) {
+	res, err := s.d.Applier.Apply(ctx, fsm.Command{Type: t, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// list is the contract's list envelope.
+type list[T any] struct {
+	Data []T `json:"data"`
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	st := s.d.Status.Status()
+	view := s.d.Viewer.View()
+	status, code := "ok", http.StatusOK
+	if !view.Bootstrapped() {
+		// The node has no state yet: it is waiting to bootstrap or to be
+		// added to a cluster, and cannot serve the data plane.
+		status, code = "starting", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{
+		"status":        status,
+		"node_id":       st.NodeID,
+		"leader":        st.Leader,
+		"raft_state":    st.State,
+		"term":          st.Term,
+		"applied_index": st.AppliedIndex,
+		"commit_index":  st.CommitIndex,
+		"lag":           st.CommitIndex - min(st.CommitIndex, st.AppliedIndex),
+		"version":       s.cfg.Version,
+	})
+	return nil
+}
