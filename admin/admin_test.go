@@ -307,8 +307,11 @@ func TestKeys(t *testing.T) {
 			t.Fatalf("%s shows the secret or its hash: %s", path, r.body)
 		}
 	}
-	// Defaults: every capability, no expiry.
-	r = e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "defaults", "org_id": e.defaultOrg()})
+	// Defaults: every capability, no expiry, and the only org.
+	r = e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "defaults"})
+	if r.status != 201 || r.json(t)["org_id"] != e.defaultOrg() {
+		t.Fatalf("key in the only org: %d %s", r.status, r.body)
+	}
 	if got := r.json(t)["scopes"].([]any); len(got) != len(fsm.Capabilities) {
 		t.Fatalf("default scopes %v", got)
 	}
@@ -317,7 +320,6 @@ func TestKeys(t *testing.T) {
 		param string
 	}{
 		"no name":      {map[string]any{"org_id": e.defaultOrg()}, "name"},
-		"no org":       {map[string]any{"name": "x"}, "org_id"},
 		"bad org":      {map[string]any{"name": "x", "org_id": "org_nope"}, "org_id"},
 		"bad scope":    {map[string]any{"name": "x", "org_id": e.defaultOrg(), "scopes": []string{"video"}}, "scopes"},
 		"bad budget":   {map[string]any{"name": "x", "org_id": e.defaultOrg(), "limits": map[string]any{"budget": "-3"}}, "limits.budget"},
@@ -522,6 +524,9 @@ func TestOrgAdminIsConfinedToItsOrg(t *testing.T) {
 	if _, err := e.node.Apply(context.Background(), fsm.Command{Type: fsm.TypeUserUpsert, Body: fsm.UserUpsertBody{Create: true,
 		User: fsm.User{ID: "usr_oa", Email: "oa@example.com", PasswordHash: hash, Role: fsm.RoleOrgAdmin, OrgID: mine}}}); err != nil {
 		t.Fatal(err)
+	}
+	if r := e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "which org?"}); r.status != 400 {
+		t.Fatalf("key without org_id among several orgs: %d %s", r.status, r.body)
 	}
 	otherKey := e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "theirs", "org_id": other}).json(t)["id"].(string)
 	tok := e.login("oa@example.com", "org-admin-password")

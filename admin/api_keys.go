@@ -170,7 +170,14 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 		orgID = *req.OrgID
 	}
 	if orgID == "" {
-		return badRequest("org_id", "org_id: is required")
+		// With a single org, as on a fresh install, it is the obvious one.
+		if orgs := s.d.Viewer.View().Orgs; len(orgs) == 1 {
+			for id := range orgs {
+				orgID = id
+			}
+		} else {
+			return badRequest("org_id", "org_id: is required when there is more than one org")
+		}
 	}
 	if _, ok := s.d.Viewer.View().Orgs[orgID]; !ok || !p.canRead(orgID) {
 		return badRequest("org_id", "org_id: org "+orgID+" not found")

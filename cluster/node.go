@@ -26,6 +26,7 @@ var (
 // Node is one raft member holding the fsm.
 type Node struct {
 	cfg     Config
+	base    *slog.Logger // without a component, for raft and the log store
 	log     *slog.Logger
 	fsm     *fsm.FSM
 	raft    *raft.Raft
@@ -47,8 +48,7 @@ func New(cfg Config, f *fsm.FSM, bootstrap bool) (*Node, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	lg = lg.With("component", "cluster", "node_id", cfg.NodeID)
-	n := &Node{cfg: cfg, log: lg, fsm: f, stop: make(chan struct{}), done: make(chan struct{})}
+	n := &Node{cfg: cfg, base: lg, log: lg.With("component", "cluster"), fsm: f, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := n.open(bootstrap); err != nil {
 		n.closeStores()
 		return nil, err
@@ -66,12 +66,12 @@ func (n *Node) open(bootstrap bool) error {
 	if err := checkNodeID(raftDir, n.cfg.NodeID); err != nil {
 		return err
 	}
-	store, err := raftlog.Open(filepath.Join(raftDir, "log"), raftlog.Options{Logger: n.log})
+	store, err := raftlog.Open(filepath.Join(raftDir, "log"), raftlog.Options{Logger: n.base})
 	if err != nil {
 		return err
 	}
 	n.store = store
-	hlog := newHCLogger(n.log.With("component", "raft"), "raft")
+	hlog := newHCLogger(n.base.With("component", "raft"), "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, n.cfg.SnapshotRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/tensorgate/tensorgate/admin"
+	"github.com/tensorgate/tensorgate/cluster"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// serveConfig is everything `tensorgate serve` reads from flags and env.
+type serveConfig struct {
+	HTTPAddr        string
+	DataDir         string
+	NodeID          string
+	RaftAddr        string
+	GossipAddr      string
+	Join            string
+	BootstrapExpect int
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	AdminEmail    string
+	AdminPassword string
+	OrgName       string
+	AuthSecret    string
+	SystemKeys    map[string]string
+}
+
+func defaultServeConfig() serveConfig {
+	httpAddr := ":3000"
+	if p := os.Getenv("PORT"); p != "" {
+		httpAddr = ":" + p
+	}
+	host, _ := os.Hostname()
+	return serveConfig{
+		HTTPAddr:        httpAddr,
+		DataDir:         "./data",
+		NodeID:          host,
+		RaftAddr:        "127.0.0.1:7000",
+		GossipAddr:      "127.0.0.1:7946",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+func (c *serveConfig) validate() error {
+	if c.NodeID == "" {
+		return errors.New("--node-id is required (the host name was empty)")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("--http-addr %q: %w", c.HTTPAddr, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("--data-dir is required")
+	}
+	if c.Join != "" || c.BootstrapExpect > 0 {
+		return errors.New("multi-node clustering (--join, --bootstrap-expect) is not available in this build; run a single node")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: must be text or json", c.LogFormat)
+	}
+	return nil
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	c := defaultServeConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "data plane, admin API and console address")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "raft log, snapshots and outbox")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "stable, unique node id")
+	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "raft and node-to-node RPC address, advertised to peers")
+	fs.StringVar(&c.GossipAddr, "gossip-addr", c.GossipAddr, "memberlist bind and advertise address")
+	fs.StringVar(&c.Join, "join", c.Join, "comma-separated gossip addresses of live members")
+	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "wait for N servers, then bootstrap them together")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on SIGTERM")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: tensorgate serve [flags]\n\nEvery flag can also be set as TENSORGATE_<FLAG_IN_UPPER_SNAKE>.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	c.AdminEmail = envOr("ONPREM_ADMIN_EMAIL", admin.DefaultAdminEmail)
+	c.AdminPassword = envOr("ONPREM_ADMIN_PASSWORD", admin.DefaultAdminPassword)
+	c.OrgName = envOr("ONPREM_ORG_NAME", admin.DefaultOrgName)
+	c.AuthSecret = envOr("BETTER_AUTH_SECRET", admin.SeedAuthSecret)
+	c.SystemKeys = map[string]string{}
+	for _, p := range admin.PreloadedProviders() {
+		if v := os.Getenv(p.KeyEnv); v != "" {
+			c.SystemKeys[p.KeyEnv] = v
+		}
+	}
+	return c, c.validate()
+}
+
+func newLogger(c serveConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	lg := newLogger(c, stderr).With("node_id", c.NodeID)
+	lg.Info("starting tensorgate", "version", version, "http_addr", c.HTTPAddr, "data_dir", c.DataDir)
+	if c.AuthSecret == admin.SeedAuthSecret {
+		lg.Warn("BETTER_AUTH_SECRET is the seed default; set your own before storing real provider keys")
+	}
+	keyring, err := admin.NewKeyring(c.AuthSecret)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	f := fsm.New()
+	ccfg := cluster.DefaultConfig()
+	ccfg.NodeID, ccfg.DataDir, ccfg.RaftAddr = c.NodeID, c.DataDir, c.RaftAddr
+	ccfg.Logger, ccfg.Registry = lg, reg
+	node, err := cluster.New(ccfg, f, true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Shutdown(); err != nil {
+			lg.Error("raft shutdown", "err", err)
+		}
+	}()
+
+	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
+		admin.Deps{Applier: node, Viewer: f, Status: node, Keyring: keyring, Gatherer: reg, Logger: lg, Now: time.Now})
+	if err != nil {
+		return err
+	}
+	router := chi.NewRouter()
+	adm.Register(router)
+
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(lg.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	lg.Info("listening", "http_addr", ln.Addr().String())
+
+	bootErr := make(chan error, 1)
+	go func() {
+		bootErr <- bootstrapState(ctx, node, f, c, lg)
+	}()
+
+	select {
+	case <-ctx.Done():
+		lg.Info("shutting down")
+	case err := <-srvErr:
+		return fmt.Errorf("http server: %w", err)
+	case err := <-bootErr:
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			lg.Info("shutting down")
+		case err := <-srvErr:
+			return fmt.Errorf("http server: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		lg.Warn("http drain incomplete", "err", err)
+	}
+	return nil
+}
+
+// bootstrapState waits for the single-node cluster's leader, then creates
+// the seed's org, admin and providers if the state is new.
+func bootstrapState(ctx context.Context, node *cluster.Node, f *fsm.FSM, c serveConfig, lg *slog.Logger) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := node.WaitForLeader(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			lg.Warn("no raft leader yet", "err", err)
+			continue
+		}
+		if !node.IsLeader() {
+			// Another node leads and will bootstrap; nothing to do here.
+			return nil
+		}
+		applied, err := admin.Bootstrap(ctx, node, f, admin.BootstrapConfig{
+			AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword, OrgName: c.OrgName,
+		})
+		if errors.Is(err, cluster.ErrNotLeader) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if applied {
+			lg.Info("created the first org and super admin", "org", c.OrgName, "admin_email", c.AdminEmail)
+			if c.AdminPassword == admin.DefaultAdminPassword {
+				lg.Warn("the super admin uses the seed's default password; change it after signing in")
+			}
+		}
+		return nil
+	}
+}
