@@ -123,9 +123,8 @@ func TestCrashDuringWrites(t *testing.T) {
 
 // ackedState is what the child reported as durable before it was killed.
 type ackedState struct {
-	term        uint64
-	minLast     uint64 // every acknowledged append up to here must survive...
-	truncatedAt uint64 // ...unless a later truncation removed it
+	term    uint64
+	minLast uint64 // every acknowledged append up to here must survive
 }
 
 func runCrashChild(t *testing.T, dir string, after time.Duration) ackedState {
