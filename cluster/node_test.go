@@ -156,9 +156,13 @@ func TestConfigValidate(t *testing.T) {
 func BenchmarkApplyCommit(b *testing.B) {
 	n, _ := startNode(b, testConfig(b, b.TempDir()), true)
 	ctx := context.Background()
+	if _, err := n.Apply(ctx, orgCmd("o", "org")); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := n.Apply(ctx, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i))); err != nil {
+		c := fsm.Command{Type: fsm.TypeOrgUpsert, Body: fsm.OrgUpsertBody{Org: fsm.Org{ID: "o", Name: fmt.Sprintf("org %d", i)}}}
+		if _, err := n.Apply(ctx, c); err != nil {
 			b.Fatal(err)
 		}
 	}
