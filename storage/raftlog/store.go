@@ -26,6 +26,12 @@ type Store struct {
 
 	mu     sync.RWMutex // guards closed; held for reading by every operation
 	closed bool
+
+	// compactions asks the compactor goroutine to reclaim a deleted range;
+	// it holds at most one pending request, later ones merge into it.
+	compactions chan struct{}
+	stopCompact context.CancelFunc
+	compactDone chan struct{}
 }
 
 var (
@@ -66,12 +72,33 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: lg}
+	s := &Store{db: db, log: lg, compactions: make(chan struct{}, 1), compactDone: make(chan struct{})}
 	if err := s.checkFormat(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopCompact = cancel
+	go s.compactor(ctx)
 	return s, nil
+}
+
+// compactor reclaims the space of deleted log ranges in the background, so
+// DeleteRange (raft's log truncation after a snapshot) returns at fsync
+// speed and the disk still shrinks.
+func (s *Store) compactor(ctx context.Context) {
+	defer close(s.compactDone)
+	lo, hi := prefixBounds(prefixLog)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.compactions:
+		}
+		if err := s.db.Compact(ctx, lo, hi, false); err != nil && ctx.Err() == nil {
+			s.log.Warn("compact raft log", "err", err)
+		}
+	}
 }
 
 func (s *Store) checkFormat() error {
@@ -102,6 +129,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopCompact()
+	<-s.compactDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close raft log: %w", err)
 	}
@@ -207,8 +236,8 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
-// DeleteRange removes entries min through max inclusive, synced, and asks
-// pebble to compact the range away in the background.
+// DeleteRange removes entries min through max inclusive, synced, and wakes
+// the compactor to reclaim their space.
 func (s *Store) DeleteRange(min, max uint64) error {
 	if min > max {
 		return nil
@@ -227,20 +256,9 @@ func (s *Store) DeleteRange(min, max uint64) error {
 	if err := s.db.DeleteRange(start, end, pebble.Sync); err != nil {
 		return fmt.Errorf("delete raft logs %d-%d: %w", min, max, err)
 	}
-	return nil
-}
-
-// Compact rewrites the log's key range so deleted entries release disk
-// space. Raft does not need it for correctness; the node calls it after
-// snapshots.
-func (s *Store) Compact(ctx context.Context) error {
-	if err := s.lock(); err != nil {
-		return err
-	}
-	defer s.unlock()
-	lo, hi := prefixBounds(prefixLog)
-	if err := s.db.Compact(ctx, lo, hi, false); err != nil {
-		return fmt.Errorf("compact raft log: %w", err)
+	select {
+	case s.compactions <- struct{}{}:
+	default: // a compaction is already pending and will cover this range
 	}
 	return nil
 }
