@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 // testEnv is a single-node cluster with the admin API in front of it.
@@ -377,7 +378,7 @@ func TestProviders(t *testing.T) {
 		t.Fatalf("created provider %s", r.body)
 	}
 	stored := e.fsm.View().Providers["claude"]
-	if pt, err := e.keys.Open(ProviderPurpose("claude"), stored.APIKeyCipher); err != nil || string(pt) != upstreamKey {
+	if pt, err := e.keys.Open(secret.ProviderPurpose("claude"), stored.APIKeyCipher); err != nil || string(pt) != upstreamKey {
 		t.Fatalf("stored key does not open: %v", err)
 	}
 	// The key survives an update that leaves it out and is cleared by "".

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 // policyJSON is an org policy as the API shows it: own keys and the webhook
@@ -159,7 +160,7 @@ func (s *Server) overlayPolicy(req *policyRequest, cur *fsm.Policy) (fsm.Policy,
 			if _, ok := s.d.Viewer.View().Providers[slug]; !ok {
 				return next, badRequest("own_keys", "own_keys: provider "+slug+" not found")
 			}
-			keys[slug] = s.d.Keyring.Seal(OrgKeyPurpose(cur.OrgID, slug), []byte(strings.TrimSpace(*v)))
+			keys[slug] = s.d.Keyring.Seal(secret.OrgKeyPurpose(cur.OrgID, slug), []byte(strings.TrimSpace(*v)))
 		}
 		next.OwnKeys = keys
 	}
@@ -179,7 +180,7 @@ func (s *Server) overlayPolicy(req *policyRequest, cur *fsm.Policy) (fsm.Policy,
 		if a.Secret.present {
 			next.Alerts.SecretCipher = nil
 			if *a.Secret.value != "" {
-				next.Alerts.SecretCipher = s.d.Keyring.Seal(AlertSecretPurpose(cur.OrgID), []byte(*a.Secret.value))
+				next.Alerts.SecretCipher = s.d.Keyring.Seal(secret.AlertSecretPurpose(cur.OrgID), []byte(*a.Secret.value))
 			}
 		}
 		if a.BudgetThresholds != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 type providerJSON struct {
@@ -126,7 +127,7 @@ func (s *Server) overlayProvider(req *providerRequest, p *fsm.Provider) {
 	if req.APIKey.present {
 		p.APIKeyCipher = nil
 		if *req.APIKey.value != "" {
-			p.APIKeyCipher = s.d.Keyring.Seal(ProviderPurpose(p.Slug), []byte(*req.APIKey.value))
+			p.APIKeyCipher = s.d.Keyring.Seal(secret.ProviderPurpose(p.Slug), []byte(*req.APIKey.value))
 		}
 	}
 	if req.Models != nil {
