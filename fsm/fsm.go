@@ -59,6 +59,19 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return res
 }
 
+// ApplyCommand encodes and applies c at index, as if raft had committed it.
+// It is for tools and tests that build state without a raft log; the node
+// itself only applies through raft.
+func (f *FSM) ApplyCommand(index uint64, c Command) (any, error) {
+	data, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applyData(data, index)
+}
+
 // applyData decodes and applies one command at a raft index. It panics on
 // undecodable input, as a diverged state machine is worse than a crash.
 func (f *FSM) applyData(data []byte, index uint64) (any, error) {

@@ -1,0 +1,135 @@
+package gateway_test
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway"
+	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+	"github.com/tensorgate/tensorgate/storage/secret"
+)
+
+const (
+	openaiKey    = "sk-mock-openai-upstream"
+	anthropicKey = "sk-ant-mock-upstream"
+	adminHash    = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+)
+
+// env is a gateway in front of two mock upstreams, one per format, with
+// state built by applying fsm commands directly.
+type env struct {
+	t      *testing.T
+	f      *fsm.FSM
+	index  uint64
+	sealer *secret.Sealer
+	oa, an *mockupstream.Server
+	oaURL  string
+	anURL  string
+	gw     *httptest.Server
+	key    string // a key with every scope
+	keyID  string
+}
+
+func newEnv(t *testing.T, tune ...func(*gateway.Config)) *env {
+	t.Helper()
+	e := &env{t: t, f: fsm.New()}
+	var err error
+	e.sealer, err = secret.New("gateway-test-secret-0123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.oa = mockupstream.New(mockupstream.Behavior{Record: true})
+	e.an = mockupstream.New(mockupstream.Behavior{Record: true})
+	oaSrv, anSrv := httptest.NewServer(e.oa), httptest.NewServer(e.an)
+	t.Cleanup(oaSrv.Close)
+	t.Cleanup(anSrv.Close)
+	e.oaURL, e.anURL = oaSrv.URL, anSrv.URL
+
+	e.apply(fsm.TypeBootstrap, fsm.BootstrapBody{
+		Meta:  fsm.Meta{ClusterID: "c"},
+		Org:   fsm.Org{ID: "org1", Name: "default-org"},
+		Admin: fsm.User{ID: "u1", Email: "admin@example.com", PasswordHash: adminHash, Role: fsm.RoleSuperAdmin},
+	})
+	e.apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{
+		Slug: "mock-openai", Name: "Mock OpenAI", Format: fsm.FormatOpenAI, BaseURL: e.oaURL, APIPath: "/v1/chat/completions",
+		APIKeyCipher: e.sealer.Seal(secret.ProviderPurpose("mock-openai"), []byte(openaiKey)),
+		Models:       []string{"gpt-mock", "shared-model"}, Capabilities: []string{"llm"}, Enabled: true,
+	}})
+	e.apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{
+		Slug: "mock-claude", Name: "Mock Claude", Format: fsm.FormatAnthropic, BaseURL: e.anURL, APIPath: "/v1/messages",
+		APIKeyCipher: e.sealer.Seal(secret.ProviderPurpose("mock-claude"), []byte(anthropicKey)),
+		Models:       []string{"claude-mock", "shared-model"}, Capabilities: []string{"llm"}, Enabled: true,
+	}})
+	e.key, e.keyID = e.addKey(nil)
+
+	cfg := gateway.DefaultConfig()
+	for _, f := range tune {
+		f(&cfg)
+	}
+	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gw = httptest.NewServer(gw.Handler())
+	t.Cleanup(e.gw.Close)
+	return e
+}
+
+func (e *env) apply(typ fsm.MessageType, body any) any {
+	e.t.Helper()
+	e.index++
+	res, err := e.f.ApplyCommand(e.index, fsm.Command{Type: typ, ID: "c", Time: time.Now(), Body: body})
+	if err != nil {
+		e.t.Fatalf("apply %d: %v", typ, err)
+	}
+	return res
+}
+
+// addKey creates a key with every capability, adjusted by mut, and returns
+// its secret and id.
+func (e *env) addKey(mut func(*fsm.Key)) (string, string) {
+	e.t.Helper()
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	secretKey := "gk_" + hex.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(secretKey))
+	k := fsm.Key{ID: "key_" + hex.EncodeToString(b[:4]), OrgID: "org1", Name: "test", Prefix: secretKey[:10],
+		Hash: hex.EncodeToString(sum[:]), Scopes: fsm.Capabilities}
+	if mut != nil {
+		mut(&k)
+	}
+	e.apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
+	return secretKey, k.ID
+}
+
+func (e *env) client(key string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(e.gw.URL+"/v1"), option.WithAPIKey(key), option.WithMaxRetries(0))
+}
+
+// post sends a raw request to the gateway.
+func (e *env) post(path, key, body string) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.gw.URL+path, stringsReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { res.Body.Close() })
+	if res.Header.Get("X-Request-Id") == "" {
+		e.t.Fatalf("POST %s: no X-Request-Id", path)
+	}
+	return res
+}

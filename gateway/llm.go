@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/gateway/auth"
+	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/gateway/route"
+	"github.com/tensorgate/tensorgate/storage/secret"
+)
+
+// Attempt is one upstream try of a request, for the failover chain.
+type Attempt struct {
+	Provider string
+	Model    string
+	Class    string // "ok" or a provider.Class*
+	Status   int
+	Duration time.Duration
+}
+
+// authenticate checks the key and, unless capability is empty (calls any
+// key may make), its scopes.
+func (s *Server) authenticate(r *http.Request, state *fsm.State, capability string) (auth.Principal, error) {
+	p, err := auth.Authenticate(state, r.Header.Get("Authorization"), s.now())
+	if err != nil {
+		s.metrics.authFailures.Inc()
+		return p, err
+	}
+	if capability == "" {
+		return p, nil
+	}
+	if err := p.AllowPath(capability, r.URL.Path); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// llm serves chat completions, completions and embeddings.
+func (s *Server) llm(op provider.Op) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, rid string) error {
+		start := s.now()
+		state := s.state.View()
+		p, err := s.authenticate(r, state, "llm")
+		if err != nil {
+			return err
+		}
+		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		in, err := decodeLLM(op, body)
+		if err != nil {
+			return err
+		}
+		if err := p.AllowModel(in.Model); err != nil {
+			return err
+		}
+		targets := route.Resolve(state, in.Model, "llm", func(pv *fsm.Provider) bool {
+			a := s.adapters[pv.Format]
+			return a != nil && a.Supports(op) && p.AllowProvider(pv.Slug)
+		})
+		if len(targets) == 0 {
+			return apierr.Newf(apierr.CodeModelNotFound, "the model %q does not exist or is not available to this key", in.Model)
+		}
+		req := &provider.Request{
+			Op: op, Capability: "llm", ClientModel: in.Model, Body: body,
+			Stream:           in.Stream != nil && *in.Stream,
+			ClientWantsUsage: in.StreamOptions != nil && in.StreamOptions.IncludeUsage,
+			PromptEstimate:   in.promptEstimate(),
+		}
+		sink := newSink(w)
+		res, attempts, err := s.call(r.Context(), p, targets, req, sink)
+		s.observe("llm", in.Model, sink.provider, start, res, err)
+		s.log.Debug("request", "request_id", rid, "model", in.Model, "provider", sink.provider,
+			"attempts", len(attempts), "duration_ms", s.now().Sub(start).Milliseconds(), "err", err)
+		if err == nil {
+			return nil
+		}
+		return s.finishWithError(w, sink, err, rid)
+	}
+}
+
+// call tries targets in order until one answers, failing over on errors
+// another target may not have, and never after the first byte reached the
+// client.
+func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Target, req *provider.Request, sink *responseSink) (provider.Result, []Attempt, error) {
+	var (
+		attempts []Attempt
+		lastErr  error
+	)
+	for _, t := range targets {
+		if len(attempts) >= s.cfg.MaxAttempts {
+			break
+		}
+		a := s.adapters[t.Provider.Format]
+		ep, err := s.endpoint(p, t.Provider)
+		if err != nil {
+			attempts = append(attempts, Attempt{Provider: t.Provider.Slug, Model: t.Model, Class: provider.ClassAuth})
+			lastErr = err
+			continue
+		}
+		req.Model = t.Model
+		sink.provider, sink.model = t.Provider.Slug, t.Model
+		t0 := s.now()
+		res, err := a.Do(ctx, ep, req, sink)
+		at := Attempt{Provider: t.Provider.Slug, Model: t.Model, Class: "ok", Duration: s.now().Sub(t0)}
+		if err == nil {
+			attempts = append(attempts, at)
+			s.metrics.attempts.WithLabelValues(at.Provider, at.Class).Inc()
+			if res.TTFB > 0 {
+				s.metrics.ttfb.WithLabelValues(at.Provider).Observe(res.TTFB.Seconds())
+			}
+			return res, attempts, nil
+		}
+		var ue *provider.UpstreamError
+		if !errors.As(err, &ue) {
+			// A write to the client failed: it has gone.
+			ue = &provider.UpstreamError{Provider: t.Provider.Slug, Class: provider.ClassCanceled, Message: "client went away", Err: err}
+		}
+		if ctx.Err() != nil {
+			ue.Class = provider.ClassCanceled
+		}
+		at.Class, at.Status = ue.Class, ue.Status
+		attempts = append(attempts, at)
+		s.metrics.attempts.WithLabelValues(at.Provider, at.Class).Inc()
+		lastErr = ue
+		if sink.Started() || !ue.Retryable() {
+			break
+		}
+	}
+	return provider.Result{}, attempts, lastErr
+}
+
+// endpoint builds the upstream endpoint of a provider for this caller: the
+// org's own key if it has one, else the provider's stored key, else the
+// system key from the node's environment.
+func (s *Server) endpoint(p auth.Principal, pv *fsm.Provider) (provider.Endpoint, error) {
+	ep := provider.Endpoint{Provider: pv.Slug, BaseURL: strings.TrimRight(pv.BaseURL, "/"), APIPath: pv.APIPath}
+	if ep.APIPath == "" {
+		ep.APIPath = fsm.DefaultAPIPath(pv.Format)
+	}
+	var sealed []byte
+	purpose := ""
+	if p.Policy != nil && len(p.Policy.OwnKeys[pv.Slug]) > 0 {
+		sealed, purpose = p.Policy.OwnKeys[pv.Slug], secret.OrgKeyPurpose(p.Org.ID, pv.Slug)
+	} else if len(pv.APIKeyCipher) > 0 {
+		sealed, purpose = pv.APIKeyCipher, secret.ProviderPurpose(pv.Slug)
+	}
+	if sealed == nil {
+		ep.APIKey = s.cfg.SystemKeys[pv.KeyEnv]
+		return ep, nil
+	}
+	if v, ok := s.keys.Load(string(sealed)); ok {
+		ep.APIKey = v.(string)
+		return ep, nil
+	}
+	pt, err := s.unsealer.Open(purpose, sealed)
+	if err != nil {
+		s.log.Error("cannot decrypt a provider key; check BETTER_AUTH_SECRET", "provider", pv.Slug)
+		return ep, &provider.UpstreamError{Provider: pv.Slug, Class: provider.ClassAuth, Message: "the gateway cannot decrypt this provider's key", Err: err}
+	}
+	ep.APIKey = string(pt)
+	s.keys.Store(string(sealed), ep.APIKey)
+	return ep, nil
+}
+
+// finishWithError ends a failed request: an error response if nothing was
+// sent yet, else one error event that closes the stream.
+func (s *Server) finishWithError(w http.ResponseWriter, sink *responseSink, err error, rid string) error {
+	e := upstreamToAPIError(err)
+	if e == nil {
+		// The client went away; there is no one to answer (499 in logs).
+		if !sink.Started() {
+			w.WriteHeader(499)
+		}
+		return nil
+	}
+	if !sink.Started() {
+		return e
+	}
+	s.log.Warn("stream failed after it started", "request_id", rid, "provider", sink.provider, "err", err)
+	_ = sink.Event(apierr.StreamEvent(e))
+	return nil
+}
+
+// upstreamToAPIError maps the last upstream error to what the client sees;
+// nil means the client is gone.
+func upstreamToAPIError(err error) *apierr.Error {
+	var ue *provider.UpstreamError
+	if !errors.As(err, &ue) {
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			return ae
+		}
+		return apierr.New(apierr.CodeServerError, "internal error")
+	}
+	switch ue.Class {
+	case provider.ClassCanceled:
+		return nil
+	case provider.ClassClientErr:
+		// The upstream blamed the request: pass its verdict through.
+		e := &apierr.Error{Status: ue.Status, Type: ue.Type, Code: ue.Code, Param: ue.Param, Message: ue.Message, Err: ue}
+		if e.Status == 0 {
+			e.Status = http.StatusBadRequest
+		}
+		if e.Type == "" {
+			e.Type = "invalid_request_error"
+		}
+		if e.Code == "" {
+			e.Code = apierr.CodeInvalidRequest
+		}
+		return e
+	case provider.ClassTimeout:
+		e := apierr.Newf(apierr.CodeUpstreamTimeout, "the upstream %s did not answer in time", ue.Provider)
+		e.Err = ue
+		return e
+	}
+	msg := fmt.Sprintf("every upstream for this model failed; last: %s (%s", ue.Provider, ue.Class)
+	if ue.Status != 0 {
+		msg += fmt.Sprintf(", HTTP %d", ue.Status)
+	}
+	msg += ")"
+	if ue.Message != "" && ue.Class != provider.ClassAuth {
+		msg += ": " + ue.Message
+	}
+	e := apierr.New(apierr.CodeUpstreamError, msg)
+	e.RetryAfter, e.Err = ue.RetryAfter, ue
+	return e
+}
+
+// observe records a finished request in the metrics.
+func (s *Server) observe(capability, model, prov string, start time.Time, res provider.Result, err error) {
+	status := "ok"
+	if err != nil {
+		if e := upstreamToAPIError(err); e != nil {
+			status = e.Code
+		} else {
+			status = "canceled"
+		}
+	}
+	s.metrics.requests.WithLabelValues(capability, model, prov, status).Inc()
+	s.metrics.duration.WithLabelValues(capability, prov).Observe(s.now().Sub(start).Seconds())
+	if err == nil {
+		s.metrics.tokens.WithLabelValues(model, prov, "prompt").Add(float64(res.Usage.PromptTokens))
+		s.metrics.tokens.WithLabelValues(model, prov, "completion").Add(float64(res.Usage.CompletionTokens))
+	}
+}

@@ -1,0 +1,47 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	ttfb         *prometheus.HistogramVec
+	tokens       *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	authFailures prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tensorgate_requests_total",
+			Help: "Data-plane requests that passed authentication, by outcome.",
+		}, []string{"capability", "model", "provider", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tensorgate_request_duration_seconds",
+			Help:    "Data-plane request latency, from arrival to the last byte.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"capability", "provider"}),
+		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tensorgate_upstream_ttfb_seconds",
+			Help:    "Time from sending an upstream request to its first byte (time to first token for streams).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"provider"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tensorgate_tokens_total",
+			Help: "Tokens used, by model, provider and kind (prompt or completion).",
+		}, []string{"model", "provider", "kind"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tensorgate_upstream_attempts_total",
+			Help: "Upstream attempts by provider and result class (ok or the error class).",
+		}, []string{"provider", "result"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tensorgate_auth_failures_total",
+			Help: "Data-plane requests refused for a missing, unknown, disabled, revoked or expired key.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures)
+	}
+	return m
+}

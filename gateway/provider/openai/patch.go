@@ -1,0 +1,40 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+var timeNow = time.Now
+
+// PatchBody returns body, whose "model" is clientModel, with "model" set to
+// model and, when forceUsage, stream_options.include_usage set. A body that
+// needs neither change is returned as is, byte for byte. Only top-level
+// fields are re-encoded; nested values such as messages stay raw.
+func PatchBody(body []byte, clientModel, model string, forceUsage bool) ([]byte, error) {
+	if !forceUsage && clientModel == model {
+		return body, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, errors.New("request body is not a JSON object")
+	}
+	mb, _ := json.Marshal(model)
+	m["model"] = mb
+	if forceUsage {
+		var so map[string]json.RawMessage
+		if raw, ok := m["stream_options"]; ok && !bytes.Equal(raw, []byte("null")) {
+			if err := json.Unmarshal(raw, &so); err != nil {
+				return nil, errors.New("stream_options must be an object")
+			}
+		}
+		if so == nil {
+			so = map[string]json.RawMessage{}
+		}
+		so["include_usage"] = json.RawMessage("true")
+		m["stream_options"], _ = json.Marshal(so)
+	}
+	return json.Marshal(m)
+}

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/gateway/provider/anthropic"
+	"github.com/tensorgate/tensorgate/gateway/provider/openai"
+)
+
+// Viewer reads the node's current replicated state.
+type Viewer interface {
+	View() *fsm.State
+}
+
+// Unsealer opens provider keys sealed at rest.
+type Unsealer interface {
+	Open(purpose string, sealed []byte) ([]byte, error)
+}
+
+// Config tunes the data plane.
+type Config struct {
+	// MaxBodyBytes bounds a request body (413 beyond it).
+	MaxBodyBytes int64
+	// MaxAttempts bounds the upstream targets tried for one request.
+	MaxAttempts int
+	// FirstByteTimeout bounds the wait for a stream's first byte;
+	// ResponseTimeout for a non-streaming answer; IdleTimeout the gap
+	// between two chunks of an answer.
+	FirstByteTimeout time.Duration
+	ResponseTimeout  time.Duration
+	IdleTimeout      time.Duration
+	// SystemKeys are provider keys from the node's environment by variable
+	// name (DASHSCOPE_API_KEY, ...).
+	SystemKeys map[string]string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:     20 << 20,
+		MaxAttempts:      3,
+		FirstByteTimeout: 60 * time.Second,
+		ResponseTimeout:  10 * time.Minute,
+		IdleTimeout:      60 * time.Second,
+	}
+}
+
+// Validate reports the first problem with c.
+func (c *Config) Validate() error {
+	if c.MaxBodyBytes <= 0 {
+		return errors.New("gateway: max body bytes must be positive")
+	}
+	if c.MaxAttempts < 1 {
+		return errors.New("gateway: max attempts must be at least 1")
+	}
+	if c.FirstByteTimeout <= 0 || c.ResponseTimeout <= 0 || c.IdleTimeout <= 0 {
+		return errors.New("gateway: timeouts must be positive")
+	}
+	return nil
+}
+
+// Deps are the data plane's collaborators.
+type Deps struct {
+	State    Viewer
+	Unsealer Unsealer
+	// Adapters by provider format; nil builds the standard ones.
+	Adapters map[string]provider.Adapter
+	// Transport for upstream calls; nil builds a tuned one.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
+	Now       func() time.Time
+}
+
+// Server is the /v1 data plane.
+type Server struct {
+	cfg      Config
+	state    Viewer
+	unsealer Unsealer
+	adapters map[string]provider.Adapter
+	log      *slog.Logger
+	now      func() time.Time
+	metrics  *metrics
+	keys     sync.Map // string(sealed key) -> plaintext
+}
+
+// New returns the data plane.
+func New(cfg Config, d Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.State == nil || d.Unsealer == nil {
+		return nil, errors.New("gateway: state and unsealer are required")
+	}
+	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, adapters: d.Adapters, log: d.Logger, now: d.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "gateway")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.adapters == nil {
+		tr := d.Transport
+		if tr == nil {
+			tr = provider.NewTransport()
+		}
+		h := &provider.HTTP{Client: &http.Client{Transport: tr}, FirstByte: cfg.FirstByteTimeout, Response: cfg.ResponseTimeout, Idle: cfg.IdleTimeout}
+		s.adapters = map[string]provider.Adapter{
+			fsm.FormatOpenAI:    &openai.Adapter{HTTP: h},
+			fsm.FormatAnthropic: &anthropic.Adapter{HTTP: h},
+		}
+	}
+	s.metrics = newMetrics(d.Registry)
+	return s, nil
+}
+
+// Register mounts the data plane on r under /v1.
+func (s *Server) Register(r chi.Router) {
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/models", s.handle(s.models))
+		r.Post("/chat/completions", s.handle(s.llm(provider.OpChat)))
+		r.Post("/completions", s.handle(s.llm(provider.OpCompletion)))
+		r.Post("/embeddings", s.handle(s.llm(provider.OpEmbedding)))
+		r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request, rid string) error {
+			return apierr.Newf(apierr.CodeNotFound, "unknown endpoint %s %s", r.Method, r.URL.Path)
+		}))
+		r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request, rid string) error {
+			return apierr.Newf(apierr.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
+		}))
+	})
+}
+
+// Handler returns the data plane as a standalone handler.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	s.Register(r)
+	return r
+}
+
+// handlerFunc is a data-plane handler that returns its error for one place
+// to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, requestID string) error
+
+// handle gives every request its id, recovers panics and renders errors.
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rid := newRequestID()
+		w.Header().Set("X-Request-Id", rid)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in data plane", "request_id", rid, "path", r.URL.Path, "panic", v)
+				apierr.Write(w, apierr.From(errors.New("panic"), rid))
+			}
+		}()
+		if err := h(w, r, rid); err != nil {
+			e := apierr.From(err, rid)
+			if e.Status >= 500 {
+				s.log.Warn("request failed", "request_id", rid, "path", r.URL.Path, "status", e.Status, "err", err)
+			}
+			apierr.Write(w, e)
+		}
+	}
+}
