@@ -22,6 +22,27 @@ build: ## Build bin/tensorgate (static)
 run: build ## Start one node on :3000 with the seed's default admin (data in ./data)
 	./$(BIN) serve
 
+.PHONY: mock-upstream
+mock-upstream: ## Run the mock model provider on 127.0.0.1:8081 (OpenAI and Anthropic formats)
+	$(GO) run ./cmd/mock-upstream --addr 127.0.0.1:8081
+
+.PHONY: demo
+demo: build ## A first chat completion through the gateway, against the mock upstream, with nothing external
+	@set -e; dir=$$(mktemp -d); \
+	$(GO) build -o $$dir/mock-upstream ./cmd/mock-upstream; \
+	$$dir/mock-upstream --addr 127.0.0.1:18081 2>/dev/null & mock=$$!; \
+	./$(BIN) serve --node-id demo --data-dir $$dir/data --http-addr 127.0.0.1:13000 --raft-addr 127.0.0.1:17000 >$$dir/node.log 2>&1 & node=$$!; \
+	trap 'kill $$mock $$node 2>/dev/null; wait $$node 2>/dev/null; rm -rf '$$dir EXIT; \
+	for i in $$(seq 100); do curl -sf 127.0.0.1:13000/api/health >/dev/null && break; sleep 0.1; done; \
+	token=$$(curl -sf 127.0.0.1:13000/api/auth/login -d '{"email":"admin@example.com","password":"ai-gateway-admin-2026"}' | sed -E 's/.*"token":"([^"]+)".*/\1/'); \
+	curl -sf 127.0.0.1:13000/api/admin/providers -H "Authorization: Bearer $$token" \
+	  -d '{"name":"Mock","slug":"mock","base_url":"http://127.0.0.1:18081","models":"mock-model"}' >/dev/null; \
+	key=$$(curl -sf 127.0.0.1:13000/api/admin/keys -H "Authorization: Bearer $$token" -d '{"name":"demo"}' | sed -E 's/.*"key":"([^"]+)".*/\1/'); \
+	echo "signed in, added a provider pointing at the mock upstream, created an API key"; \
+	echo '$$ curl localhost:13000/v1/chat/completions -H "Authorization: Bearer gk_..." -d {"model":"mock-model",...}'; \
+	curl -sf 127.0.0.1:13000/v1/chat/completions -H "Authorization: Bearer $$key" \
+	  -d '{"model":"mock-model","messages":[{"role":"user","content":"Hello!"}]}'; echo
+
 .PHONY: test
 test: lint ## Run every test (unit, cluster, system) with -race, after the lint checks
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...

@@ -18,6 +18,7 @@ import (
 	"github.com/tensorgate/tensorgate/admin"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway"
 )
 
 // serveConfig is everything `tensorgate serve` reads from flags and env.
@@ -32,6 +33,7 @@ type serveConfig struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	Gateway         gateway.Config
 
 	AdminEmail    string
 	AdminPassword string
@@ -55,6 +57,7 @@ func defaultServeConfig() serveConfig {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 30 * time.Second,
+		Gateway:         gateway.DefaultConfig(),
 	}
 }
 
@@ -79,7 +82,7 @@ func (c *serveConfig) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: must be text or json", c.LogFormat)
 	}
-	return nil
+	return c.Gateway.Validate()
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -96,6 +99,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on SIGTERM")
+	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-request-bytes", c.Gateway.MaxBodyBytes, "largest /v1 request body accepted (413 beyond)")
+	fs.IntVar(&c.Gateway.MaxAttempts, "max-attempts", c.Gateway.MaxAttempts, "upstream targets tried per request before giving up")
+	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
+	fs.DurationVar(&c.Gateway.IdleTimeout, "upstream-idle-timeout", c.Gateway.IdleTimeout, "longest gap between two chunks of an upstream answer")
+	fs.DurationVar(&c.Gateway.ResponseTimeout, "upstream-response-timeout", c.Gateway.ResponseTimeout, "longest wait for a non-streaming answer")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: tensorgate serve [flags]\n\nEvery flag can also be set as TENSORGATE_<FLAG_IN_UPPER_SNAKE>.\n\nFlags:")
 		fs.PrintDefaults()
@@ -116,6 +124,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 			c.SystemKeys[p.KeyEnv] = v
 		}
 	}
+	c.Gateway.SystemKeys = c.SystemKeys
 	return c, c.validate()
 }
 
@@ -169,8 +178,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Registry: reg, Logger: lg, Now: time.Now})
+	if err != nil {
+		return err
+	}
 	router := chi.NewRouter()
 	adm.Register(router)
+	gw.Register(router)
 
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
