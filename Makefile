@@ -67,6 +67,11 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME) ./storage/raftlog
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSnapshot$$' -fuzztime $(FUZZTIME) ./fsm
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./gateway/sse
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLLM$$' -fuzztime $(FUZZTIME) ./gateway
+	$(GO) test -run '^$$' -fuzz '^FuzzTranslateRequest$$' -fuzztime $(FUZZTIME) ./gateway/provider/anthropic
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamEvent$$' -fuzztime $(FUZZTIME) ./gateway/provider/anthropic
+	$(GO) test -run '^$$' -fuzz '^FuzzContentTokens$$' -fuzztime $(FUZZTIME) ./gateway/provider/openai
 
 .PHONY: clean
 clean: ## Remove build output (not ./data)

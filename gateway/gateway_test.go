@@ -417,3 +417,51 @@ func TestUsageEstimatedWhenUpstreamOmitsIt(t *testing.T) {
 		t.Fatalf("estimated usage %+v", usage)
 	}
 }
+
+// TestToolCallsThroughAnthropic runs a full tool round trip with the SDK
+// against an Anthropic-format upstream: the tool call comes back in OpenAI
+// shape, and the tool's result goes up as a tool_result block.
+func TestToolCallsThroughAnthropic(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(e.key)
+	p := chatParams("claude-mock")
+	p.Tools = []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+		Name: "weather", Description: openai.String("Weather by city"),
+		Parameters: openai.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+	})}
+	for _, stream := range []bool{false, true} {
+		var calls []openai.ChatCompletionMessageToolCallUnion
+		var finish string
+		if stream {
+			_, _, acc, err := streamChat(t, c, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls, finish = acc.Choices[0].Message.ToolCalls, acc.Choices[0].FinishReason
+		} else {
+			res, err := c.Chat.Completions.New(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls, finish = res.Choices[0].Message.ToolCalls, res.Choices[0].FinishReason
+		}
+		if finish != "tool_calls" || len(calls) != 1 || calls[0].Function.Name != "weather" || calls[0].Function.Arguments != `{"city":"Paris"}` {
+			t.Fatalf("stream=%v: finish %q calls %+v", stream, finish, calls)
+		}
+	}
+	res, err := c.Chat.Completions.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow := p
+	follow.Messages = append(append([]openai.ChatCompletionMessageParamUnion{}, p.Messages...),
+		res.Choices[0].Message.ToParam(),
+		openai.ToolMessage("18 degrees", res.Choices[0].Message.ToolCalls[0].ID))
+	res, err = c.Chat.Completions.New(context.Background(), follow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Choices[0].Message.Content; !strings.Contains(got, "18 degrees") {
+		t.Fatalf("tool result not delivered: %q", got)
+	}
+}
