@@ -27,7 +27,7 @@ const (
 // env is a gateway in front of two mock upstreams, one per format, with
 // state built by applying fsm commands directly.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	f      *fsm.FSM
 	index  uint64
 	sealer *secret.Sealer
@@ -39,19 +39,19 @@ type env struct {
 	keyID  string
 }
 
-func newEnv(t *testing.T, tune ...func(*gateway.Config)) *env {
-	t.Helper()
-	e := &env{t: t, f: fsm.New()}
+func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
+	tb.Helper()
+	e := &env{t: tb, f: fsm.New()}
 	var err error
 	e.sealer, err = secret.New("gateway-test-secret-0123")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	e.oa = mockupstream.New(mockupstream.Behavior{Record: true})
 	e.an = mockupstream.New(mockupstream.Behavior{Record: true})
 	oaSrv, anSrv := httptest.NewServer(e.oa), httptest.NewServer(e.an)
-	t.Cleanup(oaSrv.Close)
-	t.Cleanup(anSrv.Close)
+	tb.Cleanup(oaSrv.Close)
+	tb.Cleanup(anSrv.Close)
 	e.oaURL, e.anURL = oaSrv.URL, anSrv.URL
 
 	e.apply(fsm.TypeBootstrap, fsm.BootstrapBody{
@@ -77,10 +77,10 @@ func newEnv(t *testing.T, tune ...func(*gateway.Config)) *env {
 	}
 	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Registry: prometheus.NewRegistry()})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	e.gw = httptest.NewServer(gw.Handler())
-	t.Cleanup(e.gw.Close)
+	tb.Cleanup(e.gw.Close)
 	return e
 }
 

@@ -73,6 +73,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 			Op: op, Capability: "llm", ClientModel: in.Model, Body: body,
 			Stream:           in.Stream != nil && *in.Stream,
 			ClientWantsUsage: in.StreamOptions != nil && in.StreamOptions.IncludeUsage,
+			HasStreamOptions: in.StreamOptions != nil,
 			PromptEstimate:   in.promptEstimate(),
 		}
 		sink := newSink(w)
@@ -187,6 +188,7 @@ func (s *Server) finishWithError(w http.ResponseWriter, sink *responseSink, err 
 	}
 	s.log.Warn("stream failed after it started", "request_id", rid, "provider", sink.provider, "err", err)
 	_ = sink.Event(apierr.StreamEvent(e))
+	_ = sink.Flush()
 	return nil
 }
 

@@ -55,8 +55,12 @@ func (s *responseSink) Event(payload []byte) error {
 	s.buf = sse.AppendData(s.buf[:0], payload)
 	n, err := s.w.Write(s.buf)
 	s.bytes += int64(n)
-	if err != nil {
-		return err
+	return err
+}
+
+func (s *responseSink) Flush() error {
+	if !s.started {
+		return nil
 	}
 	return s.rc.Flush()
 }

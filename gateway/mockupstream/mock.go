@@ -239,6 +239,16 @@ func (s *sseWriter) send(event string, v any) {
 	_ = s.rc.Flush()
 }
 
+// data sends one pre-encoded data event and flushes it.
+func (s *sseWriter) data(payload []byte) {
+	buf := make([]byte, 0, len(payload)+8)
+	buf = append(buf, "data: "...)
+	buf = append(buf, payload...)
+	buf = append(buf, '\n', '\n')
+	_, _ = s.w.Write(buf)
+	_ = s.rc.Flush()
+}
+
 func (s *sseWriter) raw(line string) {
 	fmt.Fprint(s.w, line)
 	_ = s.rc.Flush()

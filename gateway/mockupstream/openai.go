@@ -60,11 +60,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sw := startSSE(w)
-	chunk := func(delta map[string]any, finish any) map[string]any {
-		return map[string]any{"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created, "model": req.Model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": nil}}}
-	}
-	sw.send("", chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	var buf []byte
+	sw.data(chatChunk(buf[:0], created, req.Model, "", true, false))
 	for i, c := range b.chunks() {
 		if b.BreakAfter > 0 && i >= b.BreakAfter {
 			panic(http.ErrAbortHandler) // cut the connection mid-stream
@@ -72,9 +69,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		if !pause(r, b.ChunkDelay) {
 			return
 		}
-		sw.send("", chunk(map[string]any{"content": c}, nil))
+		sw.data(chatChunk(buf[:0], created, req.Model, c, false, false))
 	}
-	sw.send("", chunk(map[string]any{}, "stop"))
+	sw.data(chatChunk(buf[:0], created, req.Model, "", false, true))
 	if !b.OmitUsage && req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		sw.send("", map[string]any{"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created, "model": req.Model,
 			"choices": []any{}, "usage": usage(prompt, tokens(b.reply()))})

@@ -55,6 +55,8 @@ type Request struct {
 	Stream bool
 	// ClientWantsUsage is the client's stream_options.include_usage.
 	ClientWantsUsage bool
+	// HasStreamOptions says the body already holds a stream_options field.
+	HasStreamOptions bool
 	// PromptEstimate is the gateway's estimate of the prompt's tokens, used
 	// when the upstream reports no usage.
 	PromptEstimate int64
@@ -90,8 +92,10 @@ type Sink interface {
 	Start(status int, contentType string)
 	// Write sends body bytes (JSON or binary), started or not.
 	Write(p []byte) (int, error)
-	// Event sends one SSE data event and flushes it.
+	// Event writes one SSE data event. It is sent on the next Flush.
 	Event(payload []byte) error
+	// Flush sends everything written so far to the client.
+	Flush() error
 	// Started reports whether anything was sent to the client.
 	Started() bool
 }

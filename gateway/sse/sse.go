@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // ErrLineTooLong reports an event line over the reader's limit.
@@ -34,13 +35,32 @@ type Reader struct {
 // DefaultMaxLine bounds one line; image data URLs in a chunk can be large.
 const DefaultMaxLine = 16 << 20
 
+// readers recycles Readers: every streamed request needs one, and their
+// buffers are the bulk of a stream's per-request allocation.
+var readers = sync.Pool{New: func() any { return &Reader{br: bufio.NewReaderSize(nil, 8<<10)} }}
+
 // NewReader returns a Reader over r with lines of at most maxLine bytes
-// (DefaultMaxLine when maxLine <= 0).
+// (DefaultMaxLine when maxLine <= 0). Release it when done.
 func NewReader(r io.Reader, maxLine int) *Reader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 32<<10), maxLine: maxLine}
+	rd := readers.Get().(*Reader)
+	rd.br.Reset(r)
+	rd.maxLine = maxLine
+	return rd
+}
+
+// Release returns the Reader to the pool; it must not be used afterwards.
+func (r *Reader) Release() {
+	r.br.Reset(nil)
+	if cap(r.line) > 64<<10 {
+		r.line = nil
+	}
+	if cap(r.data) > 64<<10 {
+		r.data = nil
+	}
+	readers.Put(r)
 }
 
 // Next returns the next event. It returns io.EOF at a clean end of stream
@@ -98,6 +118,12 @@ func (r *Reader) Next() (Event, error) {
 		}
 	}
 }
+
+// Buffered reports how many bytes are read from the stream but not yet
+// parsed. A caller relaying events flushes when it reaches zero: holding
+// events that already arrived would only add latency, and flushing each of
+// a burst separately would only add syscalls.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
 
 // readLine returns one line without its terminator (\n, \r\n or \r).
 func (r *Reader) readLine() ([]byte, error) {

@@ -107,6 +107,7 @@ func (a *Adapter) stream(ep provider.Endpoint, req *provider.Request, res *provi
 	}
 	t := newTranslator(req.Model, a.now().Unix())
 	r := sse.NewReader(res.Body, 0)
+	defer r.Release()
 	for {
 		ev, err := r.Next()
 		if err != nil {
@@ -128,12 +129,23 @@ func (a *Adapter) stream(ep provider.Endpoint, req *provider.Request, res *provi
 			}
 		}
 		if t.done {
+			if !sink.Started() {
+				sink.Start(http.StatusOK, "text/event-stream")
+			}
 			if req.ClientWantsUsage {
 				if err := sink.Event(t.usageChunk()); err != nil {
 					return provider.Usage{}, err
 				}
 			}
-			return t.usage.toUsage(), sink.Event(sse.Done)
+			if err := sink.Event(sse.Done); err != nil {
+				return provider.Usage{}, err
+			}
+			return t.usage.toUsage(), sink.Flush()
+		}
+		if r.Buffered() == 0 && sink.Started() {
+			if err := sink.Flush(); err != nil {
+				return provider.Usage{}, err
+			}
 		}
 	}
 }

@@ -51,7 +51,7 @@ func path(op provider.Op, chatPath string) string {
 // Do performs the call and writes the answer to sink.
 func (a *Adapter) Do(ctx context.Context, ep provider.Endpoint, req *provider.Request, sink provider.Sink) (provider.Result, error) {
 	forceUsage := req.Stream && !req.ClientWantsUsage && req.Op != provider.OpEmbedding
-	body, err := PatchBody(req.Body, req.ClientModel, req.Model, forceUsage)
+	body, err := PatchBody(req.Body, req.ClientModel, req.Model, forceUsage, req.HasStreamOptions)
 	if err != nil {
 		return provider.Result{}, &provider.UpstreamError{Provider: ep.Provider, Class: provider.ClassClientErr, Status: 400,
 			Type: "invalid_request_error", Code: "invalid_request_error", Message: err.Error()}
@@ -136,6 +136,7 @@ func (a *Adapter) stream(ep provider.Endpoint, req *provider.Request, res *provi
 			Message: fmt.Sprintf("upstream answered %q to a stream request", ct)}
 	}
 	r := sse.NewReader(res.Body, 0)
+	defer r.Release()
 	var (
 		usage     *provider.Usage
 		runes     int64
@@ -160,7 +161,10 @@ func (a *Adapter) stream(ep provider.Endpoint, req *provider.Request, res *provi
 			}
 		}
 		start()
-		return u, sink.Event(sse.Done)
+		if err := sink.Event(sse.Done); err != nil {
+			return u, err
+		}
+		return u, sink.Flush()
 	}
 	for {
 		ev, err := r.Next()
@@ -212,6 +216,11 @@ func (a *Adapter) stream(ep provider.Endpoint, req *provider.Request, res *provi
 		if forward {
 			start()
 			if err := sink.Event(data); err != nil {
+				return provider.Usage{}, err
+			}
+		}
+		if r.Buffered() == 0 && sink.Started() {
+			if err := sink.Flush(); err != nil {
 				return provider.Usage{}, err
 			}
 		}

@@ -7,11 +7,11 @@ import (
 
 func TestPatchBody(t *testing.T) {
 	body := []byte(`{"model":"alias","messages":[{"role":"user","content":"hi"}],"stream":true}`)
-	same, err := PatchBody(body, "alias", "alias", false)
+	same, err := PatchBody(body, "alias", "alias", false, false)
 	if err != nil || &same[0] != &body[0] {
 		t.Fatal("an unchanged body was re-encoded")
 	}
-	got, err := PatchBody(body, "alias", "upstream", true)
+	got, err := PatchBody(body, "alias", "upstream", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,13 +20,25 @@ func TestPatchBody(t *testing.T) {
 	if m["model"] != "upstream" || m["stream_options"].(map[string]any)["include_usage"] != true || m["messages"] == nil {
 		t.Fatalf("patched %s", got)
 	}
-	got, _ = PatchBody([]byte(`{"model":"a","stream_options":{"include_usage":false,"other":1}}`), "a", "a", true)
+	got, _ = PatchBody([]byte(`{"model":"a","stream_options":{"include_usage":false,"other":1}}`), "a", "a", true, true)
 	_ = json.Unmarshal(got, &m)
 	if so := m["stream_options"].(map[string]any); so["include_usage"] != true || so["other"] != float64(1) {
 		t.Fatalf("merged %s", got)
 	}
-	if _, err := PatchBody([]byte(`{"model":"a","stream_options":5}`), "a", "a", true); err == nil {
+	if _, err := PatchBody([]byte(`{"model":"a","stream_options":5}`), "a", "a", true, true); err == nil {
 		t.Fatal("bad stream_options accepted")
+	}
+	// Spliced without decoding when the body has no stream_options.
+	for _, in := range []string{`{"model":"a","stream":true}`, ` { "model":"a" }`} {
+		got, err := PatchBody([]byte(in), "a", "a", true, false)
+		if err != nil || !json.Valid(got) {
+			t.Fatalf("splice %q: %s %v", in, got, err)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(got, &m)
+		if m["model"] != "a" || m["stream_options"].(map[string]any)["include_usage"] != true {
+			t.Fatalf("splice %q: %s", in, got)
+		}
 	}
 }
 

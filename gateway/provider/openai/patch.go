@@ -13,9 +13,28 @@ var timeNow = time.Now
 // model and, when forceUsage, stream_options.include_usage set. A body that
 // needs neither change is returned as is, byte for byte. Only top-level
 // fields are re-encoded; nested values such as messages stay raw.
-func PatchBody(body []byte, clientModel, model string, forceUsage bool) ([]byte, error) {
-	if !forceUsage && clientModel == model {
-		return body, nil
+//
+// hasStreamOptions says whether body holds a stream_options field; when it
+// does not and the model is unchanged, the field is spliced in after the
+// opening brace without decoding the body at all.
+func PatchBody(body []byte, clientModel, model string, forceUsage, hasStreamOptions bool) ([]byte, error) {
+	if clientModel == model {
+		if !forceUsage {
+			return body, nil
+		}
+		if !hasStreamOptions {
+			if i := bytes.IndexByte(body, '{'); i >= 0 {
+				const field = `"stream_options":{"include_usage":true}`
+				out := make([]byte, 0, len(body)+len(field)+1)
+				out = append(out, body[:i+1]...)
+				out = append(out, field...)
+				rest := bytes.TrimLeft(body[i+1:], " \t\r\n")
+				if len(rest) > 0 && rest[0] != '}' {
+					out = append(out, ',')
+				}
+				return append(out, body[i+1:]...), nil
+			}
+		}
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
