@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,7 +30,14 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binPath = filepath.Join(dir, "tensorgate")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		// Tests run the binary with the race detector; benchmarks measure
+		// the binary users run.
+		flag.Parse()
+		args := []string{"build", "-race", "-o", binPath, "."}
+		if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+			args = []string{"build", "-o", binPath, "."}
+		}
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build tensorgate: %v\n%s", err, out)
 			return 1
@@ -39,7 +47,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,7 +59,7 @@ func freePort(t *testing.T) string {
 
 // proc is one running `tensorgate serve`.
 type proc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	dataDir string
 	http    string
@@ -61,7 +69,7 @@ type proc struct {
 	exited  chan struct{}
 }
 
-func startProc(t *testing.T, dataDir string, env ...string) *proc {
+func startProc(t testing.TB, dataDir string, env ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, dataDir: dataDir, http: freePort(t), raft: freePort(t), env: env}
 	p.start()
