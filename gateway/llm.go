@@ -252,5 +252,8 @@ func (s *Server) observe(capability, model, prov string, start time.Time, res pr
 	if err == nil {
 		s.metrics.tokens.WithLabelValues(model, prov, "prompt").Add(float64(res.Usage.PromptTokens))
 		s.metrics.tokens.WithLabelValues(model, prov, "completion").Add(float64(res.Usage.CompletionTokens))
+		if res.Usage.Estimated {
+			s.metrics.estimated.WithLabelValues(prov).Inc()
+		}
 	}
 }

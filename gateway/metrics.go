@@ -9,6 +9,7 @@ type metrics struct {
 	tokens       *prometheus.CounterVec
 	attempts     *prometheus.CounterVec
 	authFailures prometheus.Counter
+	estimated    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,13 +36,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tensorgate_upstream_attempts_total",
 			Help: "Upstream attempts by provider and result class (ok or the error class).",
 		}, []string{"provider", "result"}),
+		estimated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tensorgate_usage_estimated_total",
+			Help: "Requests whose upstream reported no usage, so the gateway estimated it.",
+		}, []string{"provider"}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tensorgate_auth_failures_total",
 			Help: "Data-plane requests refused for a missing, unknown, disabled, revoked or expired key.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures)
+		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated)
 	}
 	return m
 }

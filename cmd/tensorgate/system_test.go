@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tensorgate/tensorgate/gateway/mockupstream"
 )
 
 // System tests run the real binary, built once per test run.
@@ -336,4 +339,50 @@ func orgID(t *testing.T, p *proc, tok, name string) string {
 	}
 	t.Fatalf("no org %q", name)
 	return ""
+}
+
+// TestDataPlaneThroughBinary makes the README's first call against a real
+// node: a provider pointing at the mock upstream, a key, a chat completion,
+// and the key's revocation.
+func TestDataPlaneThroughBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("system test")
+	}
+	mock := mockupstream.New(mockupstream.Behavior{Record: true})
+	up := httptest.NewServer(mock)
+	defer up.Close()
+	p := startProc(t, t.TempDir(), "BETTER_AUTH_SECRET=system-test-secret-0123456789")
+	tok := p.login("ai-gateway-admin-2026")
+	if code, m := p.call("POST", "/api/admin/providers", tok, map[string]any{"name": "Mock", "slug": "mock", "base_url": up.URL, "api_key": "sk-up", "models": "mock-model"}); code != 201 {
+		t.Fatalf("provider: %d %v", code, m)
+	}
+	_, key := p.call("POST", "/api/admin/keys", tok, map[string]any{"name": "first"})
+	chat := func() (int, map[string]any) {
+		req, _ := http.NewRequest("POST", p.url("/v1/chat/completions"), strings.NewReader(`{"model":"mock-model","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key["key"].(string))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&m)
+		if res.Header.Get("X-Request-Id") == "" {
+			t.Fatal("no X-Request-Id")
+		}
+		return res.StatusCode, m
+	}
+	code, m := chat()
+	if code != 200 || m["choices"] == nil {
+		t.Fatalf("chat: %d %v", code, m)
+	}
+	if got := mock.LastRequest().Header.Get("Authorization"); got != "Bearer sk-up" {
+		t.Fatalf("upstream got Authorization %q", got)
+	}
+	if code, _ := p.call("DELETE", "/api/admin/keys/"+key["id"].(string), tok, nil); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, m := chat(); code != 401 {
+		t.Fatalf("after revoke: %d %v", code, m)
+	}
 }
