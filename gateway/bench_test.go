@@ -55,12 +55,12 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	e := newEnv(b)
 	e.oa.Set(mockupstream.Behavior{}) // no recording, no latency
 	up, _ := url.Parse(e.oaURL)
-	rp := httputil.NewSingleHostReverseProxy(up)
-	rp.FlushInterval = -1
-	base := rp.Director
-	rp.Director = func(r *http.Request) {
-		base(r)
-		r.Header.Set("Authorization", "Bearer "+openaiKey)
+	rp := &httputil.ReverseProxy{
+		FlushInterval: -1,
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(up)
+			r.Out.Header.Set("Authorization", "Bearer "+openaiKey)
+		},
 	}
 	rp.Transport = benchTransport()
 	proxy := httptest.NewServer(rp)
