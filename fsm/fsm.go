@@ -29,15 +29,16 @@ func register(t MessageType, h handler) {
 // Apply, Snapshot and Restore from its own goroutine, and any number of
 // readers call View.
 type FSM struct {
-	mu    sync.Mutex // serialises Apply and Restore
+	mu    sync.Mutex // serialises Apply, Snapshot and Restore; guards dedup
 	state atomic.Pointer[State]
+	dedup *dedupe
 }
 
 var _ raft.FSM = (*FSM)(nil)
 
 // New returns an FSM holding empty state.
 func New() *FSM {
-	f := &FSM{}
+	f := &FSM{dedup: newDedupe()}
 	f.state.Store(emptyState())
 	return f
 }
@@ -86,6 +87,11 @@ func (f *FSM) applyData(data []byte, index uint64) (any, error) {
 		}
 		panic(fmt.Sprintf("fsm: unknown command type %d at index %d", c.Type, index))
 	}
+	if prev, ok := f.dedup.lookup(c.ID); ok && c.ID != "" {
+		// Already applied under this id: a retry after a lost leadership.
+		// Answer the original result and change nothing.
+		return DecodeResult(prev.Type, prev.Result)
+	}
 	cur := f.state.Load()
 	next := cur.clone()
 	next.Index = index
@@ -94,6 +100,13 @@ func (f *FSM) applyData(data []byte, index uint64) (any, error) {
 		return nil, err
 	}
 	f.state.Store(next)
+	if c.ID != "" {
+		enc, encErr := EncodeResult(res)
+		if encErr != nil {
+			panic(encErr) // results are plain structs; this is a programming error
+		}
+		f.dedup.add(&applied{ID: c.ID, Index: index, Type: c.Type, Result: enc})
+	}
 	return res, nil
 }
 
@@ -111,26 +124,36 @@ func decodeBody[T any](c decoded) T {
 // Snapshot captures the current state; Persist may run concurrently with
 // later applies because states are immutable.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{state: f.state.Load()}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &snapshot{state: f.state.Load(), applied: f.dedup.clone()}, nil
 }
 
 // Restore replaces the state with a snapshot's.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	s, err := ReadSnapshot(rc)
+	s, applied, err := readSnapshot(rc)
 	if err != nil {
 		return fmt.Errorf("restore fsm: %w", err)
+	}
+	d := newDedupe()
+	for _, a := range applied {
+		d.add(a)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.state.Store(s)
+	f.dedup = d
 	return nil
 }
 
-type snapshot struct{ state *State }
+type snapshot struct {
+	state   *State
+	applied []*applied
+}
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := WriteSnapshot(sink, s.state); err != nil {
+	if err := writeSnapshot(sink, s.state, s.applied); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist fsm snapshot: %w", err)
 	}

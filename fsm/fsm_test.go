@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) apply(typ MessageType, body any) (any, error) {
 	h.t.Helper()
 	h.index++
-	data, err := Command{Type: typ, ID: "cmd", Time: t0.Add(time.Duration(h.index) * time.Second), Body: body}.Encode()
+	data, err := Command{Type: typ, ID: fmt.Sprintf("cmd-%d", h.index), Time: t0.Add(time.Duration(h.index) * time.Second), Body: body}.Encode()
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ const (
 	recPrice    byte = 7
 	recPolicy   byte = 8
 	recIndex    byte = 9
+	recApplied  byte = 10 // recently applied command ids, oldest first
 	recEnd      byte = 0xff
 )
 
@@ -39,7 +40,13 @@ const (
 var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 
 // WriteSnapshot writes s in the snapshot format, in a deterministic order.
+// This is the backup form: it leaves out the recently applied command ids,
+// which only matter to the cluster that applied them.
 func WriteSnapshot(w io.Writer, s *State) error {
+	return writeSnapshot(w, s, nil)
+}
+
+func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString(snapshotMagic)
 	bw.WriteByte(snapshotVersion)
@@ -95,48 +102,67 @@ func WriteSnapshot(w io.Writer, s *State) error {
 			return err
 		}
 	}
+	for _, a := range applied {
+		if err := put(recApplied, a); err != nil {
+			return err
+		}
+	}
 	bw.WriteByte(recEnd)
 	return bw.Flush()
 }
 
-// ReadSnapshot decodes a snapshot written by WriteSnapshot.
+// ReadSnapshot decodes a snapshot written by WriteSnapshot (or by raft).
 func ReadSnapshot(r io.Reader) (*State, error) {
+	s, _, err := readSnapshot(r)
+	return s, err
+}
+
+func readSnapshot(r io.Reader) (*State, []*applied, error) {
 	br := bufio.NewReader(r)
 	head := make([]byte, len(snapshotMagic)+1)
 	if _, err := io.ReadFull(br, head); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+		return nil, nil, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
 	}
 	if string(head[:len(snapshotMagic)]) != snapshotMagic {
-		return nil, fmt.Errorf("%w: not a tensorgate snapshot", ErrBadSnapshot)
+		return nil, nil, fmt.Errorf("%w: not a tensorgate snapshot", ErrBadSnapshot)
 	}
 	if v := head[len(snapshotMagic)]; v != snapshotVersion {
-		return nil, fmt.Errorf("%w: unsupported version %d", ErrBadSnapshot, v)
+		return nil, nil, fmt.Errorf("%w: unsupported version %d", ErrBadSnapshot, v)
 	}
 	s := emptyState()
+	var appliedList []*applied
 	for {
 		t, err := br.ReadByte()
 		if err != nil {
-			return nil, fmt.Errorf("%w: truncated: %v", ErrBadSnapshot, err)
+			return nil, nil, fmt.Errorf("%w: truncated: %v", ErrBadSnapshot, err)
 		}
 		if t == recEnd {
 			break
 		}
 		n, err := binary.ReadUvarint(br)
 		if err != nil || n > maxRecord {
-			return nil, fmt.Errorf("%w: record length", ErrBadSnapshot)
+			return nil, nil, fmt.Errorf("%w: record length", ErrBadSnapshot)
 		}
 		// Read through a limit rather than allocating n up front, so a
 		// corrupt length can't claim memory the input doesn't back.
 		b, err := io.ReadAll(io.LimitReader(br, int64(n)))
 		if err != nil || uint64(len(b)) != n {
-			return nil, fmt.Errorf("%w: truncated record", ErrBadSnapshot)
+			return nil, nil, fmt.Errorf("%w: truncated record", ErrBadSnapshot)
+		}
+		if t == recApplied {
+			var a applied
+			if err := json.Unmarshal(b, &a); err != nil || a.ID == "" {
+				return nil, nil, fmt.Errorf("%w: applied-command record", ErrBadSnapshot)
+			}
+			appliedList = append(appliedList, &a)
+			continue
 		}
 		if err := s.readRecord(t, b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	s.rebuildIndexes()
-	return s, nil
+	return s, appliedList, nil
 }
 
 func (s *State) readRecord(t byte, b []byte) error {

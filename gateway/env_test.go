@@ -87,7 +87,7 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 func (e *env) apply(typ fsm.MessageType, body any) any {
 	e.t.Helper()
 	e.index++
-	res, err := e.f.ApplyCommand(e.index, fsm.Command{Type: typ, ID: "c", Time: time.Now(), Body: body})
+	res, err := e.f.ApplyCommand(e.index, fsm.Command{Type: typ, Time: time.Now(), Body: body})
 	if err != nil {
 		e.t.Fatalf("apply %d: %v", typ, err)
 	}
