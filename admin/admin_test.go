@@ -40,7 +40,7 @@ func newEnv(t *testing.T) *testEnv {
 	cfg.NodeID, cfg.DataDir, cfg.RaftAddr = "n1", t.TempDir(), addr
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	f := fsm.New()
-	node, err := cluster.New(cfg, f, true)
+	node, err := cluster.New(cfg, f)
 	if err != nil {
 		t.Fatal(err)
 	}

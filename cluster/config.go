@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,8 +17,39 @@ type Config struct {
 	NodeID string
 	// DataDir holds raft/log (pebble) and raft/snapshots.
 	DataDir string
-	// RaftAddr is the address raft binds and advertises.
+	// RaftAddr is the address raft and node-to-node RPC bind and
+	// advertise.
 	RaftAddr string
+	// GossipAddr is the memberlist bind and advertise address. Empty
+	// disables discovery: a single node that never grows.
+	GossipAddr string
+	// HTTPAddr is advertised to peers so operators can list it.
+	HTTPAddr string
+	// Join lists gossip addresses of any live members; the node keeps
+	// retrying until one answers.
+	Join []string
+	// BootstrapExpect waits for this many fresh servers and bootstraps
+	// them together; 0 bootstraps alone when there is no Join.
+	BootstrapExpect int
+	// ClusterSecret encrypts gossip and authenticates node-to-node
+	// connections. Required once there is more than one node.
+	ClusterSecret string
+	// TLS wraps raft and RPC connections when set.
+	TLS TLSFiles
+	// Version is advertised in gossip.
+	Version string
+
+	// ReconcileInterval is how often the leader reconciles membership.
+	ReconcileInterval time.Duration
+	// Stabilization is how long a new member must stay caught up before it
+	// becomes a voter.
+	Stabilization time.Duration
+	// DeadServerTimeout is how long a member may be gone from gossip before
+	// the leader removes it from raft (never below quorum).
+	DeadServerTimeout time.Duration
+	// ForwardHold bounds how long a write waits and retries for a leader
+	// across an election before giving up with ErrNotLeader.
+	ForwardHold time.Duration
 
 	// Raft timings. LAN defaults favour fast failover.
 	HeartbeatTimeout   time.Duration
@@ -41,6 +73,10 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
+
+	// tuneGossip adjusts memberlist's configuration; tests shorten its
+	// timers with it.
+	tuneGossip func(*memberlist.Config)
 }
 
 // DefaultConfig returns the defaults for a node on a LAN.
@@ -56,6 +92,10 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		SnapshotRetain:     2,
 		ApplyTimeout:       10 * time.Second,
+		ReconcileInterval:  time.Second,
+		Stabilization:      10 * time.Second,
+		DeadServerTimeout:  5 * time.Minute,
+		ForwardHold:        10 * time.Second,
 	}
 }
 
@@ -81,6 +121,32 @@ func (c *Config) Validate() error {
 	}
 	if c.ApplyTimeout <= 0 {
 		return errors.New("cluster: apply timeout must be positive")
+	}
+	if c.GossipAddr != "" {
+		if _, _, err := net.SplitHostPort(c.GossipAddr); err != nil {
+			return fmt.Errorf("cluster: gossip address %q: %w", c.GossipAddr, err)
+		}
+	}
+	multi := len(c.Join) > 0 || c.BootstrapExpect > 1
+	if multi && c.GossipAddr == "" {
+		return errors.New("cluster: joining or --bootstrap-expect needs a gossip address")
+	}
+	if multi && c.ClusterSecret == "" {
+		return errors.New("cluster: TENSORGATE_CLUSTER_SECRET is required for a multi-node cluster (it encrypts gossip and authenticates nodes)")
+	}
+	if c.ClusterSecret != "" && len(c.ClusterSecret) < 16 {
+		return errors.New("cluster: TENSORGATE_CLUSTER_SECRET must be at least 16 characters")
+	}
+	if c.BootstrapExpect < 0 {
+		return errors.New("cluster: bootstrap-expect must not be negative")
+	}
+	if c.TLS.enabled() {
+		if _, err := c.TLS.load(); err != nil {
+			return err
+		}
+	}
+	if c.ReconcileInterval <= 0 || c.Stabilization < 0 || c.DeadServerTimeout <= 0 || c.ForwardHold <= 0 {
+		return errors.New("cluster: reconcile interval, dead server timeout and forward hold must be positive")
 	}
 	return nil
 }

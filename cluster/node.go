@@ -2,13 +2,18 @@ package cluster
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,15 +37,22 @@ type Node struct {
 	raft    *raft.Raft
 	store   *raftlog.Store
 	trans   *raft.NetworkTransport
+	auth    *peerAuth
+	mux     *mux
+	disc    *discovery
 	metrics *metrics
 	stop    chan struct{}
 	done    chan struct{}
+	wg      sync.WaitGroup // RPC handlers and background loops
+	removed atomic.Bool
 }
 
-// New opens the node's stores and starts raft. A node with no existing state
-// bootstraps a single-voter cluster of itself when bootstrap is true; a node
-// with state resumes from it whatever bootstrap says.
-func New(cfg Config, f *fsm.FSM, bootstrap bool) (*Node, error) {
+// New opens the node's stores and starts raft. A node with existing state
+// resumes from it. A fresh node bootstraps a single-voter cluster of itself
+// when it has nothing to join and no peers to expect; with --join it waits
+// to be added by the leader; with --bootstrap-expect N it bootstraps
+// together with N-1 other fresh servers it finds through gossip.
+func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -49,12 +61,39 @@ func New(cfg Config, f *fsm.FSM, bootstrap bool) (*Node, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, base: lg, log: lg.With("component", "cluster"), fsm: f, stop: make(chan struct{}), done: make(chan struct{})}
-	if err := n.open(bootstrap); err != nil {
+	n.auth = &peerAuth{}
+	if cfg.ClusterSecret != "" {
+		n.auth.key = deriveKey(cfg.ClusterSecret, "node-auth v1")
+	}
+	if cfg.TLS.enabled() {
+		tc, err := cfg.TLS.load()
+		if err != nil {
+			return nil, err
+		}
+		n.auth.tls = tc
+	}
+	solo := len(cfg.Join) == 0 && cfg.BootstrapExpect <= 1
+	if err := n.open(solo); err != nil {
 		n.closeStores()
 		return nil, err
 	}
 	n.metrics = newMetrics(n, cfg.Registry)
 	go n.observe()
+	if cfg.GossipAddr != "" {
+		d, err := newDiscovery(n)
+		if err != nil {
+			_ = n.Shutdown()
+			return nil, err
+		}
+		n.disc = d
+		n.wg.Add(2)
+		go n.joinLoop()
+		go n.reconcileLoop()
+		if cfg.BootstrapExpect > 1 {
+			n.wg.Add(1)
+			go n.bootstrapExpectLoop()
+		}
+	}
 	return n, nil
 }
 
@@ -76,11 +115,20 @@ func (n *Node) open(bootstrap bool) error {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, 10*time.Second, hlog)
+	m, err := newMux(n.cfg.RaftAddr, n.auth, n.log)
 	if err != nil {
 		return fmt.Errorf("listen for raft on %s: %w", n.cfg.RaftAddr, err)
 	}
+	n.mux = m
+	advertise, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
+	if err != nil || advertise.IP == nil || advertise.IP.IsUnspecified() {
+		return fmt.Errorf("cluster: raft address %q must name a reachable IP, not a wildcard", n.cfg.RaftAddr)
+	}
+	layer := &raftLayer{subListener: m.listener(connRaft), auth: n.auth, advertise: advertise}
+	trans := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hlog)
 	n.trans = trans
+	n.wg.Add(1)
+	go n.serveRPC(m.listener(connRPC))
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -113,8 +161,10 @@ func (n *Node) open(bootstrap bool) error {
 		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			return fmt.Errorf("bootstrap raft: %w", err)
 		}
+	case n.cfg.BootstrapExpect > 1:
+		n.log.Info("waiting for peers to bootstrap together", "expect", n.cfg.BootstrapExpect)
 	default:
-		n.log.Info("waiting to be added to an existing cluster")
+		n.log.Info("waiting to be added to an existing cluster", "join", n.cfg.Join)
 	}
 	return nil
 }
@@ -144,58 +194,6 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// Apply proposes a command and waits until it is committed and applied on
-// this node. The proposer fills in the id and time when they are empty. A
-// business-rule rejection comes back as the fsm's *fsm.Error.
-func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
-	if c.ID == "" {
-		c.ID = newID()
-	}
-	if c.Time.IsZero() {
-		c.Time = time.Now().UTC()
-	}
-	data, err := c.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if n.raft.State() != raft.Leader {
-		return nil, ErrNotLeader
-	}
-	timeout := n.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-		if timeout <= 0 {
-			return nil, ErrTimeout
-		}
-	}
-	start := time.Now()
-	fut := n.raft.Apply(data, timeout)
-	errc := make(chan error, 1)
-	go func() { errc <- fut.Error() }()
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		// The entry may still commit; the caller learns it did not wait.
-		return nil, fmt.Errorf("apply command %d: %w", c.Type, ctx.Err())
-	}
-	n.metrics.commit.Observe(time.Since(start).Seconds())
-	switch {
-	case err == nil:
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
-		return nil, ErrNotLeader
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return nil, ErrShutdown
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return nil, ErrTimeout
-	default:
-		return nil, fmt.Errorf("apply command %d: %w", c.Type, err)
-	}
-	if err, ok := fut.Response().(error); ok {
-		return nil, err
-	}
-	return fut.Response(), nil
 }
 
 // WaitForLeader blocks until the cluster has a leader or ctx ends.
@@ -264,11 +262,19 @@ func (n *Node) Shutdown() error {
 	close(n.stop)
 	<-n.done
 	var errs []error
+	if n.disc != nil {
+		errs = append(errs, n.disc.leave())
+	}
+	if n.mux != nil {
+		// Stop taking node-to-node connections before raft goes away.
+		errs = append(errs, n.mux.Close())
+	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 		}
 	}
+	n.wg.Wait()
 	if n.metrics != nil {
 		n.metrics.unregister()
 	}
@@ -280,6 +286,8 @@ func (n *Node) closeStores() error {
 	var errs []error
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())
+	} else if n.mux != nil {
+		errs = append(errs, n.mux.Close())
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
@@ -305,4 +313,13 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// deriveKey derives a 32-byte key for one use from the cluster secret.
+func deriveKey(secret, info string) []byte {
+	k, err := hkdf.Key(sha256.New, []byte(secret), []byte("tensorgate-cluster"), info, 32)
+	if err != nil {
+		panic(err) // only fails for absurd lengths
+	}
+	return k
 }

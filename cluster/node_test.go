@@ -37,7 +37,7 @@ func testConfig(t testing.TB, dir string) Config {
 func startNode(t testing.TB, cfg Config, bootstrap bool) (*Node, *fsm.FSM) {
 	t.Helper()
 	f := fsm.New()
-	n, err := New(cfg, f, bootstrap)
+	n, err := New(cfg, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +115,18 @@ func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
 	}
 }
 
-func TestNodeWithoutBootstrapIsNotLeader(t *testing.T) {
-	n, _ := startNode(t, testConfig(t, t.TempDir()), false)
-	time.Sleep(300 * time.Millisecond)
+func TestJoiningNodeDoesNotBootstrap(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.GossipAddr = freeAddr(t)
+	cfg.Join = []string{freeAddr(t)} // nobody there
+	cfg.ClusterSecret = "test-cluster-secret-0123"
+	cfg.ForwardHold = 300 * time.Millisecond
+	n, _ := startNode(t, cfg, false)
 	if _, err := n.Apply(context.Background(), orgCmd("o", "o")); err != ErrNotLeader {
 		t.Fatalf("got %v, want ErrNotLeader", err)
+	}
+	if n.hasState() {
+		t.Fatal("a node started with --join bootstrapped a cluster of its own")
 	}
 }
 
@@ -129,7 +136,7 @@ func TestDataDirBelongsToOneNode(t *testing.T) {
 	_ = n.Shutdown()
 	cfg := testConfig(t, dir)
 	cfg.NodeID = "other"
-	_, err := New(cfg, fsm.New(), true)
+	_, err := New(cfg, fsm.New())
 	if err == nil || !strings.Contains(err.Error(), `belongs to node "n1"`) {
 		t.Fatalf("got %v, want a node id mismatch", err)
 	}
@@ -137,10 +144,14 @@ func TestDataDirBelongsToOneNode(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for name, mut := range map[string]func(*Config){
-		"no id":    func(c *Config) { c.NodeID = "" },
-		"no dir":   func(c *Config) { c.DataDir = "" },
-		"bad addr": func(c *Config) { c.RaftAddr = "nope" },
-		"lease":    func(c *Config) { c.LeaderLeaseTimeout = time.Hour },
+		"no id":               func(c *Config) { c.NodeID = "" },
+		"no dir":              func(c *Config) { c.DataDir = "" },
+		"bad addr":            func(c *Config) { c.RaftAddr = "nope" },
+		"lease":               func(c *Config) { c.LeaderLeaseTimeout = time.Hour },
+		"join without secret": func(c *Config) { c.GossipAddr = "127.0.0.1:1"; c.Join = []string{"127.0.0.1:2"} },
+		"join without gossip": func(c *Config) { c.ClusterSecret = "0123456789abcdef"; c.Join = []string{"127.0.0.1:2"} },
+		"short secret":        func(c *Config) { c.ClusterSecret = "short" },
+		"half TLS":            func(c *Config) { c.TLS.Cert = "x.pem" },
 	} {
 		c := DefaultConfig()
 		c.NodeID, c.DataDir = "n", "d"

@@ -32,6 +32,11 @@ type FSM struct {
 	mu    sync.Mutex // serialises Apply, Snapshot and Restore; guards dedup
 	state atomic.Pointer[State]
 	dedup *dedupe
+	// applied is the index of the last log entry Apply returned for,
+	// whatever its outcome. Raft's own AppliedIndex runs ahead of the fsm
+	// (it counts entries handed to the fsm goroutine), so read-your-writes
+	// waits on this one.
+	applied atomic.Uint64
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -53,12 +58,17 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.applied.Store(l.Index)
 	res, err := f.applyData(l.Data, l.Index)
 	if err != nil {
 		return err
 	}
 	return res
 }
+
+// AppliedIndex is the raft index of the last command this fsm applied (or
+// rejected).
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // ApplyCommand encodes and applies c at index, as if raft had committed it.
 // It is for tools and tests that build state without a raft log; the node
@@ -144,6 +154,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer f.mu.Unlock()
 	f.state.Store(s)
 	f.dedup = d
+	if s.Index > f.applied.Load() {
+		f.applied.Store(s.Index)
+	}
 	return nil
 }
 

@@ -163,7 +163,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ccfg := cluster.DefaultConfig()
 	ccfg.NodeID, ccfg.DataDir, ccfg.RaftAddr = c.NodeID, c.DataDir, c.RaftAddr
 	ccfg.Logger, ccfg.Registry = lg, reg
-	node, err := cluster.New(ccfg, f, true)
+	node, err := cluster.New(ccfg, f)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// Apply commits a command through raft from any node: on the leader
+// directly, elsewhere by forwarding it to the leader over the authenticated
+// RPC. Across an election it retries with jitter for up to ForwardHold;
+// the command's id makes a retry of a command that did commit a no-op, so
+// a write is applied at most once. It returns once the command is applied
+// on this node, so the caller reads its own write. A business-rule
+// rejection comes back as the fsm's *fsm.Error.
+func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	if c.ID == "" {
+		c.ID = newID()
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now().UTC()
+	}
+	data, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := n.retryOnLeader(ctx, func() (any, error) { return n.applyOnce(ctx, c.Type, data) })
+	if err == nil {
+		n.metrics.commit.Observe(time.Since(start).Seconds())
+	}
+	return res, err
+}
+
+// retryOnLeader runs attempt until it succeeds or fails for a reason other
+// than a missing or changing leader, backing off with jitter for at most
+// ForwardHold.
+func (n *Node) retryOnLeader(ctx context.Context, attempt func() (any, error)) (any, error) {
+	hold := time.NewTimer(n.cfg.ForwardHold)
+	defer hold.Stop()
+	backoff := 25 * time.Millisecond
+	for {
+		res, err := attempt()
+		if err == nil || !retryable(err) {
+			return res, err
+		}
+		if n.removed.Load() {
+			return nil, ErrShutdown
+		}
+		wait := backoff/2 + rand.N(backoff)
+		if backoff < time.Second {
+			backoff *= 2
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a leader: %w", ctx.Err())
+		case <-n.stop:
+			return nil, ErrShutdown
+		case <-hold.C:
+			n.log.Warn("no leader answered within the hold time", "hold", n.cfg.ForwardHold, "err", err)
+			return nil, ErrNotLeader
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryable reports errors that another attempt, perhaps at a new leader,
+// may not meet.
+func retryable(err error) bool {
+	var fe *fsm.Error
+	if errors.As(err, &fe) {
+		return false
+	}
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, errForward)
+}
+
+var errForward = errors.New("cluster: forwarding to the leader failed")
+
+func (n *Node) applyOnce(ctx context.Context, typ fsm.MessageType, data []byte) (any, error) {
+	if n.raft.State() == raft.Leader {
+		_, res, err := n.applyLocal(ctx, data)
+		return res, err
+	}
+	addr, id := n.raft.LeaderWithID()
+	if addr == "" {
+		return nil, ErrNotLeader
+	}
+	resp, err := n.call(ctx, string(addr), rpcRequest{Method: rpcApply, Command: data})
+	if err != nil {
+		n.log.Debug("forward to leader", "leader", string(id), "err", err)
+		return nil, fmt.Errorf("%w: %v", errForward, err)
+	}
+	if resp.Err != nil {
+		return nil, resp.Err.toError()
+	}
+	if err := n.waitApplied(ctx, resp.Index); err != nil {
+		return nil, err
+	}
+	return fsm.DecodeResult(typ, resp.Result)
+}
+
+// applyLocal proposes on this node, which must be the leader.
+func (n *Node) applyLocal(ctx context.Context, data []byte) (uint64, any, error) {
+	if n.removed.Load() {
+		return 0, nil, ErrShutdown
+	}
+	if n.raft.State() != raft.Leader {
+		return 0, nil, ErrNotLeader
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return 0, nil, ErrTimeout
+		}
+	}
+	fut := n.raft.Apply(data, timeout)
+	errc := make(chan error, 1)
+	go func() { errc <- fut.Error() }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		// The entry may still commit; a retry with the same id is safe.
+		return 0, nil, ctx.Err()
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return 0, nil, ErrNotLeader
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return 0, nil, ErrShutdown
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return 0, nil, ErrTimeout
+	default:
+		return 0, nil, fmt.Errorf("apply: %w", err)
+	}
+	if rerr, ok := fut.Response().(error); ok {
+		return fut.Index(), nil, rerr
+	}
+	return fut.Index(), fut.Response(), nil
+}
+
+// waitApplied blocks until this node has applied index, so a forwarded
+// write is visible to the caller's next read here.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	if n.fsm.AppliedIndex() >= index {
+		return nil
+	}
+	deadline := time.NewTimer(n.cfg.ApplyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for n.fsm.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.stop:
+			return ErrShutdown
+		case <-deadline.C:
+			return fmt.Errorf("%w: committed at index %d but not yet applied here", ErrTimeout, index)
+		case <-tick.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,297 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// testCluster runs nodes in-process on loopback, each with its own raft
+// address, gossip address and data dir.
+type testCluster struct {
+	t     *testing.T
+	nodes map[string]*testNode
+}
+
+type testNode struct {
+	cfg  Config
+	node *Node
+	fsm  *fsm.FSM
+}
+
+const testSecret = "in-process-cluster-secret"
+
+func clusterConfig(t *testing.T, id string) Config {
+	c := testConfig(t, t.TempDir())
+	c.NodeID = id
+	c.GossipAddr = freeAddr(t)
+	c.ClusterSecret = testSecret
+	c.ReconcileInterval = 100 * time.Millisecond
+	c.Stabilization = 300 * time.Millisecond
+	c.DeadServerTimeout = 2 * time.Second
+	c.ForwardHold = 5 * time.Second
+	c.tuneGossip = func(mc *memberlist.Config) {
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 100 * time.Millisecond
+		mc.GossipInterval = 50 * time.Millisecond
+		mc.SuspicionMult = 2
+		mc.PushPullInterval = time.Second
+	}
+	return c
+}
+
+// newTestCluster starts size nodes that bootstrap together.
+func newTestCluster(t *testing.T, size int) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, nodes: map[string]*testNode{}}
+	var cfgs []Config
+	for i := 1; i <= size; i++ {
+		c := clusterConfig(t, fmt.Sprintf("n%d", i))
+		c.BootstrapExpect = size
+		cfgs = append(cfgs, c)
+	}
+	for i := range cfgs {
+		for j := range cfgs {
+			if i != j {
+				cfgs[i].Join = append(cfgs[i].Join, cfgs[j].GossipAddr)
+			}
+		}
+		tc.start(cfgs[i])
+	}
+	tc.waitFor("a leader and every node a voter", 15*time.Second, func() bool {
+		l := tc.leader()
+		return l != nil && tc.voters(l) == size
+	})
+	return tc
+}
+
+func (tc *testCluster) start(cfg Config) *testNode {
+	tc.t.Helper()
+	cfg.Registry = prometheus.NewRegistry()
+	f := fsm.New()
+	n, err := New(cfg, f)
+	if err != nil {
+		tc.t.Fatalf("start %s: %v", cfg.NodeID, err)
+	}
+	tn := &testNode{cfg: cfg, node: n, fsm: f}
+	tc.nodes[cfg.NodeID] = tn
+	tc.t.Cleanup(func() { _ = n.Shutdown() })
+	return tn
+}
+
+func (tc *testCluster) kill(id string) {
+	tc.t.Helper()
+	if err := tc.nodes[id].node.Shutdown(); err != nil {
+		tc.t.Logf("shutdown %s: %v", id, err)
+	}
+}
+
+func (tc *testCluster) restart(id string) *testNode {
+	tc.t.Helper()
+	cfg := tc.nodes[id].cfg
+	return tc.start(cfg)
+}
+
+func (tc *testCluster) leader() *testNode {
+	for _, n := range tc.nodes {
+		if !n.node.removed.Load() && n.node.raft.State() == raft.Leader {
+			return n
+		}
+	}
+	return nil
+}
+
+func (tc *testCluster) voters(n *testNode) int {
+	fut := n.node.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return 0
+	}
+	v := 0
+	for _, s := range fut.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			v++
+		}
+	}
+	return v
+}
+
+func (tc *testCluster) follower() *testNode {
+	for _, n := range tc.nodes {
+		if n.node.raft.State() == raft.Follower {
+			return n
+		}
+	}
+	return nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (tc *testCluster) waitFor(what string, d time.Duration, cond func() bool) {
+	tc.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClusterBootstrapsAndForwardsWrites(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	f := tc.follower()
+	ctx := context.Background()
+	// A write on a follower is forwarded, committed, and visible on that
+	// follower as soon as Apply returns.
+	res, err := f.node.Apply(ctx, orgCmd("o1", "from a follower"))
+	if err != nil {
+		t.Fatalf("forwarded apply: %v", err)
+	}
+	if o, ok := res.(*fsm.Org); !ok || o.Version == 0 {
+		t.Fatalf("forwarded apply answered %#v", res)
+	}
+	if _, ok := f.fsm.View().Orgs["o1"]; !ok {
+		t.Fatal("the follower does not read its own write")
+	}
+	// Business-rule errors come back typed through the forwarding.
+	if _, err := f.node.Apply(ctx, orgCmd("o1", "again")); !fsm.IsCode(err, fsm.CodeConflict) {
+		t.Fatalf("forwarded conflict: %v", err)
+	}
+	tc.waitFor("the write on every node", 5*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			if _, ok := n.fsm.View().Orgs["o1"]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	members, err := f.node.Members(ctx)
+	if err != nil || len(members) != 3 {
+		t.Fatalf("members %v %v", members, err)
+	}
+	for _, m := range members {
+		if !m.Alive || m.AppliedIndex == 0 || (m.Role != "leader" && m.Role != "follower") {
+			t.Fatalf("member %+v", m)
+		}
+	}
+}
+
+func TestClusterSurvivesLeaderLossAndCatchesUp(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	old := tc.leader()
+	oldID := old.cfg.NodeID
+	tc.kill(oldID)
+	tc.waitFor("a new leader", 10*time.Second, func() bool {
+		l := tc.leader()
+		return l != nil && l.cfg.NodeID != oldID
+	})
+	var survivor *testNode
+	for id, n := range tc.nodes {
+		if id != oldID {
+			survivor = n
+		}
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := survivor.node.Apply(ctx, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i))); err != nil {
+			t.Fatalf("write %d after failover: %v", i, err)
+		}
+	}
+	// Force a snapshot and compaction so the returning node must install a
+	// snapshot rather than replay the log.
+	l := tc.leader()
+	l.node.cfg.TrailingLogs = 0
+	if err := l.node.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	back := tc.restart(oldID)
+	tc.waitFor("the restarted node to catch up", 10*time.Second, func() bool {
+		return len(back.fsm.View().Orgs) == 20
+	})
+	if v := tc.voters(tc.leader()); v != 3 {
+		t.Fatalf("%d voters after the restart, want 3 (a restart is not a removal)", v)
+	}
+}
+
+func TestJoinPromoteAndRemove(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	cfg := clusterConfig(t, "n4")
+	cfg.Join = []string{tc.nodes["n1"].cfg.GossipAddr}
+	n4 := tc.start(cfg)
+	tc.waitFor("n4 to become a voter", 15*time.Second, func() bool {
+		l := tc.leader()
+		return l != nil && tc.voters(l) == 4
+	})
+	if _, err := n4.node.Apply(ctx, orgCmd("from-n4", "from n4")); err != nil {
+		t.Fatalf("write through the new node: %v", err)
+	}
+
+	// An explicit removal from any node.
+	if err := tc.nodes["n1"].node.Remove(ctx, "n4"); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	tc.waitFor("n4 out of raft and stopped", 10*time.Second, func() bool {
+		l := tc.leader()
+		return l != nil && tc.voters(l) == 3 && n4.node.Removed()
+	})
+	if err := tc.nodes["n1"].node.Remove(ctx, "nope"); err == nil {
+		t.Fatal("removing an unknown member succeeded")
+	}
+
+	// A member that dies is removed after the dead-server timeout, but
+	// only while the dead are a minority.
+	l := tc.leader()
+	var victim string
+	for id := range tc.nodes {
+		if id != l.cfg.NodeID && id != "n4" {
+			victim = id
+			break
+		}
+	}
+	tc.kill(victim)
+	tc.waitFor("the dead member removed", 15*time.Second, func() bool {
+		l := tc.leader()
+		return l != nil && tc.voters(l) == 2
+	})
+}
+
+func TestTransferLeader(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	old := tc.leader().cfg.NodeID
+	var target string
+	for id := range tc.nodes {
+		if id != old {
+			target = id
+			break
+		}
+	}
+	// Asked on a follower, carried out by the leader.
+	if err := tc.nodes[target].node.TransferLeader(context.Background(), target); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	tc.waitFor("the target to lead", 10*time.Second, func() bool {
+		l := tc.leader()
+		return l != nil && l.cfg.NodeID == target
+	})
+}
+
+func TestPeersMustShareTheSecret(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n1 := tc.nodes["n1"]
+	cfg := clusterConfig(t, "intruder")
+	cfg.ClusterSecret = "a-different-cluster-secret"
+	in := tc.start(cfg)
+	if _, err := in.node.call(context.Background(), n1.cfg.RaftAddr, rpcRequest{Method: rpcStatus}); err == nil {
+		t.Fatal("a node with another secret made an RPC call")
+	}
+	// Gossip is encrypted with the secret too: the intruder can't join.
+	if joined, _ := in.node.disc.ml.Join([]string{n1.cfg.GossipAddr}); joined > 0 {
+		t.Fatal("a node with another secret joined gossip")
+	}
+}

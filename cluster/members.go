@@ -1,0 +1,213 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Errors of membership operations.
+var (
+	ErrUnknownMember = errors.New("cluster: no such member")
+	ErrLastMember    = errors.New("cluster: cannot remove the last voter")
+)
+
+// MemberInfo describes one member for operators.
+type MemberInfo struct {
+	ID           string `json:"id"`
+	RaftAddr     string `json:"raft_addr"`
+	GossipAddr   string `json:"gossip_addr"`
+	HTTPAddr     string `json:"http_addr"`
+	Role         string `json:"role"` // leader, follower, nonvoter, or none (gossip only)
+	Alive        bool   `json:"alive"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Version      string `json:"version,omitempty"`
+}
+
+// Members lists raft servers and gossip members, asking each live one for
+// its applied index.
+func (n *Node) Members(ctx context.Context) ([]MemberInfo, error) {
+	fut := n.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	_, leader := n.raft.LeaderWithID()
+	byID := map[string]*MemberInfo{}
+	for _, s := range fut.Configuration().Servers {
+		role := "follower"
+		switch {
+		case s.Suffrage != raft.Voter:
+			role = "nonvoter"
+		case s.ID == leader:
+			role = "leader"
+		}
+		byID[string(s.ID)] = &MemberInfo{ID: string(s.ID), RaftAddr: string(s.Address), Role: role}
+	}
+	if n.disc != nil {
+		for _, m := range n.disc.members() {
+			mi := byID[m.ID]
+			if mi == nil {
+				mi = &MemberInfo{ID: m.ID, RaftAddr: m.RaftAddr, Role: "none"}
+				byID[m.ID] = mi
+			}
+			mi.Alive, mi.GossipAddr, mi.HTTPAddr, mi.Version = true, m.GossipAddr, m.HTTPAddr, m.Version
+		}
+	}
+	self := byID[n.cfg.NodeID]
+	if self != nil {
+		self.Alive, self.HTTPAddr, self.Version = true, n.cfg.HTTPAddr, n.cfg.Version
+		self.GossipAddr = n.cfg.GossipAddr
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, mi := range byID {
+		if !mi.Alive {
+			continue
+		}
+		if mi.ID == n.cfg.NodeID {
+			mi.AppliedIndex = n.raft.AppliedIndex()
+			continue
+		}
+		wg.Add(1)
+		go func(mi *MemberInfo) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			st, err := n.statusOf(cctx, raft.ServerAddress(mi.RaftAddr))
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				mi.AppliedIndex = st.AppliedIndex
+			}
+		}(mi)
+	}
+	wg.Wait()
+	out := make([]MemberInfo, 0, len(byID))
+	for _, mi := range byID {
+		out = append(out, *mi)
+	}
+	slices.SortFunc(out, func(a, b MemberInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Leader returns the current leader's id, or "" during an election.
+func (n *Node) Leader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// Remove takes a member out of raft for good and tells it to leave gossip
+// and stop. It works from any node: the removal itself runs on the leader.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	fut := n.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return err
+	}
+	var target *raft.Server
+	voters := 0
+	for _, s := range fut.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+		if string(s.ID) == id {
+			s := s
+			target = &s
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownMember, id)
+	}
+	if target.Suffrage == raft.Voter && voters == 1 {
+		return ErrLastMember
+	}
+	if err := n.onLeader(ctx, func() error {
+		return n.raft.RemoveServer(target.ID, 0, 0).Error()
+	}, rpcRequest{Method: rpcRemove, TargetID: id}); err != nil {
+		return err
+	}
+	// Best effort: a live removed node stops itself; a dead one is simply
+	// gone.
+	if id == n.cfg.NodeID {
+		go n.removedFromCluster()
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, _ = n.call(cctx, string(target.Address), rpcRequest{Method: rpcLeave})
+	return nil
+}
+
+// TransferLeader hands leadership to target (or to a voter raft picks),
+// for rolling restarts.
+func (n *Node) TransferLeader(ctx context.Context, target string) error {
+	return n.onLeader(ctx, func() error { return n.transferLocal(target) },
+		rpcRequest{Method: rpcTransfer, TargetID: target})
+}
+
+// onLeader runs local on the leader, or sends req to it, retrying across
+// an election for up to ForwardHold like Apply does.
+func (n *Node) onLeader(ctx context.Context, local func() error, req rpcRequest) error {
+	_, err := n.retryOnLeader(ctx, func() (any, error) {
+		if n.raft.State() == raft.Leader {
+			return nil, local()
+		}
+		addr, _ := n.raft.LeaderWithID()
+		if addr == "" {
+			return nil, ErrNotLeader
+		}
+		resp, err := n.call(ctx, string(addr), req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errForward, err)
+		}
+		if resp.Err != nil {
+			return nil, resp.Err.toError()
+		}
+		return nil, nil
+	})
+	return err
+}
+
+func (n *Node) transferLocal(target string) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	if target == "" {
+		return n.raft.LeadershipTransfer().Error()
+	}
+	fut := n.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return err
+	}
+	for _, s := range fut.Configuration().Servers {
+		if string(s.ID) == target {
+			if s.Suffrage != raft.Voter {
+				return fmt.Errorf("cluster: %s is not a voter", target)
+			}
+			return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownMember, target)
+}
+
+// removedFromCluster stops this node's raft and gossip after an explicit
+// removal; the process keeps running (health says "removed") until the
+// operator stops it.
+func (n *Node) removedFromCluster() {
+	if n.removed.Swap(true) {
+		return
+	}
+	n.log.Warn("this node was removed from the cluster; it no longer serves writes. Stop the process, or wipe its data dir to join again")
+	if n.disc != nil {
+		_ = n.disc.ml.Leave(time.Second)
+	}
+	_ = n.raft.Shutdown().Error()
+}
+
+// Removed reports whether this node was removed from its cluster.
+func (n *Node) Removed() bool { return n.removed.Load() }
