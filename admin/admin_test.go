@@ -61,7 +61,7 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	s, err := New(Config{SystemKeys: map[string]string{"DEEPSEEK_API_KEY": "sk-env"}, Version: "test"},
-		Deps{Applier: node, Viewer: f, Status: node, Keyring: kr, Gatherer: prometheus.NewRegistry()})
+		Deps{Applier: node, Viewer: f, Cluster: node, Keyring: kr, Gatherer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

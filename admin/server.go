@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -31,6 +32,16 @@ type Statuser interface {
 	Status() cluster.Status
 }
 
+// Cluster is what the admin API needs for membership operations.
+type Cluster interface {
+	Statuser
+	Members(ctx context.Context) ([]cluster.MemberInfo, error)
+	Leader() string
+	Remove(ctx context.Context, id string) error
+	TransferLeader(ctx context.Context, id string) error
+	Removed() bool
+}
+
 // Config configures the admin API.
 type Config struct {
 	// SystemKeys holds the provider keys from the node's environment, by
@@ -47,7 +58,7 @@ type Config struct {
 type Deps struct {
 	Applier  Applier
 	Viewer   Viewer
-	Status   Statuser
+	Cluster  Cluster
 	Keyring  *Keyring
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -57,15 +68,16 @@ type Deps struct {
 
 // Server is the admin API.
 type Server struct {
-	cfg Config
-	d   Deps
-	log *slog.Logger
+	cfg      Config
+	d        Deps
+	log      *slog.Logger
+	draining atomic.Bool
 }
 
 // New returns the admin API server.
 func New(cfg Config, d Deps) (*Server, error) {
-	if d.Applier == nil || d.Viewer == nil || d.Status == nil || d.Keyring == nil {
-		return nil, errors.New("admin: applier, viewer, status and keyring are required")
+	if d.Applier == nil || d.Viewer == nil || d.Cluster == nil || d.Keyring == nil {
+		return nil, errors.New("admin: applier, viewer, cluster and keyring are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -137,6 +149,10 @@ func (s *Server) Register(r chi.Router) {
 			r.Put("/prices/{model}", s.wrap(s.putPrice))
 			r.Delete("/prices/{model}", s.wrap(s.deletePrice))
 
+			r.Get("/cluster", s.wrap(s.getCluster))
+			r.Delete("/cluster/members/{id}", s.wrap(s.removeMember))
+			r.Post("/cluster/transfer-leader", s.wrap(s.transferLeader))
+
 			r.Get("/snapshot", s.wrap(s.saveSnapshot))
 			r.Post("/snapshot/restore", s.wrap(s.restoreSnapshot))
 		})
@@ -192,11 +208,20 @@ type list[T any] struct {
 	Data []T `json:"data"`
 }
 
+// Draining marks the node as shutting down: health answers 503 so load
+// balancers stop sending new requests while in-flight ones finish.
+func (s *Server) Draining() { s.draining.Store(true) }
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
-	st := s.d.Status.Status()
+	st := s.d.Cluster.Status()
 	view := s.d.Viewer.View()
 	status, code := "ok", http.StatusOK
-	if !view.Bootstrapped() {
+	switch {
+	case s.d.Cluster.Removed():
+		status, code = "removed", http.StatusServiceUnavailable
+	case s.draining.Load():
+		status, code = "draining", http.StatusServiceUnavailable
+	case !view.Bootstrapped():
 		// The node has no state yet: it is waiting to bootstrap or to be
 		// added to a cluster, and cannot serve the data plane.
 		status, code = "starting", http.StatusServiceUnavailable

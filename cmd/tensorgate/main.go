@@ -17,6 +17,10 @@ const usage = `tensorgate: an enterprise AI gateway
 
 Usage:
   tensorgate serve [flags]              run a gateway node
+  tensorgate cluster members            list the cluster's members
+  tensorgate cluster remove NODE_ID     remove a member for good
+  tensorgate cluster transfer-leader [NODE_ID]
+                                        hand leadership over, for rolling restarts
   tensorgate snapshot save FILE         back up the replicated state
   tensorgate snapshot restore FILE      restore a backup into the cluster
   tensorgate version                    print the version
@@ -43,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
+	case "cluster":
+		err = clusterCmd(ctx, args[1:], stdout, stderr)
 	case "snapshot":
 		err = snapshotCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -23,17 +24,24 @@ import (
 
 // serveConfig is everything `tensorgate serve` reads from flags and env.
 type serveConfig struct {
-	HTTPAddr        string
-	DataDir         string
-	NodeID          string
-	RaftAddr        string
-	GossipAddr      string
-	Join            string
-	BootstrapExpect int
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	Gateway         gateway.Config
+	HTTPAddr          string
+	DataDir           string
+	NodeID            string
+	RaftAddr          string
+	GossipAddr        string
+	Join              string
+	BootstrapExpect   int
+	HTTPAdvertise     string
+	TLS               cluster.TLSFiles
+	ClusterSecret     string
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+	DeadServerTimeout time.Duration
+	LogLevel          string
+	LogFormat         string
+	ShutdownTimeout   time.Duration
+	DrainDelay        time.Duration
+	Gateway           gateway.Config
 
 	AdminEmail    string
 	AdminPassword string
@@ -49,15 +57,18 @@ func defaultServeConfig() serveConfig {
 	}
 	host, _ := os.Hostname()
 	return serveConfig{
-		HTTPAddr:        httpAddr,
-		DataDir:         "./data",
-		NodeID:          host,
-		RaftAddr:        "127.0.0.1:7000",
-		GossipAddr:      "127.0.0.1:7946",
-		LogLevel:        "info",
-		LogFormat:       "text",
-		ShutdownTimeout: 30 * time.Second,
-		Gateway:         gateway.DefaultConfig(),
+		HTTPAddr:          httpAddr,
+		DataDir:           "./data",
+		NodeID:            host,
+		RaftAddr:          "127.0.0.1:7000",
+		GossipAddr:        "127.0.0.1:7946",
+		HeartbeatTimeout:  cluster.DefaultConfig().HeartbeatTimeout,
+		ElectionTimeout:   cluster.DefaultConfig().ElectionTimeout,
+		DeadServerTimeout: cluster.DefaultConfig().DeadServerTimeout,
+		LogLevel:          "info",
+		LogFormat:         "text",
+		ShutdownTimeout:   30 * time.Second,
+		Gateway:           gateway.DefaultConfig(),
 	}
 }
 
@@ -70,9 +81,6 @@ func (c *serveConfig) validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("--data-dir is required")
-	}
-	if c.Join != "" || c.BootstrapExpect > 0 {
-		return errors.New("multi-node clustering (--join, --bootstrap-expect) is not available in this build; run a single node")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -96,9 +104,17 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.GossipAddr, "gossip-addr", c.GossipAddr, "memberlist bind and advertise address")
 	fs.StringVar(&c.Join, "join", c.Join, "comma-separated gossip addresses of live members")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", c.BootstrapExpect, "wait for N servers, then bootstrap them together")
+	fs.StringVar(&c.HTTPAdvertise, "http-advertise", c.HTTPAdvertise, "HTTP address peers and operators use to reach this node (default: the raft host with the HTTP port)")
+	fs.StringVar(&c.TLS.Cert, "tls-cert", "", "PEM certificate for raft and node-to-node RPC (mutual TLS)")
+	fs.StringVar(&c.TLS.Key, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&c.TLS.CA, "tls-ca", "", "PEM CA that signs every node's certificate")
+	fs.DurationVar(&c.HeartbeatTimeout, "raft-heartbeat-timeout", c.HeartbeatTimeout, "raft heartbeat timeout (raise it for cross-zone links)")
+	fs.DurationVar(&c.ElectionTimeout, "raft-election-timeout", c.ElectionTimeout, "raft election timeout")
+	fs.DurationVar(&c.DeadServerTimeout, "dead-server-timeout", c.DeadServerTimeout, "how long a member may be gone before the leader removes it from raft")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on SIGTERM")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on SIGTERM, answer health checks with 503 this long before refusing new connections, so load balancers move away first")
 	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-request-bytes", c.Gateway.MaxBodyBytes, "largest /v1 request body accepted (413 beyond)")
 	fs.IntVar(&c.Gateway.MaxAttempts, "max-attempts", c.Gateway.MaxAttempts, "upstream targets tried per request before giving up")
 	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
@@ -118,6 +134,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c.AdminPassword = envOr("ONPREM_ADMIN_PASSWORD", admin.DefaultAdminPassword)
 	c.OrgName = envOr("ONPREM_ORG_NAME", admin.DefaultOrgName)
 	c.AuthSecret = envOr("BETTER_AUTH_SECRET", admin.SeedAuthSecret)
+	c.ClusterSecret = os.Getenv("TENSORGATE_CLUSTER_SECRET")
 	c.SystemKeys = map[string]string{}
 	for _, p := range admin.PreloadedProviders() {
 		if v := os.Getenv(p.KeyEnv); v != "" {
@@ -162,6 +179,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	f := fsm.New()
 	ccfg := cluster.DefaultConfig()
 	ccfg.NodeID, ccfg.DataDir, ccfg.RaftAddr = c.NodeID, c.DataDir, c.RaftAddr
+	ccfg.GossipAddr, ccfg.BootstrapExpect, ccfg.ClusterSecret, ccfg.TLS = c.GossipAddr, c.BootstrapExpect, c.ClusterSecret, c.TLS
+	ccfg.HTTPAddr, ccfg.Version = c.advertisedHTTP(), version
+	ccfg.HeartbeatTimeout, ccfg.ElectionTimeout, ccfg.DeadServerTimeout = c.HeartbeatTimeout, c.ElectionTimeout, c.DeadServerTimeout
+	ccfg.LeaderLeaseTimeout = min(ccfg.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	if c.Join != "" {
+		for _, a := range strings.Split(c.Join, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				ccfg.Join = append(ccfg.Join, a)
+			}
+		}
+	}
 	ccfg.Logger, ccfg.Registry = lg, reg
 	node, err := cluster.New(ccfg, f)
 	if err != nil {
@@ -174,7 +202,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 
 	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
-		admin.Deps{Applier: node, Viewer: f, Status: node, Keyring: keyring, Gatherer: reg, Logger: lg, Now: time.Now})
+		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}
@@ -222,6 +250,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("http server: %w", err)
 		}
 	}
+	adm.Draining()
+	if c.DrainDelay > 0 {
+		lg.Info("draining: health answers 503 before connections close", "drain_delay", c.DrainDelay)
+		time.Sleep(c.DrainDelay)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -230,10 +263,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// bootstrapState waits for the single-node cluster's leader, then creates
-// the seed's org, admin and providers if the state is new.
+// bootstrapState makes sure the replicated state has its first org, admin
+// and providers. Every node tries once a leader exists, forwarding to it;
+// the fsm applies the first bootstrap and ignores the rest, so it does not
+// matter which node wins or whether the cluster was bootstrapped long ago.
 func bootstrapState(ctx context.Context, node *cluster.Node, f *fsm.FSM, c serveConfig, lg *slog.Logger) error {
-	for {
+	for !f.View().Bootstrapped() {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := node.WaitForLeader(wctx)
 		cancel()
@@ -241,17 +276,16 @@ func bootstrapState(ctx context.Context, node *cluster.Node, f *fsm.FSM, c serve
 			return nil
 		}
 		if err != nil {
-			lg.Warn("no raft leader yet", "err", err)
+			lg.Info("waiting for a raft leader before the first start completes", "err", err)
 			continue
 		}
-		if !node.IsLeader() {
-			// Another node leads and will bootstrap; nothing to do here.
+		if f.View().Bootstrapped() {
 			return nil
 		}
 		applied, err := admin.Bootstrap(ctx, node, f, admin.BootstrapConfig{
 			AdminEmail: c.AdminEmail, AdminPassword: c.AdminPassword, OrgName: c.OrgName,
 		})
-		if errors.Is(err, cluster.ErrNotLeader) {
+		if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrShutdown) {
 			continue
 		}
 		if err != nil {
@@ -263,6 +297,23 @@ func bootstrapState(ctx context.Context, node *cluster.Node, f *fsm.FSM, c serve
 				lg.Warn("the super admin uses the seed's default password; change it after signing in")
 			}
 		}
-		return nil
 	}
+	return nil
+}
+
+// advertisedHTTP is the HTTP address peers list for this node.
+func (c *serveConfig) advertisedHTTP() string {
+	if c.HTTPAdvertise != "" {
+		return c.HTTPAdvertise
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return c.HTTPAddr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if rh, _, err := net.SplitHostPort(c.RaftAddr); err == nil {
+			host = rh
+		}
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,24 +68,39 @@ type proc struct {
 	dataDir string
 	http    string
 	raft    string
+	gossip  string
 	env     []string
-	log     *bytes.Buffer
+	args    []string // extra serve flags
+	id      string
+	log     *syncBuffer
 	exited  chan struct{}
 }
 
 func startProc(t testing.TB, dataDir string, env ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, dataDir: dataDir, http: freePort(t), raft: freePort(t), env: env}
+	p := &proc{t: t, dataDir: dataDir, http: freePort(t), raft: freePort(t), gossip: freePort(t), env: env}
 	p.start()
 	return p
 }
 
 func (p *proc) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(binPath, "serve", "--node-id", "node1", "--data-dir", p.dataDir,
-		"--http-addr", p.http, "--raft-addr", p.raft)
+	p.launch()
+	p.waitHealthy(30 * time.Second)
+}
+
+// launch starts the process without waiting for it.
+func (p *proc) launch() {
+	p.t.Helper()
+	id := p.id
+	if id == "" {
+		id = "node1"
+	}
+	args := append([]string{"serve", "--node-id", id, "--data-dir", p.dataDir,
+		"--http-addr", p.http, "--raft-addr", p.raft, "--gossip-addr", p.gossip}, p.args...)
+	p.cmd = exec.Command(binPath, args...)
 	p.cmd.Env = append(os.Environ(), p.env...)
-	p.log = &bytes.Buffer{}
+	p.log = &syncBuffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -92,7 +108,12 @@ func (p *proc) start() {
 	p.exited = make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	p.t.Cleanup(func() { p.kill() })
-	deadline := time.Now().Add(30 * time.Second)
+}
+
+// waitHealthy waits for /api/health to answer 200.
+func (p *proc) waitHealthy(d time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		res, err := http.Get("http://" + p.http + "/api/health")
 		if err == nil {
@@ -107,7 +128,7 @@ func (p *proc) start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("tensorgate not healthy after 30s:\n%s", p.log)
+			p.t.Fatalf("tensorgate not healthy after %v:\n%s", d, p.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -385,4 +406,23 @@ func TestDataPlaneThroughBinary(t *testing.T) {
 	if code, m := chat(); code != 401 {
 		t.Fatalf("after revoke: %d %v", code, m)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the child's output goroutines and
+// the test reading it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,0 +1,69 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/cluster"
+)
+
+// getCluster answers the contract's {"leader","members":[...]}.
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
+	members, err := s.d.Cluster.Members(r.Context())
+	if err != nil {
+		return err
+	}
+	if members == nil {
+		members = []cluster.MemberInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leader": s.d.Cluster.Leader(), "members": members})
+	return nil
+}
+
+// removeMember removes a node from the cluster for good.
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
+	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	err := s.d.Cluster.Remove(r.Context(), id)
+	switch {
+	case errors.Is(err, cluster.ErrUnknownMember):
+		return notFoundErr("no cluster member " + id)
+	case errors.Is(err, cluster.ErrLastMember):
+		return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: "the last voter cannot be removed"}
+	case err != nil:
+		return err
+	}
+	s.log.Warn("cluster member removed", "removed_node", id, "user_id", principalFrom(r.Context()).user.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type transferRequest struct {
+	NodeID string `json:"node_id"`
+}
+
+// transferLeader hands leadership to node_id, or to a voter raft picks
+// when the body is empty.
+func (s *Server) transferLeader(w http.ResponseWriter, r *http.Request) error {
+	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+		return err
+	}
+	var req transferRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+	}
+	err := s.d.Cluster.TransferLeader(r.Context(), req.NodeID)
+	if errors.Is(err, cluster.ErrUnknownMember) {
+		return badRequest("node_id", "node_id: no cluster member "+req.NodeID)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leader": s.d.Cluster.Leader()})
+	return nil
+}
