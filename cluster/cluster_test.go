@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -293,5 +295,45 @@ func TestPeersMustShareTheSecret(t *testing.T) {
 	// Gossip is encrypted with the secret too: the intruder can't join.
 	if joined, _ := in.node.disc.ml.Join([]string{n1.cfg.GossipAddr}); joined > 0 {
 		t.Fatal("a node with another secret joined gossip")
+	}
+}
+
+// TestRecoverFromLossOfMajority kills two of three voters; the survivor
+// cannot elect itself, until an operator writes peers.json naming it alone
+// and restarts it. It then leads with every committed write intact.
+func TestRecoverFromLossOfMajority(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	l := tc.leader()
+	for i := 0; i < 5; i++ {
+		if _, err := l.node.Apply(ctx, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var survivor string
+	for id := range tc.nodes {
+		if survivor == "" {
+			survivor = id
+			continue
+		}
+		tc.kill(id)
+	}
+	s := tc.nodes[survivor]
+	tc.waitFor("the survivor to have applied every write", 5*time.Second, func() bool { return len(s.fsm.View().Orgs) == 5 })
+	tc.kill(survivor)
+	peers := fmt.Sprintf(`[{"id":%q,"address":%q}]`, survivor, s.cfg.RaftAddr)
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, "raft", "peers.json"), []byte(peers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back := tc.restart(survivor)
+	tc.waitFor("the survivor to lead alone", 10*time.Second, func() bool { return back.node.IsLeader() })
+	if _, err := back.node.Apply(ctx, orgCmd("after", "after recovery")); err != nil {
+		t.Fatalf("write after recovery: %v", err)
+	}
+	if got := len(back.fsm.View().Orgs); got != 6 {
+		t.Fatalf("%d orgs after recovery, want 6", got)
+	}
+	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "raft", "peers.json")); !os.IsNotExist(err) {
+		t.Fatal("peers.json left behind after recovery")
 	}
 }

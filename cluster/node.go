@@ -141,6 +141,9 @@ func (n *Node) open(bootstrap bool) error {
 	rc.TrailingLogs = n.cfg.TrailingLogs
 	rc.Logger = hlog
 
+	if err := n.recoverFromPeersJSON(raftDir, rc, store, snaps, trans); err != nil {
+		return err
+	}
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
@@ -322,4 +325,27 @@ func deriveKey(secret, info string) []byte {
 		panic(err) // only fails for absurd lengths
 	}
 	return k
+}
+
+// recoverFromPeersJSON implements manual recovery after losing a majority:
+// an operator writes raft/peers.json ([{"id","address"}...], the surviving
+// servers) on every survivor and starts them; the configuration is forced
+// into the log and the file removed. Without the file this does nothing.
+func (n *Node) recoverFromPeersJSON(raftDir string, rc *raft.Config, store *raftlog.Store, snaps raft.SnapshotStore, trans raft.Transport) error {
+	path := filepath.Join(raftDir, "peers.json")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	conf, err := raft.ReadConfigJSON(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	n.log.Warn("recovering the cluster from peers.json", "servers", len(conf.Servers))
+	if err := raft.RecoverCluster(rc, fsm.New(), store, store, snaps, trans, conf); err != nil {
+		return fmt.Errorf("recover from %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove %s after recovery: %w", path, err)
+	}
+	return nil
 }
