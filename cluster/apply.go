@@ -122,12 +122,21 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (uint64, any, error)
 	fut := n.raft.Apply(data, timeout)
 	errc := make(chan error, 1)
 	go func() { errc <- fut.Error() }()
+	// raft's timeout covers only enqueueing; bound the wait for the commit
+	// too, so a proposal caught in a leadership change or a shutdown never
+	// holds its caller (or an RPC handler) forever.
+	wait := time.NewTimer(timeout + n.cfg.ApplyTimeout)
+	defer wait.Stop()
 	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 		// The entry may still commit; a retry with the same id is safe.
 		return 0, nil, ctx.Err()
+	case <-n.stop:
+		return 0, nil, ErrShutdown
+	case <-wait.C:
+		return 0, nil, ErrTimeout
 	}
 	switch {
 	case err == nil:

@@ -77,6 +77,8 @@ type Config struct {
 	// tuneGossip adjusts memberlist's configuration; tests shorten its
 	// timers with it.
 	tuneGossip func(*memberlist.Config)
+	// faults, when set, partitions and delays node-to-node links (tests).
+	faults *faults
 }
 
 // DefaultConfig returns the defaults for a node on a LAN.

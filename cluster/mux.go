@@ -34,16 +34,19 @@ var errHandshake = errors.New("cluster: peer failed authentication")
 // gets a raft or RPC stream. TLS, when configured, wraps the whole
 // connection underneath.
 type peerAuth struct {
-	key []byte // nil when no cluster secret is set: single-node use only
-	tls *tls.Config
+	key    []byte // nil when no cluster secret is set: single-node use only
+	tls    *tls.Config
+	nodeID string // sent in the hello so the accepting side knows its peer
+	faults *faults
 }
 
-func (a *peerAuth) mac(label string, typ byte, cn, sn []byte) []byte {
+func (a *peerAuth) mac(label string, typ byte, cn, sn []byte, id string) []byte {
 	m := hmac.New(sha256.New, a.key)
 	m.Write([]byte(label))
 	m.Write([]byte{typ})
 	m.Write(cn)
 	m.Write(sn)
+	m.Write([]byte(id))
 	return m.Sum(nil)
 }
 
@@ -72,7 +75,10 @@ func (a *peerAuth) clientHandshake(c net.Conn, typ byte) error {
 	defer c.SetDeadline(time.Time{})
 	cn := make([]byte, 16)
 	_, _ = rand.Read(cn)
-	if _, err := c.Write(append([]byte{typ}, cn...)); err != nil {
+	hello := append([]byte{typ}, cn...)
+	hello = append(hello, byte(len(a.nodeID)))
+	hello = append(hello, a.nodeID...)
+	if _, err := c.Write(hello); err != nil {
 		return err
 	}
 	resp := make([]byte, 16+32)
@@ -80,35 +86,41 @@ func (a *peerAuth) clientHandshake(c net.Conn, typ byte) error {
 		return err
 	}
 	sn, smac := resp[:16], resp[16:]
-	if a.key != nil && !hmac.Equal(smac, a.mac("server", typ, cn, sn)) {
+	if a.key != nil && !hmac.Equal(smac, a.mac("server", typ, cn, sn, a.nodeID)) {
 		return errHandshake
 	}
-	_, err := c.Write(a.mac("client", typ, cn, sn))
+	_, err := c.Write(a.mac("client", typ, cn, sn, a.nodeID))
 	return err
 }
 
-// serverHandshake authenticates an accepted connection and returns its type.
-func (a *peerAuth) serverHandshake(c net.Conn) (byte, error) {
+// serverHandshake authenticates an accepted connection and returns its
+// type and the peer's node id.
+func (a *peerAuth) serverHandshake(c net.Conn) (byte, string, error) {
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer c.SetDeadline(time.Time{})
-	hello := make([]byte, 1+16)
+	hello := make([]byte, 1+16+1)
 	if _, err := io.ReadFull(c, hello); err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	typ, cn := hello[0], hello[1:]
+	typ, cn := hello[0], hello[1:17]
+	idb := make([]byte, hello[17])
+	if _, err := io.ReadFull(c, idb); err != nil {
+		return 0, "", err
+	}
+	id := string(idb)
 	sn := make([]byte, 16)
 	_, _ = rand.Read(sn)
-	if _, err := c.Write(append(sn, a.mac("server", typ, cn, sn)...)); err != nil {
-		return 0, err
+	if _, err := c.Write(append(sn, a.mac("server", typ, cn, sn, id)...)); err != nil {
+		return 0, "", err
 	}
 	cmac := make([]byte, 32)
 	if _, err := io.ReadFull(c, cmac); err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	if a.key != nil && !hmac.Equal(cmac, a.mac("client", typ, cn, sn)) {
-		return 0, errHandshake
+	if a.key != nil && !hmac.Equal(cmac, a.mac("client", typ, cn, sn, id)) {
+		return 0, "", errHandshake
 	}
-	return typ, nil
+	return typ, id, nil
 }
 
 // mux accepts connections on the raft address, authenticates them and
@@ -154,12 +166,19 @@ func (m *mux) serve() {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			typ, err := m.auth.serverHandshake(c)
+			typ, peer, err := m.auth.serverHandshake(c)
 			sub := m.subs[typ]
 			if err != nil || sub == nil {
 				m.log.Warn("refused a node-to-node connection", "remote", c.RemoteAddr().String(), "err", err)
 				c.Close()
 				return
+			}
+			if f := m.auth.faults; f != nil {
+				if !f.allowed(peer, m.auth.nodeID) {
+					c.Close()
+					return
+				}
+				c = &faultConn{Conn: c, f: f, a: peer, b: m.auth.nodeID}
 			}
 			select {
 			case sub.conns <- c:

@@ -61,7 +61,7 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, base: lg, log: lg.With("component", "cluster"), fsm: f, stop: make(chan struct{}), done: make(chan struct{})}
-	n.auth = &peerAuth{}
+	n.auth = &peerAuth{nodeID: cfg.NodeID, faults: cfg.faults}
 	if cfg.ClusterSecret != "" {
 		n.auth.key = deriveKey(cfg.ClusterSecret, "node-auth v1")
 	}
@@ -127,8 +127,6 @@ func (n *Node) open(bootstrap bool) error {
 	layer := &raftLayer{subListener: m.listener(connRaft), auth: n.auth, advertise: advertise}
 	trans := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hlog)
 	n.trans = trans
-	n.wg.Add(1)
-	go n.serveRPC(m.listener(connRPC))
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -153,6 +151,9 @@ func (n *Node) open(bootstrap bool) error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	// RPCs read n.raft: serve them only now.
+	n.wg.Add(1)
+	go n.serveRPC(m.listener(connRPC))
 	switch {
 	case existing:
 		n.log.Info("resuming from existing raft state", "data_dir", n.cfg.DataDir)
@@ -289,8 +290,9 @@ func (n *Node) closeStores() error {
 	var errs []error
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())
-	} else if n.mux != nil {
-		errs = append(errs, n.mux.Close())
+	}
+	if n.mux != nil {
+		errs = append(errs, n.mux.Close()) // idempotent
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
