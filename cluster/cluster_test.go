@@ -48,14 +48,18 @@ func clusterConfig(t *testing.T, id string) Config {
 	return c
 }
 
-// newTestCluster starts size nodes that bootstrap together.
-func newTestCluster(t *testing.T, size int) *testCluster {
+// newTestCluster starts size nodes that bootstrap together, each config
+// adjusted by tune, and waits for them all to be voters.
+func newTestCluster(t *testing.T, size int, tune ...func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, nodes: map[string]*testNode{}}
 	var cfgs []Config
 	for i := 1; i <= size; i++ {
 		c := clusterConfig(t, fmt.Sprintf("n%d", i))
 		c.BootstrapExpect = size
+		for _, f := range tune {
+			f(&c)
+		}
 		cfgs = append(cfgs, c)
 	}
 	for i := range cfgs {

@@ -23,28 +23,11 @@ func TestFuzzyPartitionsAndKills(t *testing.T) {
 		t.Skip("fuzzy cluster test")
 	}
 	f := newFaults()
-	tc := &testCluster{t: t, nodes: map[string]*testNode{}}
-	ids := []string{"n1", "n2", "n3"}
-	var cfgs []Config
-	for _, id := range ids {
-		c := clusterConfig(t, id)
-		c.BootstrapExpect = 3
+	tc := newTestCluster(t, 3, func(c *Config) {
 		c.faults = f
 		c.DeadServerTimeout = time.Hour // membership changes here are explicit
-		cfgs = append(cfgs, c)
-	}
-	for i := range cfgs {
-		for j := range cfgs {
-			if i != j {
-				cfgs[i].Join = append(cfgs[i].Join, cfgs[j].GossipAddr)
-			}
-		}
-		tc.start(cfgs[i])
-	}
-	tc.waitFor("three voters", 15*time.Second, func() bool {
-		l := tc.leader()
-		return l != nil && tc.voters(l) == 3
 	})
+	ids := []string{"n1", "n2", "n3"}
 
 	var (
 		mu    sync.Mutex
@@ -119,7 +102,7 @@ func TestFuzzyPartitionsAndKills(t *testing.T) {
 			if !joined {
 				c := clusterConfig(t, "n4")
 				c.faults = f
-				c.Join = []string{cfgs[0].GossipAddr}
+				c.Join = []string{tc.nodes["n1"].cfg.GossipAddr}
 				mu.Lock()
 				tc.start(c)
 				mu.Unlock()

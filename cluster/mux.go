@@ -96,6 +96,10 @@ func (a *peerAuth) clientHandshake(c net.Conn, typ byte) error {
 // serverHandshake authenticates an accepted connection and returns its
 // type and the peer's node id.
 func (a *peerAuth) serverHandshake(c net.Conn) (byte, string, error) {
+	if a.key == nil {
+		// No cluster secret: this node runs alone and accepts no peers.
+		return 0, "", errHandshake
+	}
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer c.SetDeadline(time.Time{})
 	hello := make([]byte, 1+16+1)

@@ -79,7 +79,13 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	}
 	n.metrics = newMetrics(n, cfg.Registry)
 	go n.observe()
-	if cfg.GossipAddr != "" {
+	switch {
+	case cfg.GossipAddr == "":
+	case cfg.ClusterSecret == "":
+		// Without a secret nothing could tell a peer from a stranger, so a
+		// node without one runs alone: no gossip, no inbound peers.
+		n.log.Info("no TENSORGATE_CLUSTER_SECRET: gossip is off and this node runs alone")
+	default:
 		d, err := newDiscovery(n)
 		if err != nil {
 			_ = n.Shutdown()

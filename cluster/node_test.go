@@ -178,3 +178,22 @@ func BenchmarkApplyCommit(b *testing.B) {
 		}
 	}
 }
+
+// TestNodeWithoutSecretTakesNoPeers checks that a node started without a
+// cluster secret refuses every node-to-node connection: nothing could tell
+// a peer from a stranger.
+func TestNodeWithoutSecretTakesNoPeers(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.GossipAddr = freeAddr(t)
+	n, _ := startNode(t, cfg, true)
+	if n.disc != nil {
+		t.Fatal("gossip started without a cluster secret")
+	}
+	for _, key := range [][]byte{nil, deriveKey("some-secret-0123456789", "node-auth v1")} {
+		a := &peerAuth{key: key, nodeID: "stranger"}
+		if c, err := a.dial(cfg.RaftAddr, connRPC, time.Second); err == nil {
+			c.Close()
+			t.Fatal("a stranger got a node-to-node connection")
+		}
+	}
+}

@@ -58,26 +58,7 @@ func writeCA(t *testing.T, dir, name string) (TLSFiles, TLSFiles) {
 func TestTLSBetweenNodes(t *testing.T) {
 	dir := t.TempDir()
 	good, bad := writeCA(t, dir, "node")
-	tc := &testCluster{t: t, nodes: map[string]*testNode{}}
-	var cfgs []Config
-	for i := 1; i <= 3; i++ {
-		c := clusterConfig(t, "n"+string(rune('0'+i)))
-		c.BootstrapExpect = 3
-		c.TLS = good
-		cfgs = append(cfgs, c)
-	}
-	for i := range cfgs {
-		for j := range cfgs {
-			if i != j {
-				cfgs[i].Join = append(cfgs[i].Join, cfgs[j].GossipAddr)
-			}
-		}
-		tc.start(cfgs[i])
-	}
-	tc.waitFor("a TLS cluster with three voters", 15*time.Second, func() bool {
-		l := tc.leader()
-		return l != nil && tc.voters(l) == 3
-	})
+	tc := newTestCluster(t, 3, func(c *Config) { c.TLS = good })
 	if _, err := tc.follower().node.Apply(context.Background(), orgCmd("o", "over TLS")); err != nil {
 		t.Fatalf("forwarded write over TLS: %v", err)
 	}
@@ -86,7 +67,7 @@ func TestTLSBetweenNodes(t *testing.T) {
 	c := clusterConfig(t, "stranger")
 	c.TLS = bad
 	s := tc.start(c)
-	if _, err := s.node.call(context.Background(), cfgs[0].RaftAddr, rpcRequest{Method: rpcStatus}); err == nil {
+	if _, err := s.node.call(context.Background(), tc.nodes["n1"].cfg.RaftAddr, rpcRequest{Method: rpcStatus}); err == nil {
 		t.Fatal("a node with a foreign certificate made an RPC call")
 	}
 }
