@@ -37,6 +37,7 @@ type Cluster interface {
 	Statuser
 	Members(ctx context.Context) ([]cluster.MemberInfo, error)
 	Leader() string
+	CaughtUp() bool
 	Remove(ctx context.Context, id string) error
 	TransferLeader(ctx context.Context, id string) error
 	Removed() bool
@@ -221,9 +222,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		status, code = "removed", http.StatusServiceUnavailable
 	case s.draining.Load():
 		status, code = "draining", http.StatusServiceUnavailable
-	case !view.Bootstrapped():
-		// The node has no state yet: it is waiting to bootstrap or to be
-		// added to a cluster, and cannot serve the data plane.
+	case !view.Bootstrapped() || !s.d.Cluster.CaughtUp():
+		// The node has no state yet, or has not yet applied what the
+		// cluster committed: it is starting, joining or replaying, and
+		// would refuse keys that exist.
 		status, code = "starting", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, map[string]any{

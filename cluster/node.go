@@ -45,6 +45,7 @@ type Node struct {
 	done    chan struct{}
 	wg      sync.WaitGroup // RPC handlers and background loops
 	removed atomic.Bool
+	ready   atomic.Bool // latched by CaughtUp
 }
 
 // New opens the node's stores and starts raft. A node with existing state
@@ -251,6 +252,22 @@ func (n *Node) Status() Status {
 		CommitIndex:  parseUint(st["commit_index"]),
 		LastIndex:    n.raft.LastIndex(),
 	}
+}
+
+// CaughtUp reports whether this node has, since it started, known a leader
+// and applied everything that leader had committed: until then its state
+// may lack keys and providers that exist, and it should not take traffic.
+// Once true it stays true, so a follower keeps serving through elections.
+func (n *Node) CaughtUp() bool {
+	if n.ready.Load() {
+		return true
+	}
+	st := n.Status()
+	if st.Leader == "" || st.CommitIndex == 0 || st.AppliedIndex < st.CommitIndex || n.fsm.AppliedIndex() == 0 {
+		return false
+	}
+	n.ready.Store(true)
+	return true
 }
 
 // Snapshot asks raft to take a snapshot now and compacts the log behind it.

@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"context"
+	"encoding/json"
+	"sync"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,6 +40,38 @@ type env struct {
 	gw     *httptest.Server
 	key    string // a key with every scope
 	keyID  string
+	rec    *memRecorder
+}
+
+// memRecorder keeps events in memory; hold, when set, blocks appends until
+// it is closed.
+type memRecorder struct {
+	mu     sync.Mutex
+	events []gateway.Event
+	hold   chan struct{}
+}
+
+func (m *memRecorder) Append(ctx context.Context, b []byte) (uint64, error) {
+	m.mu.Lock()
+	hold := m.hold
+	m.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	var ev gateway.Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, ev)
+	return uint64(len(m.events)), nil
+}
+
+func (m *memRecorder) all() []gateway.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]gateway.Event(nil), m.events...)
 }
 
 func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
@@ -75,7 +110,9 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Registry: prometheus.NewRegistry()})
+	e.rec = &memRecorder{}
+	cfg.NodeID = "test-node"
+	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		tb.Fatal(err)
 	}

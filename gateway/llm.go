@@ -18,11 +18,11 @@ import (
 
 // Attempt is one upstream try of a request, for the failover chain.
 type Attempt struct {
-	Provider string
-	Model    string
-	Class    string // "ok" or a provider.Class*
-	Status   int
-	Duration time.Duration
+	Provider string        `json:"provider"`
+	Model    string        `json:"model"`
+	Class    string        `json:"result"` // "ok" or a provider.Class*
+	Status   int           `json:"status,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // authenticate checks the key and, unless capability is empty (calls any
@@ -44,11 +44,33 @@ func (s *Server) authenticate(r *http.Request, state *fsm.State, capability stri
 
 // llm serves chat completions, completions and embeddings.
 func (s *Server) llm(op provider.Op) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, rid string) error {
+	return func(w http.ResponseWriter, r *http.Request, rid string) (retErr error) {
 		start := s.now()
 		state := s.state.View()
-		p, err := s.authenticate(r, state, "llm")
-		if err != nil {
+		p, aerr := auth.Authenticate(state, r.Header.Get("Authorization"), start)
+		if aerr != nil {
+			s.metrics.authFailures.Inc()
+			return aerr
+		}
+		// From here on every outcome is recorded, before the response's
+		// last byte (or its error) reaches the client.
+		ev := &Event{RequestID: rid, Time: start.UTC(), Node: s.cfg.NodeID, OrgID: p.Org.ID, KeyID: p.Key.ID, Capability: "llm"}
+		sink := newSink(w)
+		var (
+			res      provider.Result
+			attempts []Attempt
+		)
+		defer func() {
+			s.fillEvent(ev, state, sink, res, attempts, retErr, start)
+			s.observe("llm", ev.Model, ev.Provider, start, res, retErr)
+			s.record(ev)
+			if retErr == nil {
+				sink.finish()
+				return
+			}
+			retErr = s.finishWithError(w, sink, retErr, rid)
+		}()
+		if err := p.AllowPath("llm", r.URL.Path); err != nil {
 			return err
 		}
 		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
@@ -59,6 +81,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		if err != nil {
 			return err
 		}
+		ev.Model = in.Model
 		if err := p.AllowModel(in.Model); err != nil {
 			return err
 		}
@@ -76,16 +99,40 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 			HasStreamOptions: in.StreamOptions != nil,
 			PromptEstimate:   in.promptEstimate(),
 		}
-		sink := newSink(w)
-		res, attempts, err := s.call(r.Context(), p, targets, req, sink)
-		s.observe("llm", in.Model, sink.provider, start, res, err)
-		s.log.Debug("request", "request_id", rid, "model", in.Model, "provider", sink.provider,
-			"attempts", len(attempts), "duration_ms", s.now().Sub(start).Milliseconds(), "err", err)
-		if err == nil {
-			return nil
-		}
-		return s.finishWithError(w, sink, err, rid)
+		ev.Stream = req.Stream
+		res, attempts, err = s.call(r.Context(), p, targets, req, sink)
+		return err
 	}
+}
+
+// fillEvent completes a request's event from its outcome.
+func (s *Server) fillEvent(ev *Event, state *fsm.State, sink *responseSink, res provider.Result, attempts []Attempt, err error, start time.Time) {
+	ev.Provider, ev.UpstreamModel = sink.provider, sink.model
+	ev.Attempts = attempts
+	if ev.Attempts == nil {
+		ev.Attempts = []Attempt{}
+	}
+	ev.LatencyMS = s.now().Sub(start).Milliseconds()
+	ev.TTFBMS = res.TTFB.Milliseconds()
+	for _, a := range attempts {
+		ev.UpstreamMS += a.Duration.Milliseconds()
+	}
+	ev.Status = http.StatusOK
+	if err != nil {
+		if e := upstreamToAPIError(err); e != nil {
+			ev.Status, ev.ErrorCode = e.Status, e.Code
+		} else {
+			ev.Status, ev.ErrorCode = 499, "client_closed"
+		}
+		if sink.Started() {
+			// The stream had begun: the client got a 200 and an error
+			// event; record what it saw.
+			ev.Status = sink.status
+		}
+		return
+	}
+	ev.Usage = res.Usage
+	ev.CostMicros, ev.Currency = price(state, ev.UpstreamModel, ev.Model, res.Usage)
 }
 
 // call tries targets in order until one answers, failing over on errors
@@ -188,7 +235,7 @@ func (s *Server) finishWithError(w http.ResponseWriter, sink *responseSink, err 
 	}
 	s.log.Warn("stream failed after it started", "request_id", rid, "provider", sink.provider, "err", err)
 	_ = sink.Event(apierr.StreamEvent(e))
-	_ = sink.Flush()
+	sink.finish()
 	return nil
 }
 

@@ -8,8 +8,9 @@ type metrics struct {
 	ttfb         *prometheus.HistogramVec
 	tokens       *prometheus.CounterVec
 	attempts     *prometheus.CounterVec
-	authFailures prometheus.Counter
-	estimated    *prometheus.CounterVec
+	authFailures   prometheus.Counter
+	estimated      *prometheus.CounterVec
+	recordFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,13 +41,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tensorgate_usage_estimated_total",
 			Help: "Requests whose upstream reported no usage, so the gateway estimated it.",
 		}, []string{"provider"}),
+		recordFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tensorgate_event_record_failures_total",
+			Help: "Usage events that could not be stored in the outbox.",
+		}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tensorgate_auth_failures_total",
 			Help: "Data-plane requests refused for a missing, unknown, disabled, revoked or expired key.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated)
+		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated, m.recordFailures)
 	}
 	return m
 }

@@ -41,6 +41,8 @@ type Config struct {
 	// SystemKeys are provider keys from the node's environment by variable
 	// name (DASHSCOPE_API_KEY, ...).
 	SystemKeys map[string]string
+	// NodeID is written into every usage event.
+	NodeID string
 }
 
 // DefaultConfig returns the defaults.
@@ -72,6 +74,8 @@ func (c *Config) Validate() error {
 type Deps struct {
 	State    Viewer
 	Unsealer Unsealer
+	// Recorder stores usage events; nil records none.
+	Recorder Recorder
 	// Adapters by provider format; nil builds the standard ones.
 	Adapters map[string]provider.Adapter
 	// Transport for upstream calls; nil builds a tuned one.
@@ -86,6 +90,7 @@ type Server struct {
 	cfg      Config
 	state    Viewer
 	unsealer Unsealer
+	recorder Recorder
 	adapters map[string]provider.Adapter
 	log      *slog.Logger
 	now      func() time.Time
@@ -101,7 +106,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.State == nil || d.Unsealer == nil {
 		return nil, errors.New("gateway: state and unsealer are required")
 	}
-	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, adapters: d.Adapters, log: d.Logger, now: d.Now}
+	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, recorder: d.Recorder, adapters: d.Adapters, log: d.Logger, now: d.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

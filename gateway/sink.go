@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"net/http"
 
 	"github.com/tensorgate/tensorgate/gateway/sse"
@@ -17,6 +18,10 @@ type responseSink struct {
 	// provider and model of the current attempt, sent as headers.
 	provider, model string
 	bytes           int64
+	// pending is the response's end, held back until finish: the final
+	// byte of a body, or a stream's closing event. The usage event is made
+	// durable before it goes out.
+	pending []byte
 }
 
 func newSink(w http.ResponseWriter) *responseSink {
@@ -39,23 +44,59 @@ func (s *responseSink) Start(status int, contentType string) {
 	s.w.WriteHeader(status)
 }
 
+// Write sends body bytes, always holding back the last byte seen so far.
 func (s *responseSink) Write(p []byte) (int, error) {
 	if !s.started {
 		s.Start(http.StatusOK, "application/octet-stream")
 	}
-	n, err := s.w.Write(p)
-	s.bytes += int64(n)
-	return n, err
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := s.writeNow(s.pending); err != nil {
+		return 0, err
+	}
+	s.pending = append(s.pending[:0], p[len(p)-1])
+	if err := s.writeNow(p[:len(p)-1]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
+// Event sends one SSE event; the closing [DONE] is held back for finish.
+// Events are not held: a client acts on each as it arrives.
 func (s *responseSink) Event(payload []byte) error {
 	if !s.started {
 		s.Start(http.StatusOK, "text/event-stream")
 	}
+	if err := s.writeNow(s.pending); err != nil {
+		return err
+	}
+	s.pending = s.pending[:0]
 	s.buf = sse.AppendData(s.buf[:0], payload)
-	n, err := s.w.Write(s.buf)
+	if bytes.Equal(payload, sse.Done) {
+		s.pending = append(s.pending, s.buf...)
+		return nil
+	}
+	return s.writeNow(s.buf)
+}
+
+func (s *responseSink) writeNow(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := s.w.Write(b)
 	s.bytes += int64(n)
 	return err
+}
+
+// finish sends what was held back and flushes.
+func (s *responseSink) finish() {
+	if !s.started {
+		return
+	}
+	_ = s.writeNow(s.pending)
+	s.pending = s.pending[:0]
+	_ = s.rc.Flush()
 }
 
 func (s *responseSink) Flush() error {

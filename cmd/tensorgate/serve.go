@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway"
+	"github.com/tensorgate/tensorgate/storage/outbox"
 )
 
 // serveConfig is everything `tensorgate serve` reads from flags and env.
@@ -206,7 +208,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Registry: reg, Logger: lg, Now: time.Now})
+	events, err := outbox.Open(filepath.Join(c.DataDir, "outbox"), outbox.Options{Logger: lg})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := events.Close(); err != nil {
+			lg.Error("close outbox", "err", err)
+		}
+	}()
+	c.Gateway.NodeID = c.NodeID
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,385 @@
+// Package outbox is a node's durable queue of billing and audit events,
+// on dgraph-io/badger under the data dir.
+//
+// Append returns only once the event is on disk. Concurrent appends are
+// group-committed: one goroutine writes everything that arrived while the
+// previous batch was syncing in one batch and one fsync, so the cost per
+// event falls as load rises. Each sink ships events in order and records
+// how far it got with Ack; events every sink has acknowledged are deleted.
+package outbox
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Key layout. Stored on disk: append only, never renumber.
+const (
+	prefixEvent  byte = 'e' // 'e' | seq (8 bytes big-endian) -> event
+	prefixCursor byte = 'c' // 'c' | sink name -> seq (8 bytes)
+)
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("outbox: closed")
+
+// Options tunes an Outbox.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBatch bounds the events of one group commit.
+	MaxBatch int
+	// Retain is how many of the newest shipped events stay for local
+	// queries (default 100,000). With no sink registered every event
+	// counts as shipped. Unshipped events are never deleted here.
+	Retain uint64
+}
+
+// Record is one stored event.
+type Record struct {
+	Seq  uint64
+	Data []byte
+}
+
+type appendReq struct {
+	data []byte
+	done chan appendRes
+}
+
+type appendRes struct {
+	seq uint64
+	err error
+}
+
+// Outbox is the durable event queue.
+type Outbox struct {
+	db      *badger.DB
+	log     *slog.Logger
+	reqs    chan appendReq
+	stop    chan struct{}
+	done    chan struct{}
+	maxB    int
+	retain  uint64
+	trimmed uint64     // events up to here are deleted (guarded by mu)
+	mu      sync.Mutex // guards next and the sinks' cursors
+	next    uint64     // the seq of the next event
+	cursors map[string]uint64
+	// gate keeps Append from queueing after Close has drained the queue.
+	gate     sync.RWMutex
+	isClosed bool
+	closed   sync.Once
+}
+
+// Open opens or creates the outbox in dir.
+func Open(dir string, o Options) (*Outbox, error) {
+	lg := o.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	lg = lg.With("component", "outbox")
+	bo := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithSyncWrites(false). // the committer syncs once per batch
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(16 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
+	}
+	ob := &Outbox{db: db, log: lg, reqs: make(chan appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
+		maxB: o.MaxBatch, cursors: map[string]uint64{}}
+	if ob.maxB <= 0 {
+		ob.maxB = 1024
+	}
+	ob.retain = o.Retain
+	if ob.retain == 0 {
+		ob.retain = 100_000
+	}
+	if err := ob.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go ob.committer()
+	return ob, nil
+}
+
+// load recovers the next sequence number, the sinks' cursors and where
+// trimming stopped.
+func (o *Outbox) load() error {
+	return o.db.View(func(txn *badger.Txn) error {
+		fit := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixEvent}})
+		fit.Rewind()
+		if fit.Valid() {
+			o.trimmed = binary.BigEndian.Uint64(fit.Item().Key()[1:]) - 1
+		}
+		fit.Close()
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte{prefixEvent}})
+		defer it.Close()
+		it.Seek([]byte{prefixEvent, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		if it.Valid() {
+			o.next = binary.BigEndian.Uint64(it.Item().Key()[1:]) + 1
+		}
+		cit := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte{prefixCursor}})
+		defer cit.Close()
+		for cit.Rewind(); cit.Valid(); cit.Next() {
+			v, err := cit.Item().ValueCopy(nil)
+			if err != nil || len(v) != 8 {
+				return fmt.Errorf("outbox: bad cursor %q", cit.Item().Key())
+			}
+			c := binary.BigEndian.Uint64(v)
+			o.cursors[string(cit.Item().Key()[1:])] = c
+			if c+1 > o.next {
+				o.next = c + 1
+			}
+		}
+		if o.next == 0 {
+			o.next = 1
+		}
+		return nil
+	})
+}
+
+func eventKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixEvent
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+// Append stores an event and returns its sequence number once it is
+// durable.
+func (o *Outbox) Append(ctx context.Context, data []byte) (uint64, error) {
+	req := appendReq{data: data, done: make(chan appendRes, 1)}
+	o.gate.RLock()
+	if o.isClosed {
+		o.gate.RUnlock()
+		return 0, ErrClosed
+	}
+	select {
+	case o.reqs <- req:
+	case <-ctx.Done():
+		o.gate.RUnlock()
+		return 0, ctx.Err()
+	}
+	o.gate.RUnlock()
+	// Once queued the write happens; wait for it even if ctx ends, so the
+	// caller never reports as lost what was in fact stored.
+	res := <-req.done
+	return res.seq, res.err
+}
+
+// committer writes queued appends in batches, one fsync per batch.
+func (o *Outbox) committer() {
+	defer close(o.done)
+	batch := make([]appendReq, 0, o.maxB)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-o.reqs:
+			batch = append(batch, r)
+		case <-o.stop:
+			o.drain()
+			return
+		}
+	fill:
+		for len(batch) < o.maxB {
+			select {
+			case r := <-o.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		o.commit(batch)
+	}
+}
+
+// drain commits whatever is still queued at Close.
+func (o *Outbox) drain() {
+	for {
+		select {
+		case r := <-o.reqs:
+			o.commit([]appendReq{r})
+		default:
+			return
+		}
+	}
+}
+
+func (o *Outbox) commit(batch []appendReq) {
+	o.mu.Lock()
+	first := o.next
+	o.next += uint64(len(batch))
+	o.mu.Unlock()
+	wb := o.db.NewWriteBatch()
+	var err error
+	for i, r := range batch {
+		if err = wb.Set(eventKey(first+uint64(i)), r.data); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err == nil {
+		err = o.db.Sync()
+	}
+	if err != nil {
+		err = fmt.Errorf("append %d events to the outbox: %w", len(batch), err)
+		o.log.Error("outbox write failed", "err", err)
+	}
+	for i, r := range batch {
+		r.done <- appendRes{seq: first + uint64(i), err: err}
+	}
+	if err == nil {
+		o.trim()
+	}
+}
+
+// trim deletes shipped events beyond the retention, in chunks so a long
+// backlog never stalls the committer for long.
+func (o *Outbox) trim() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	last := o.next - 1
+	if last <= o.retain {
+		return
+	}
+	upto := min(last-o.retain, o.minCursor())
+	if upto <= o.trimmed || upto-o.trimmed < 1024 {
+		return
+	}
+	upto = min(upto, o.trimmed+8192)
+	if err := o.deleteUpTo(o.trimmed, upto); err != nil {
+		o.log.Warn("trim outbox", "err", err)
+		return
+	}
+	o.trimmed = upto
+}
+
+// Read returns up to max events after seq, in order.
+func (o *Outbox) Read(after uint64, max int) ([]Record, error) {
+	var out []Record
+	err := o.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(max, 256), Prefix: []byte{prefixEvent}})
+		defer it.Close()
+		for it.Seek(eventKey(after + 1)); it.Valid() && len(out) < max; it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, Record{Seq: binary.BigEndian.Uint64(it.Item().Key()[1:]), Data: v})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read outbox after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// Register adds a sink; its cursor starts at the current end unless it
+// already has one, so a new sink ships only new events.
+func (o *Outbox) Register(sink string) (uint64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c, ok := o.cursors[sink]; ok {
+		return c, nil
+	}
+	c := o.next - 1
+	if err := o.putCursor(sink, c); err != nil {
+		return 0, err
+	}
+	o.cursors[sink] = c
+	return c, nil
+}
+
+// Ack records that sink has shipped everything up to seq. Shipped events
+// stay, for local queries, until the retention trims them.
+func (o *Outbox) Ack(sink string, seq uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cur, ok := o.cursors[sink]; !ok || seq <= cur {
+		if !ok {
+			return fmt.Errorf("outbox: unknown sink %q", sink)
+		}
+		return nil
+	}
+	if err := o.putCursor(sink, seq); err != nil {
+		return err
+	}
+	o.cursors[sink] = seq
+	return nil
+}
+
+func (o *Outbox) putCursor(sink string, seq uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], seq)
+	key := append([]byte{prefixCursor}, sink...)
+	if err := o.db.Update(func(txn *badger.Txn) error { return txn.Set(key, v[:]) }); err != nil {
+		return fmt.Errorf("save outbox cursor of %s: %w", sink, err)
+	}
+	return nil
+}
+
+func (o *Outbox) minCursor() uint64 {
+	m := ^uint64(0)
+	for _, c := range o.cursors {
+		m = min(m, c)
+	}
+	return m
+}
+
+// deleteUpTo removes events in (from, to].
+func (o *Outbox) deleteUpTo(from, to uint64) error {
+	if to == ^uint64(0) || to <= from {
+		return nil
+	}
+	wb := o.db.NewWriteBatch()
+	for s := from + 1; s <= to; s++ {
+		if err := wb.Delete(eventKey(s)); err != nil {
+			wb.Cancel()
+			return fmt.Errorf("delete shipped events: %w", err)
+		}
+	}
+	return wb.Flush()
+}
+
+// Stats describes the backlog of one sink.
+type Stats struct {
+	Pending uint64 // events not yet shipped by the sink
+	Next    uint64 // the seq the next event will get
+}
+
+// Backlog reports how far sink is behind.
+func (o *Outbox) Backlog(sink string) Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.cursors[sink]
+	return Stats{Pending: o.next - 1 - c, Next: o.next}
+}
+
+// Close commits what is queued and closes the database.
+func (o *Outbox) Close() error {
+	var err error
+	o.closed.Do(func() {
+		o.gate.Lock()
+		o.isClosed = true
+		o.gate.Unlock()
+		close(o.stop)
+		select {
+		case <-o.done:
+		case <-time.After(30 * time.Second):
+			o.log.Error("outbox committer did not stop")
+		}
+		err = o.db.Close()
+	})
+	return err
+}
