@@ -2,13 +2,13 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
-	"sync"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 

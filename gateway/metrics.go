@@ -3,11 +3,11 @@ package gateway
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	ttfb         *prometheus.HistogramVec
-	tokens       *prometheus.CounterVec
-	attempts     *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	ttfb           *prometheus.HistogramVec
+	tokens         *prometheus.CounterVec
+	attempts       *prometheus.CounterVec
 	authFailures   prometheus.Counter
 	estimated      *prometheus.CounterVec
 	recordFailures prometheus.Counter
