@@ -84,7 +84,7 @@ func Open(dir string, o Options) (*Outbox, error) {
 	lg = lg.With("component", "outbox")
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
-		WithSyncWrites(false). // the committer syncs once per batch
+		WithSyncWrites(true). // one synced commit per batch
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
@@ -218,18 +218,29 @@ func (o *Outbox) commit(batch []appendReq) {
 	first := o.next
 	o.next += uint64(len(batch))
 	o.mu.Unlock()
-	wb := o.db.NewWriteBatch()
+	txn := o.db.NewTransaction(true)
 	var err error
 	for i, r := range batch {
-		if err = wb.Set(eventKey(first+uint64(i)), r.data); err != nil {
+		key := eventKey(first + uint64(i))
+		err = txn.Set(key, r.data)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			// A batch larger than one transaction: commit what fits and
+			// go on in a new one. Nobody is answered before the last
+			// commit, so the batch is still all-or-reported.
+			if err = txn.Commit(); err != nil {
+				break
+			}
+			txn = o.db.NewTransaction(true)
+			err = txn.Set(key, r.data)
+		}
+		if err != nil {
 			break
 		}
 	}
 	if err == nil {
-		err = wb.Flush()
-	}
-	if err == nil {
-		err = o.db.Sync()
+		err = txn.Commit() // synced: SyncWrites is on
+	} else {
+		txn.Discard()
 	}
 	if err != nil {
 		err = fmt.Errorf("append %d events to the outbox: %w", len(batch), err)

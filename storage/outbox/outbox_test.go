@@ -156,3 +156,59 @@ func TestRetentionTrimsOnlyShippedEvents(t *testing.T) {
 		t.Fatalf("newest event lost: %d", recs[len(recs)-1].Seq)
 	}
 }
+
+// BenchmarkAppendLatencyAtRate measures the latency a durable append adds
+// to a request at a steady 2,000 events/s from many requests at once, the
+// load of a busy node, rather than at saturation:
+//
+//	go test ./storage/outbox -run '^$' -bench AppendLatencyAtRate -benchtime 10000x
+func BenchmarkAppendLatencyAtRate(b *testing.B) {
+	o := openTest(b, b.TempDir())
+	ev := make([]byte, 1500)
+	ctx := context.Background()
+	const rate = 2000
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			t0 := time.Now()
+			if _, err := o.Append(ctx, ev); err != nil {
+				b.Error(err)
+			}
+			lat[i] = time.Since(t0)
+		}(i)
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// TestLargeBatchesSpanTransactions appends events whose batch exceeds one
+// badger transaction.
+func TestLargeBatchesSpanTransactions(t *testing.T) {
+	o := openTest(t, t.TempDir())
+	big := make([]byte, 256<<10)
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := o.Append(context.Background(), big); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	recs, err := o.Read(0, 100)
+	if err != nil || len(recs) != 40 {
+		t.Fatalf("%d events, %v", len(recs), err)
+	}
+}
