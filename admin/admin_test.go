@@ -220,6 +220,18 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+func TestUnknownAdminPathsAnswerTheEnvelope(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/api/admin/nope", e.token, nil)
+	if code, _ := r.errCode(t); r.status != 404 || code != "not_found" {
+		t.Fatalf("unknown path: %d %s", r.status, r.body)
+	}
+	r = e.do("PUT", "/api/admin/orgs", e.token, map[string]any{})
+	if code, _ := r.errCode(t); r.status != 405 || code != "method_not_allowed" {
+		t.Fatalf("wrong method: %d %s", r.status, r.body)
+	}
+}
+
 func TestAdminNeedsCredentials(t *testing.T) {
 	e := newEnv(t)
 	forged := e.keys.issueToken(session{UserID: "usr_x", Exp: time.Now().Add(time.Hour).Unix()})

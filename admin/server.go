@@ -156,6 +156,13 @@ func (s *Server) Register(r chi.Router) {
 
 			r.Get("/snapshot", s.wrap(s.saveSnapshot))
 			r.Post("/snapshot/restore", s.wrap(s.restoreSnapshot))
+			r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+				return notFoundErr("unknown endpoint " + r.Method + " " + r.URL.Path)
+			}))
+			r.MethodNotAllowed(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+				return &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
+					Message: r.Method + " is not allowed on " + r.URL.Path}
+			}))
 		})
 	})
 }
