@@ -1,0 +1,76 @@
+package route
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+const adminHash = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+
+func testState(t *testing.T) *fsm.State {
+	t.Helper()
+	f := fsm.New()
+	idx := uint64(0)
+	apply := func(typ fsm.MessageType, body any) {
+		idx++
+		if _, err := f.ApplyCommand(idx, fsm.Command{Type: typ, Time: time.Now(), Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(fsm.TypeBootstrap, fsm.BootstrapBody{Meta: fsm.Meta{ClusterID: "c"}, Org: fsm.Org{ID: "org1", Name: "o"},
+		Admin: fsm.User{ID: "u", Email: "a@b.c", PasswordHash: adminHash, Role: fsm.RoleSuperAdmin}})
+	prov := func(slug string, enabled bool, caps []string, models ...string) {
+		apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{Slug: slug, Name: slug,
+			Format: fsm.FormatOpenAI, BaseURL: "http://" + slug, APIPath: "/v1/chat/completions", Models: models, Capabilities: caps, Enabled: enabled}})
+	}
+	prov("a", true, nil, "shared", "only-a")
+	prov("b", true, []string{"llm"}, "shared")
+	prov("off", false, nil, "shared", "only-off")
+	prov("img", true, []string{"image"}, "shared")
+	apply(fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: fsm.Route{Model: "alias", Strategy: fsm.StrategyPriority,
+		Targets: []fsm.Target{{Provider: "off", Model: "x"}, {Provider: "b", Model: "shared"}, {Provider: "a", Model: "only-a"}}}})
+	return f.View()
+}
+
+func slugs(ts []Target) string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Provider.Slug+":"+t.Model)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestResolve(t *testing.T) {
+	s := testState(t)
+	for _, tc := range []struct {
+		model, capability string
+		allow             Filter
+		want              string
+	}{
+		{"shared", "llm", nil, "a:shared,b:shared"},
+		{"shared", "image", nil, "img:shared"},
+		{"only-off", "llm", nil, ""},
+		{"alias", "llm", nil, "b:shared,a:only-a"},
+		{"alias", "llm", func(p *fsm.Provider) bool { return p.Slug != "b" }, "a:only-a"},
+		{"shared", "llm", func(p *fsm.Provider) bool { return p.Slug == "b" }, "b:shared"},
+		{"nope", "llm", nil, ""},
+	} {
+		if got := slugs(Resolve(s, tc.model, tc.capability, tc.allow)); got != tc.want {
+			t.Errorf("Resolve(%s, %s) = %q, want %q", tc.model, tc.capability, got, tc.want)
+		}
+	}
+}
+
+func TestModels(t *testing.T) {
+	s := testState(t)
+	var ids []string
+	for _, m := range Models(s, "llm", nil) {
+		ids = append(ids, m.ID+"@"+m.OwnedBy)
+	}
+	if got := strings.Join(ids, ","); got != "shared@a,only-a@a,alias@tensorgate" {
+		t.Fatalf("Models = %s", got)
+	}
+}
