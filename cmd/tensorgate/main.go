@@ -23,6 +23,7 @@ Usage:
                                         hand leadership over, for rolling restarts
   tensorgate snapshot save FILE         back up the replicated state
   tensorgate snapshot restore FILE      restore a backup into the cluster
+  tensorgate migrate                    apply the Postgres migrations to DATABASE_URL
   tensorgate version                    print the version
 
 Run "tensorgate serve -h" for the node's flags. Operator commands talk to a
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stderr)
 	case "cluster":
 		err = clusterCmd(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = migrateCmd(ctx, stdout, stderr)
 	case "snapshot":
 		err = snapshotCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -22,6 +22,7 @@ import (
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/storage/outbox"
+	"github.com/tensorgate/tensorgate/storage/pgsink"
 )
 
 // serveConfig is everything `tensorgate serve` reads from flags and env.
@@ -173,6 +174,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
+		// The data plane never waits on Postgres: a failed migration is
+		// reported, and the node serves on.
+		mctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if _, err := pgsink.Migrate(mctx, dsn, lg); err != nil {
+			lg.Error("could not migrate the Postgres database; run tensorgate migrate", "err", err)
+		}
+		cancel()
 	}
 
 	reg := prometheus.NewRegistry()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+	"github.com/tensorgate/tensorgate/storage/pgsink/pgtest"
 )
 
 // System tests run the real binary, built once per test run.
@@ -428,3 +429,25 @@ func (b *syncBuffer) String() string {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// TestMigrateCommand runs `tensorgate migrate` against a fresh database,
+// twice.
+func TestMigrateCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("system test")
+	}
+	dsn := pgtest.NewDatabase(t)
+	for i, want := range []string{"applied 1 migration", "applied 0 migration"} {
+		cmd := exec.Command(binPath, "migrate")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+	}
+	cmd := exec.Command(binPath, "migrate")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "DATABASE_URL is not set") {
+		t.Fatalf("without DATABASE_URL: %v\n%s", err, out)
+	}
+}
