@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
 	"github.com/tensorgate/tensorgate/gateway/route"
@@ -125,16 +126,8 @@ func runLoad(b *testing.B, target, key string, body []byte, conc int) {
 // the gateway does on every request before calling upstream, against a
 // state holding 10,000 keys.
 func BenchmarkHotPath(b *testing.B) {
-	f := fsm.New()
-	idx := uint64(0)
-	apply := func(typ fsm.MessageType, body any) {
-		idx++
-		if _, err := f.ApplyCommand(idx, fsm.Command{Type: typ, Time: time.Now(), Body: body}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	apply(fsm.TypeBootstrap, fsm.BootstrapBody{Meta: fsm.Meta{ClusterID: "c"}, Org: fsm.Org{ID: "org1", Name: "o"},
-		Admin: fsm.User{ID: "u", Email: "a@b.c", PasswordHash: adminHash, Role: fsm.RoleSuperAdmin}})
+	sb := fsmtest.New(b)
+	f, apply := sb.FSM, func(typ fsm.MessageType, body any) { sb.Apply(typ, body) }
 	apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{Slug: "p", Name: "p", Format: fsm.FormatOpenAI,
 		BaseURL: "http://h", APIPath: "/v1/chat/completions", Models: []string{"m1", "m2", "gpt-mock"}, Enabled: true}})
 	var secretKey string

@@ -10,12 +10,12 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
 	"github.com/tensorgate/tensorgate/storage/secret"
@@ -24,7 +24,6 @@ import (
 const (
 	openaiKey    = "sk-mock-openai-upstream"
 	anthropicKey = "sk-ant-mock-upstream"
-	adminHash    = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 )
 
 // env is a gateway in front of two mock upstreams, one per format, with
@@ -32,7 +31,7 @@ const (
 type env struct {
 	t      testing.TB
 	f      *fsm.FSM
-	index  uint64
+	b      *fsmtest.Builder
 	sealer *secret.Sealer
 	oa, an *mockupstream.Server
 	oaURL  string
@@ -76,7 +75,8 @@ func (m *memRecorder) all() []gateway.Event {
 
 func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 	tb.Helper()
-	e := &env{t: tb, f: fsm.New()}
+	e := &env{t: tb, b: fsmtest.New(tb)}
+	e.f = e.b.FSM
 	var err error
 	e.sealer, err = secret.New("gateway-test-secret-0123")
 	if err != nil {
@@ -89,11 +89,6 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 	tb.Cleanup(anSrv.Close)
 	e.oaURL, e.anURL = oaSrv.URL, anSrv.URL
 
-	e.apply(fsm.TypeBootstrap, fsm.BootstrapBody{
-		Meta:  fsm.Meta{ClusterID: "c"},
-		Org:   fsm.Org{ID: "org1", Name: "default-org"},
-		Admin: fsm.User{ID: "u1", Email: "admin@example.com", PasswordHash: adminHash, Role: fsm.RoleSuperAdmin},
-	})
 	e.apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{
 		Slug: "mock-openai", Name: "Mock OpenAI", Format: fsm.FormatOpenAI, BaseURL: e.oaURL, APIPath: "/v1/chat/completions",
 		APIKeyCipher: e.sealer.Seal(secret.ProviderPurpose("mock-openai"), []byte(openaiKey)),
@@ -123,12 +118,7 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 
 func (e *env) apply(typ fsm.MessageType, body any) any {
 	e.t.Helper()
-	e.index++
-	res, err := e.f.ApplyCommand(e.index, fsm.Command{Type: typ, Time: time.Now(), Body: body})
-	if err != nil {
-		e.t.Fatalf("apply %d: %v", typ, err)
-	}
-	return res
+	return e.b.Apply(typ, body)
 }
 
 // addKey creates a key with every capability, adjusted by mut, and returns

@@ -7,37 +7,28 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 )
-
-const adminHash = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func state(t *testing.T, keys map[string]func(*fsm.Key)) *fsm.State {
 	t.Helper()
-	f := fsm.New()
-	idx := uint64(0)
-	apply := func(typ fsm.MessageType, body any) {
-		idx++
-		if _, err := f.ApplyCommand(idx, fsm.Command{Type: typ, Time: now, Body: body}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	apply(fsm.TypeBootstrap, fsm.BootstrapBody{Meta: fsm.Meta{ClusterID: "c"}, Org: fsm.Org{ID: "org1", Name: "o"},
-		Admin: fsm.User{ID: "u", Email: "a@b.c", PasswordHash: adminHash, Role: fsm.RoleSuperAdmin}})
-	apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: fsm.Policy{OrgID: "org1"}})
+	b := fsmtest.New(t)
+	b.Now = func() time.Time { return now }
+	b.Apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: fsm.Policy{OrgID: "org1"}})
 	for secret, mut := range keys {
 		sum := sha256.Sum256([]byte(secret))
 		k := fsm.Key{ID: secret, OrgID: "org1", Name: "k", Hash: hex.EncodeToString(sum[:]), Scopes: []string{"llm"}}
 		if mut != nil {
 			mut(&k)
 		}
-		apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
+		b.Apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
 		if k.RevokedAt != nil {
-			apply(fsm.TypeKeyDelete, fsm.DeleteBody{ID: k.ID})
+			b.Apply(fsm.TypeKeyDelete, fsm.DeleteBody{ID: k.ID})
 		}
 	}
-	return f.View()
+	return b.View()
 }
 
 func TestAuthenticate(t *testing.T) {

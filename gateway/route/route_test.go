@@ -3,36 +3,25 @@ package route
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 )
-
-const adminHash = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
 func testState(t *testing.T) *fsm.State {
 	t.Helper()
-	f := fsm.New()
-	idx := uint64(0)
-	apply := func(typ fsm.MessageType, body any) {
-		idx++
-		if _, err := f.ApplyCommand(idx, fsm.Command{Type: typ, Time: time.Now(), Body: body}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	apply(fsm.TypeBootstrap, fsm.BootstrapBody{Meta: fsm.Meta{ClusterID: "c"}, Org: fsm.Org{ID: "org1", Name: "o"},
-		Admin: fsm.User{ID: "u", Email: "a@b.c", PasswordHash: adminHash, Role: fsm.RoleSuperAdmin}})
+	b := fsmtest.New(t)
 	prov := func(slug string, enabled bool, caps []string, models ...string) {
-		apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{Slug: slug, Name: slug,
+		b.Apply(fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Create: true, Provider: fsm.Provider{Slug: slug, Name: slug,
 			Format: fsm.FormatOpenAI, BaseURL: "http://" + slug, APIPath: "/v1/chat/completions", Models: models, Capabilities: caps, Enabled: enabled}})
 	}
 	prov("a", true, nil, "shared", "only-a")
 	prov("b", true, []string{"llm"}, "shared")
 	prov("off", false, nil, "shared", "only-off")
 	prov("img", true, []string{"image"}, "shared")
-	apply(fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: fsm.Route{Model: "alias", Strategy: fsm.StrategyPriority,
+	b.Apply(fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: fsm.Route{Model: "alias", Strategy: fsm.StrategyPriority,
 		Targets: []fsm.Target{{Provider: "off", Model: "x"}, {Provider: "b", Model: "shared"}, {Provider: "a", Model: "only-a"}}}})
-	return f.View()
+	return b.View()
 }
 
 func slugs(ts []Target) string {

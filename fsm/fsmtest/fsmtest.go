@@ -1,0 +1,48 @@
+// Package fsmtest builds replicated state for tests of the packages that
+// read it, without raft.
+package fsmtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// AdminHash is a syntactically valid argon2id hash for test users.
+const AdminHash = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+
+// Builder applies commands to an FSM at increasing indexes.
+type Builder struct {
+	t     testing.TB
+	FSM   *fsm.FSM
+	index uint64
+	// Now is the proposer time of every command (default time.Now).
+	Now func() time.Time
+}
+
+// New returns a Builder whose state is bootstrapped with org "org1".
+func New(t testing.TB) *Builder {
+	t.Helper()
+	b := &Builder{t: t, FSM: fsm.New(), Now: time.Now}
+	b.Apply(fsm.TypeBootstrap, fsm.BootstrapBody{
+		Meta:  fsm.Meta{ClusterID: "c"},
+		Org:   fsm.Org{ID: "org1", Name: "default-org"},
+		Admin: fsm.User{ID: "u1", Email: "admin@example.com", PasswordHash: AdminHash, Role: fsm.RoleSuperAdmin},
+	})
+	return b
+}
+
+// Apply applies one command and fails the test if it is rejected.
+func (b *Builder) Apply(typ fsm.MessageType, body any) any {
+	b.t.Helper()
+	b.index++
+	res, err := b.FSM.ApplyCommand(b.index, fsm.Command{Type: typ, Time: b.Now(), Body: body})
+	if err != nil {
+		b.t.Fatalf("apply command %d: %v", typ, err)
+	}
+	return res
+}
+
+// View is the current state.
+func (b *Builder) View() *fsm.State { return b.FSM.View() }
