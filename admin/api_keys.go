@@ -198,7 +198,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("expires_at", "expires_at: must be in the future")
 	}
 	if err := k.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
 	if err != nil {
@@ -229,7 +229,7 @@ func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) error {
 	next := *k
 	req.overlay(&next)
 	if err := next.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: next, ExpectVersion: k.Version})
 	if err != nil {

@@ -82,7 +82,7 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 		o.TimeZone = *req.TimeZone
 	}
 	if err := o.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: o, Create: true})
 	if err != nil {
@@ -112,7 +112,7 @@ func (s *Server) patchOrg(w http.ResponseWriter, r *http.Request) error {
 		next.TimeZone = *req.TimeZone
 	}
 	if err := next.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: next, ExpectVersion: o.Version})
 	if err != nil {

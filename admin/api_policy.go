@@ -125,7 +125,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := next.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	expect := cur.Version
 	if req.Version != nil {

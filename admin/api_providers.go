@@ -161,7 +161,7 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) error {
 	p := fsm.Provider{Slug: *req.Slug, Format: fsm.FormatOpenAI, Capabilities: []string{"llm"}, Enabled: true}
 	s.overlayProvider(&req, &p)
 	if err := p.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, Create: true})
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Server) putProvider(w http.ResponseWriter, r *http.Request) error {
 	next := *p
 	s.overlayProvider(&req, &next)
 	if err := next.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: p.Version})
 	if err != nil {

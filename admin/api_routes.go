@@ -50,7 +50,7 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) error {
 		rt.Strategy = fsm.StrategyPriority
 	}
 	if err := rt.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: rt})
 	if err != nil {
@@ -161,7 +161,7 @@ func (s *Server) putPrice(w http.ResponseWriter, r *http.Request) error {
 		p.Rates[priceFields[i].unit] = rate
 	}
 	if err := p.Validate(); err != nil {
-		return validationError(err)
+		return err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	res, err := s.propose(r.Context(), fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: p})
 	if err != nil {

@@ -154,12 +154,3 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	*l = out
 	return nil
 }
-
-// fsmErrorField rewrites an fsm validation error into a 400 naming the field.
-func validationError(err error) error {
-	var fe *fsm.Error
-	if errors.As(err, &fe) {
-		return badRequest(fe.Field, fe.Field+": "+fe.Msg)
-	}
-	return err
-}

@@ -173,24 +173,22 @@ func (s *State) readRecord(t byte, b []byte) error {
 	case recIndex:
 		err = json.Unmarshal(b, &s.Index)
 	case recOrg:
-		err = readInto(b, s.Orgs, func(o *Org) string { return o.ID })
+		_, err = readInto(b, s.Orgs, func(o *Org) string { return o.ID })
 	case recUser:
-		err = readInto(b, s.Users, func(u *User) string { return u.ID })
+		_, err = readInto(b, s.Users, func(u *User) string { return u.ID })
 	case recKey:
-		err = readInto(b, s.Keys, func(k *Key) string { return k.ID })
+		_, err = readInto(b, s.Keys, func(k *Key) string { return k.ID })
 	case recProvider:
-		err = readInto(b, s.Providers, func(p *Provider) string { return p.Slug })
-		if err == nil {
-			var p Provider
-			_ = json.Unmarshal(b, &p)
-			s.ProviderOrder = append(s.ProviderOrder, p.Slug)
+		var slug string
+		if slug, err = readInto(b, s.Providers, func(p *Provider) string { return p.Slug }); err == nil {
+			s.ProviderOrder = append(s.ProviderOrder, slug)
 		}
 	case recRoute:
-		err = readInto(b, s.Routes, func(r *Route) string { return r.Model })
+		_, err = readInto(b, s.Routes, func(r *Route) string { return r.Model })
 	case recPrice:
-		err = readInto(b, s.Prices, func(p *Price) string { return p.Model })
+		_, err = readInto(b, s.Prices, func(p *Price) string { return p.Model })
 	case recPolicy:
-		err = readInto(b, s.Policies, func(p *Policy) string { return p.OrgID })
+		_, err = readInto(b, s.Policies, func(p *Policy) string { return p.OrgID })
 	default:
 		return fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, t)
 	}
@@ -200,20 +198,21 @@ func (s *State) readRecord(t byte, b []byte) error {
 	return nil
 }
 
-func readInto[T any](b []byte, m map[string]*T, id func(*T) string) error {
+// readInto decodes one record into m and returns its id.
+func readInto[T any](b []byte, m map[string]*T, id func(*T) string) (string, error) {
 	v := new(T)
 	if err := json.Unmarshal(b, v); err != nil {
-		return err
+		return "", err
 	}
 	k := id(v)
 	if k == "" {
-		return errors.New("record without id")
+		return "", errors.New("record without id")
 	}
 	if _, dup := m[k]; dup {
-		return fmt.Errorf("duplicate record %q", k)
+		return "", fmt.Errorf("duplicate record %q", k)
 	}
 	m[k] = v
-	return nil
+	return k, nil
 }
 
 func readSnapshotBytes(b []byte) (*State, error) {

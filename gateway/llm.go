@@ -47,10 +47,10 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, rid string) (retErr error) {
 		start := s.now()
 		state := s.state.View()
-		p, aerr := auth.Authenticate(state, r.Header.Get("Authorization"), start)
-		if aerr != nil {
-			s.metrics.authFailures.Inc()
-			return aerr
+		// The scope is checked below, once the request is being recorded.
+		p, err := s.authenticate(r, state, "")
+		if err != nil {
+			return err
 		}
 		// From here on every outcome is recorded, before the response's
 		// last byte (or its error) reaches the client.
