@@ -136,6 +136,51 @@ type mux struct {
 	subs  map[byte]*subListener
 	wg    sync.WaitGroup
 	close sync.Once
+
+	// Raft's transport handles each inbound connection on a goroutine of
+	// its own, outside raft's shutdown, and may still be writing to the
+	// log store when raft has stopped. The mux tracks those connections so
+	// the node can end them and wait before it closes the store.
+	raftMu    sync.Mutex
+	raftConns map[*trackedConn]struct{}
+	raftWG    sync.WaitGroup
+}
+
+// trackedConn is an inbound raft connection; its handler closes it when it
+// is done with it.
+type trackedConn struct {
+	net.Conn
+	m    *mux
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.m.raftMu.Lock()
+		delete(c.m.raftConns, c)
+		c.m.raftMu.Unlock()
+		c.m.raftWG.Done()
+	})
+	return err
+}
+
+// drainRaft makes every inbound raft connection fail its next read or
+// write, then waits (up to timeout) for their handlers to let go.
+func (m *mux) drainRaft(timeout time.Duration) bool {
+	m.raftMu.Lock()
+	for c := range m.raftConns {
+		_ = c.Conn.SetDeadline(time.Now())
+	}
+	m.raftMu.Unlock()
+	done := make(chan struct{})
+	go func() { m.raftWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
 }
 
 func newMux(addr string, auth *peerAuth, lg *slog.Logger) (*mux, error) {
@@ -146,7 +191,7 @@ func newMux(addr string, auth *peerAuth, lg *slog.Logger) (*mux, error) {
 	if auth.tls != nil {
 		ln = tls.NewListener(ln, auth.tls)
 	}
-	m := &mux{ln: ln, auth: auth, log: lg, subs: map[byte]*subListener{}}
+	m := &mux{ln: ln, auth: auth, log: lg, subs: map[byte]*subListener{}, raftConns: map[*trackedConn]struct{}{}}
 	for _, t := range []byte{connRaft, connRPC} {
 		m.subs[t] = &subListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	}
@@ -183,6 +228,14 @@ func (m *mux) serve() {
 					return
 				}
 				c = &faultConn{Conn: c, f: f, a: peer, b: m.auth.nodeID}
+			}
+			if typ == connRaft {
+				tc := &trackedConn{Conn: c, m: m}
+				m.raftMu.Lock()
+				m.raftConns[tc] = struct{}{}
+				m.raftWG.Add(1)
+				m.raftMu.Unlock()
+				c = tc
 			}
 			select {
 			case sub.conns <- c:

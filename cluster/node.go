@@ -301,6 +301,9 @@ func (n *Node) Shutdown() error {
 			errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 		}
 	}
+	if n.mux != nil && !n.mux.drainRaft(5*time.Second) {
+		n.log.Warn("raft connections still busy at shutdown")
+	}
 	n.wg.Wait()
 	if n.metrics != nil {
 		n.metrics.unregister()
