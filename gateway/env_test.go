@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -18,6 +19,7 @@ import (
 	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
@@ -46,9 +48,12 @@ type env struct {
 // it is closed.
 type memRecorder struct {
 	mu     sync.Mutex
-	events []gateway.Event
+	events []event.Event
 	hold   chan struct{}
+	full   atomic.Bool // what Full reports: the outbox-full policies
 }
+
+func (m *memRecorder) Full() bool { return m.full.Load() }
 
 func (m *memRecorder) Append(ctx context.Context, b []byte) (uint64, error) {
 	m.mu.Lock()
@@ -57,7 +62,7 @@ func (m *memRecorder) Append(ctx context.Context, b []byte) (uint64, error) {
 	if hold != nil {
 		<-hold
 	}
-	var ev gateway.Event
+	var ev event.Event
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return 0, err
 	}
@@ -67,10 +72,10 @@ func (m *memRecorder) Append(ctx context.Context, b []byte) (uint64, error) {
 	return uint64(len(m.events)), nil
 }
 
-func (m *memRecorder) all() []gateway.Event {
+func (m *memRecorder) all() []event.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]gateway.Event(nil), m.events...)
+	return append([]event.Event(nil), m.events...)
 }
 
 func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // Recorder stores usage events durably; the node's outbox fills it in.
@@ -14,28 +16,66 @@ type Recorder interface {
 	Append(ctx context.Context, event []byte) (uint64, error)
 }
 
-// Event is the billing and audit record of one authenticated data-plane
-// request, whatever its outcome, keyed by its request id.
-type Event struct {
-	RequestID     string         `json:"request_id"`
-	Time          time.Time      `json:"time"`
-	Node          string         `json:"node"`
-	OrgID         string         `json:"org_id"`
-	KeyID         string         `json:"key_id"`
-	Capability    string         `json:"capability"`
-	Model         string         `json:"model"`
-	Provider      string         `json:"provider,omitempty"`
-	UpstreamModel string         `json:"upstream_model,omitempty"`
-	Stream        bool           `json:"stream,omitempty"`
-	Status        int            `json:"status"`
-	ErrorCode     string         `json:"error_code,omitempty"`
-	Usage         provider.Usage `json:"usage"`
-	CostMicros    int64          `json:"cost_micros"`
-	Currency      string         `json:"currency,omitempty"`
-	LatencyMS     int64          `json:"latency_ms"`
-	UpstreamMS    int64          `json:"upstream_ms"`
-	TTFBMS        int64          `json:"ttfb_ms"`
-	Attempts      []Attempt      `json:"attempts"`
+// fullReporter is a Recorder that can run out of room: its backlog of
+// unshipped events has reached the configured size.
+type fullReporter interface {
+	Full() bool
+}
+
+// What a node does when its outbox is full.
+const (
+	// OutboxDropBodies keeps serving and stores events without their
+	// request and response bodies (the default).
+	OutboxDropBodies = "drop-bodies"
+	// OutboxReject refuses new requests with 503 until the backlog
+	// drains: nothing is served that cannot be recorded in full.
+	OutboxReject = "reject"
+)
+
+// outboxFull reports whether the recorder is out of room.
+func (s *Server) outboxFull() bool {
+	f, ok := s.recorder.(fullReporter)
+	return ok && f.Full()
+}
+
+// admit refuses a request when the outbox is full and the policy is to
+// reject.
+func (s *Server) admit() error {
+	if s.cfg.OutboxFullPolicy == OutboxReject && s.outboxFull() {
+		e := apierr.New(apierr.CodeServiceUnavailable, "the gateway cannot record more requests until its event backlog is shipped; retry later")
+		e.RetryAfter = 5 * time.Second
+		return e
+	}
+	return nil
+}
+
+// fillBodies stores the request's and the response's bodies, capped and
+// redacted.
+func (s *Server) fillBodies(ev *event.Event, body []byte, sink *responseSink, err error) {
+	if s.redactor.Limit() <= 0 {
+		return
+	}
+	if s.outboxFull() {
+		ev.BodiesDropped = true
+		s.metrics.bodiesDropped.Inc()
+		return
+	}
+	ev.RequestBytes = int64(len(body))
+	ev.RequestBody, ev.RequestTruncated = s.redactor.Body(body)
+	if err != nil && !sink.Started() {
+		// The client gets an error envelope, written after the record.
+		if e := upstreamToAPIError(err); e != nil {
+			b, _ := json.Marshal(e.Envelope())
+			ev.ResponseBytes = int64(len(b))
+			ev.ResponseBody = string(b)
+		}
+		return
+	}
+	if c := sink.capture; c != nil {
+		ev.ResponseBytes = c.total
+		ev.ResponseBody, ev.ResponseTruncated = s.redactor.Body(c.buf)
+		ev.ResponseTruncated = ev.ResponseTruncated || c.total > int64(len(c.buf))
+	}
 }
 
 // price returns the cost of usage at the model's price, trying the
@@ -60,7 +100,7 @@ func price(state *fsm.State, upstream, model string, u provider.Usage) (int64, s
 // record makes the event durable before the response's last byte leaves:
 // a crash after the client saw a complete answer never loses its record.
 // A failing outbox does not fail the request; it is logged and counted.
-func (s *Server) record(ev *Event) {
+func (s *Server) record(ev *event.Event) {
 	if s.recorder == nil {
 		return
 	}

@@ -76,7 +76,7 @@ func TestEveryAuthenticatedRequestIsRecorded(t *testing.T) {
 	_, _ = io.ReadAll(res.Body)
 	ev := e.rec.all()[before]
 	if len(ev.Attempts) != 2 || ev.Attempts[0].Provider != "mock-openai" || ev.Attempts[0].Status != 503 ||
-		ev.Attempts[1].Class != "ok" || ev.Provider != "mock-claude" || ev.UpstreamModel != "claude-mock" {
+		ev.Attempts[1].Result != "ok" || ev.Provider != "mock-claude" || ev.UpstreamModel != "claude-mock" {
 		t.Fatalf("failover chain %+v", ev)
 	}
 }

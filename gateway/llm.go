@@ -13,17 +13,9 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/route"
+	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
 )
-
-// Attempt is one upstream try of a request, for the failover chain.
-type Attempt struct {
-	Provider string        `json:"provider"`
-	Model    string        `json:"model"`
-	Class    string        `json:"result"` // "ok" or a provider.Class*
-	Status   int           `json:"status,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
-}
 
 // authenticate checks the key and, unless capability is empty (calls any
 // key may make), its scopes.
@@ -31,6 +23,11 @@ func (s *Server) authenticate(r *http.Request, state *fsm.State, capability stri
 	p, err := auth.Authenticate(state, r.Header.Get("Authorization"), s.now())
 	if err != nil {
 		s.metrics.authFailures.Inc()
+		if ok, held := s.authLog.allow(s.now()); ok {
+			// Never the key itself: only where the call came from.
+			s.log.Warn("refused a data-plane request with a bad key", "remote", r.RemoteAddr, "path", r.URL.Path,
+				"err", err, "similar_lines_held_back", held)
+		}
 		return p, err
 	}
 	if capability == "" {
@@ -54,14 +51,16 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		}
 		// From here on every outcome is recorded, before the response's
 		// last byte (or its error) reaches the client.
-		ev := &Event{RequestID: rid, Time: start.UTC(), Node: s.cfg.NodeID, OrgID: p.Org.ID, KeyID: p.Key.ID, Capability: "llm"}
-		sink := newSink(w)
+		ev := &event.Event{RequestID: rid, Time: start.UTC().Truncate(time.Microsecond), Node: s.cfg.NodeID, OrgID: p.Org.ID, KeyID: p.Key.ID, Capability: "llm"}
+		sink := newSink(w, s.cfg.AuditBodyBytes)
 		var (
 			res      provider.Result
-			attempts []Attempt
+			attempts []event.Attempt
+			body     []byte
 		)
 		defer func() {
 			s.fillEvent(ev, state, sink, res, attempts, retErr, start)
+			s.fillBodies(ev, body, sink, retErr)
 			s.observe("llm", ev.Model, ev.Provider, start, res, retErr)
 			s.record(ev)
 			if retErr == nil {
@@ -73,7 +72,10 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		if err := p.AllowPath("llm", r.URL.Path); err != nil {
 			return err
 		}
-		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+		if err := s.admit(); err != nil {
+			return err
+		}
+		body, err = readBody(w, r, s.cfg.MaxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -106,11 +108,11 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 }
 
 // fillEvent completes a request's event from its outcome.
-func (s *Server) fillEvent(ev *Event, state *fsm.State, sink *responseSink, res provider.Result, attempts []Attempt, err error, start time.Time) {
+func (s *Server) fillEvent(ev *event.Event, state *fsm.State, sink *responseSink, res provider.Result, attempts []event.Attempt, err error, start time.Time) {
 	ev.Provider, ev.UpstreamModel = sink.provider, sink.model
 	ev.Attempts = attempts
 	if ev.Attempts == nil {
-		ev.Attempts = []Attempt{}
+		ev.Attempts = []event.Attempt{}
 	}
 	ev.LatencyMS = s.now().Sub(start).Milliseconds()
 	ev.TTFBMS = res.TTFB.Milliseconds()
@@ -138,9 +140,9 @@ func (s *Server) fillEvent(ev *Event, state *fsm.State, sink *responseSink, res 
 // call tries targets in order until one answers, failing over on errors
 // another target may not have, and never after the first byte reached the
 // client.
-func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Target, req *provider.Request, sink *responseSink) (provider.Result, []Attempt, error) {
+func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Target, req *provider.Request, sink *responseSink) (provider.Result, []event.Attempt, error) {
 	var (
-		attempts []Attempt
+		attempts []event.Attempt
 		lastErr  error
 	)
 	for _, t := range targets {
@@ -150,7 +152,7 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		a := s.adapters[t.Provider.Format]
 		ep, err := s.endpoint(p, t.Provider)
 		if err != nil {
-			attempts = append(attempts, Attempt{Provider: t.Provider.Slug, Model: t.Model, Class: provider.ClassAuth})
+			attempts = append(attempts, event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: provider.ClassAuth})
 			lastErr = err
 			continue
 		}
@@ -158,10 +160,10 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		sink.provider, sink.model = t.Provider.Slug, t.Model
 		t0 := s.now()
 		res, err := a.Do(ctx, ep, req, sink)
-		at := Attempt{Provider: t.Provider.Slug, Model: t.Model, Class: "ok", Duration: s.now().Sub(t0)}
+		at := event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: "ok", Duration: s.now().Sub(t0)}
 		if err == nil {
 			attempts = append(attempts, at)
-			s.metrics.attempts.WithLabelValues(at.Provider, at.Class).Inc()
+			s.metrics.attempts.WithLabelValues(at.Provider, at.Result).Inc()
 			if res.TTFB > 0 {
 				s.metrics.ttfb.WithLabelValues(at.Provider).Observe(res.TTFB.Seconds())
 			}
@@ -175,9 +177,9 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		if ctx.Err() != nil {
 			ue.Class = provider.ClassCanceled
 		}
-		at.Class, at.Status = ue.Class, ue.Status
+		at.Result, at.Status, at.Error = ue.Class, ue.Status, ue.Message
 		attempts = append(attempts, at)
-		s.metrics.attempts.WithLabelValues(at.Provider, at.Class).Inc()
+		s.metrics.attempts.WithLabelValues(at.Provider, at.Result).Inc()
 		lastErr = ue
 		if sink.Started() || !ue.Retryable() {
 			break

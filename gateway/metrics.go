@@ -11,6 +11,7 @@ type metrics struct {
 	authFailures   prometheus.Counter
 	estimated      *prometheus.CounterVec
 	recordFailures prometheus.Counter
+	bodiesDropped  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,13 +46,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tensorgate_event_record_failures_total",
 			Help: "Usage events that could not be stored in the outbox.",
 		}),
+		bodiesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tensorgate_event_bodies_dropped_total",
+			Help: "Usage events stored without their bodies because the outbox was full.",
+		}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tensorgate_auth_failures_total",
 			Help: "Data-plane requests refused for a missing, unknown, disabled, revoked or expired key.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated, m.recordFailures)
+		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated, m.recordFailures, m.bodiesDropped)
 	}
 	return m
 }

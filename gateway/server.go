@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/provider/anthropic"
 	"github.com/tensorgate/tensorgate/gateway/provider/openai"
+	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // Viewer reads the node's current replicated state.
@@ -43,6 +45,14 @@ type Config struct {
 	SystemKeys map[string]string
 	// NodeID is written into every usage event.
 	NodeID string
+	// AuditBodyBytes caps each of a request's stored bodies (0 stores
+	// none); RedactFields adds JSON field names whose values are never
+	// stored, to event.DefaultRedactFields.
+	AuditBodyBytes int
+	RedactFields   []string
+	// OutboxFullPolicy is what the node does once its outbox is full:
+	// OutboxDropBodies (default) or OutboxReject.
+	OutboxFullPolicy string
 }
 
 // DefaultConfig returns the defaults.
@@ -53,6 +63,8 @@ func DefaultConfig() Config {
 		FirstByteTimeout: 60 * time.Second,
 		ResponseTimeout:  10 * time.Minute,
 		IdleTimeout:      60 * time.Second,
+		AuditBodyBytes:   event.DefaultBodyLimit,
+		OutboxFullPolicy: OutboxDropBodies,
 	}
 }
 
@@ -63,6 +75,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAttempts < 1 {
 		return errors.New("gateway: max attempts must be at least 1")
+	}
+	if c.AuditBodyBytes < 0 {
+		return errors.New("gateway: the audit body cap cannot be negative")
+	}
+	switch c.OutboxFullPolicy {
+	case "", OutboxDropBodies, OutboxReject:
+	default:
+		return fmt.Errorf("gateway: outbox full policy %q is not %s or %s", c.OutboxFullPolicy, OutboxDropBodies, OutboxReject)
 	}
 	if c.FirstByteTimeout <= 0 || c.ResponseTimeout <= 0 || c.IdleTimeout <= 0 {
 		return errors.New("gateway: timeouts must be positive")
@@ -95,6 +115,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
+	redactor *event.Redactor
+	authLog  logLimiter
 	keys     sync.Map // string(sealed key) -> plaintext
 }
 
@@ -106,7 +128,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.State == nil || d.Unsealer == nil {
 		return nil, errors.New("gateway: state and unsealer are required")
 	}
-	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, recorder: d.Recorder, adapters: d.Adapters, log: d.Logger, now: d.Now}
+	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, recorder: d.Recorder, adapters: d.Adapters, log: d.Logger, now: d.Now,
+		redactor: event.NewRedactor(cfg.AuditBodyBytes, cfg.RedactFields)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -22,10 +22,13 @@ type responseSink struct {
 	// byte of a body, or a stream's closing event. The usage event is made
 	// durable before it goes out.
 	pending []byte
+	// capture keeps the answer for the audit record; nil when bodies are
+	// not stored.
+	capture *bodyCapture
 }
 
-func newSink(w http.ResponseWriter) *responseSink {
-	return &responseSink{w: w, rc: http.NewResponseController(w)}
+func newSink(w http.ResponseWriter, captureLimit int) *responseSink {
+	return &responseSink{w: w, rc: http.NewResponseController(w), capture: newCapture(captureLimit)}
 }
 
 func (s *responseSink) Start(status int, contentType string) {
@@ -52,6 +55,9 @@ func (s *responseSink) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if s.capture != nil {
+		s.capture.add(p)
+	}
 	if err := s.writeNow(s.pending); err != nil {
 		return 0, err
 	}
@@ -72,6 +78,9 @@ func (s *responseSink) Event(payload []byte) error {
 		return err
 	}
 	s.pending = s.pending[:0]
+	if s.capture != nil {
+		s.capture.chunk(payload)
+	}
 	s.buf = sse.AppendData(s.buf[:0], payload)
 	if bytes.Equal(payload, sse.Done) {
 		s.pending = append(s.pending, s.buf...)

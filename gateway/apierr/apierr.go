@@ -26,6 +26,9 @@ const (
 	CodeServerError       = "server_error"
 	CodeNotFound          = "not_found"
 	CodeMethodNotAllowed  = "method_not_allowed"
+	// CodeServiceUnavailable: the node cannot take requests for now (its
+	// event outbox is full and the policy is to reject).
+	CodeServiceUnavailable = "service_unavailable"
 )
 
 // Error is an error with what the client may see. Message, Type, Param and
@@ -75,18 +78,19 @@ var table = map[string]struct {
 	status int
 	typ    string
 }{
-	CodeInvalidAPIKey:     {http.StatusUnauthorized, "invalid_request_error"},
-	CodePermissionDenied:  {http.StatusForbidden, "permission_error"},
-	CodeInvalidRequest:    {http.StatusBadRequest, "invalid_request_error"},
-	CodeRequestTooLarge:   {http.StatusRequestEntityTooLarge, "invalid_request_error"},
-	CodeModelNotFound:     {http.StatusNotFound, "invalid_request_error"},
-	CodeNotFound:          {http.StatusNotFound, "invalid_request_error"},
-	CodeMethodNotAllowed:  {http.StatusMethodNotAllowed, "invalid_request_error"},
-	CodeRateLimitExceeded: {http.StatusTooManyRequests, "rate_limit_error"},
-	CodeInsufficientQuota: {http.StatusTooManyRequests, "insufficient_quota"},
-	CodeUpstreamError:     {http.StatusBadGateway, "upstream_error"},
-	CodeUpstreamTimeout:   {http.StatusGatewayTimeout, "upstream_error"},
-	CodeServerError:       {http.StatusInternalServerError, "server_error"},
+	CodeInvalidAPIKey:      {http.StatusUnauthorized, "invalid_request_error"},
+	CodePermissionDenied:   {http.StatusForbidden, "permission_error"},
+	CodeInvalidRequest:     {http.StatusBadRequest, "invalid_request_error"},
+	CodeRequestTooLarge:    {http.StatusRequestEntityTooLarge, "invalid_request_error"},
+	CodeModelNotFound:      {http.StatusNotFound, "invalid_request_error"},
+	CodeNotFound:           {http.StatusNotFound, "invalid_request_error"},
+	CodeMethodNotAllowed:   {http.StatusMethodNotAllowed, "invalid_request_error"},
+	CodeRateLimitExceeded:  {http.StatusTooManyRequests, "rate_limit_error"},
+	CodeInsufficientQuota:  {http.StatusTooManyRequests, "insufficient_quota"},
+	CodeUpstreamError:      {http.StatusBadGateway, "upstream_error"},
+	CodeUpstreamTimeout:    {http.StatusGatewayTimeout, "upstream_error"},
+	CodeServerError:        {http.StatusInternalServerError, "server_error"},
+	CodeServiceUnavailable: {http.StatusServiceUnavailable, "server_error"},
 }
 
 func lookup(code string) (int, string) {

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // Op is the operation a request asks for.
@@ -63,19 +65,7 @@ type Request struct {
 }
 
 // Usage is what a call consumed, in the capability's units.
-type Usage struct {
-	PromptTokens     int64 `json:"prompt_tokens,omitempty"`
-	CompletionTokens int64 `json:"completion_tokens,omitempty"`
-	TotalTokens      int64 `json:"total_tokens,omitempty"`
-	CachedTokens     int64 `json:"cached_tokens,omitempty"`
-	Images           int64 `json:"images,omitempty"`
-	Seconds          int64 `json:"seconds,omitempty"`
-	Pages            int64 `json:"pages,omitempty"`
-	Characters       int64 `json:"characters,omitempty"`
-	// Estimated is set when the upstream reported no usage and the gateway
-	// estimated it.
-	Estimated bool `json:"estimated,omitempty"`
-}
+type Usage = event.Usage
 
 // Result describes a completed upstream call.
 type Result struct {
