@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -38,12 +39,40 @@ type Options struct {
 	// queries (default 100,000). With no sink registered every event
 	// counts as shipped. Unshipped events are never deleted here.
 	Retain uint64
+	// MaxBytes is the backlog, in bytes of events some sink has not
+	// shipped yet, at which Full reports true (default 4 GiB). The outbox
+	// never refuses or drops an event itself: what to do when full is
+	// the caller's policy.
+	MaxBytes int64
+	// Now is the clock stamped on appended events (default time.Now).
+	Now func() time.Time
 }
 
 // Record is one stored event.
 type Record struct {
-	Seq  uint64
-	Data []byte
+	Seq      uint64
+	Appended time.Time // when the outbox stored it (zero for old records)
+	Data     []byte
+}
+
+// valueV1 marks a stored value: 1 byte version, 8 bytes append time (Unix
+// nanoseconds, big-endian), then the event. Values written before the
+// header existed start with the event's '{'.
+const valueV1 byte = 1
+
+func encodeValue(t time.Time, data []byte) []byte {
+	v := make([]byte, 9+len(data))
+	v[0] = valueV1
+	binary.BigEndian.PutUint64(v[1:9], uint64(t.UnixNano()))
+	copy(v[9:], data)
+	return v
+}
+
+func decodeValue(seq uint64, v []byte) Record {
+	if len(v) >= 9 && v[0] == valueV1 {
+		return Record{Seq: seq, Appended: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))), Data: v[9:]}
+	}
+	return Record{Seq: seq, Data: v}
 }
 
 type appendReq struct {
@@ -69,6 +98,12 @@ type Outbox struct {
 	mu      sync.Mutex // guards next and the sinks' cursors
 	next    uint64     // the seq of the next event
 	cursors map[string]uint64
+	pending map[string]int64 // bytes each sink has yet to ship
+	changed chan struct{}    // closed and replaced at each commit
+	maxBytes   int64
+	now     func() time.Time
+	metrics *metrics
+	full    atomic.Bool
 	// gate keeps Append from queueing after Close has drained the queue.
 	gate     sync.RWMutex
 	isClosed bool
@@ -94,7 +129,14 @@ func Open(dir string, o Options) (*Outbox, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
 	}
 	ob := &Outbox{db: db, log: lg, reqs: make(chan appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
-		maxB: o.MaxBatch, cursors: map[string]uint64{}}
+		maxB: o.MaxBatch, cursors: map[string]uint64{}, pending: map[string]int64{}, changed: make(chan struct{}),
+		maxBytes: o.MaxBytes, now: o.Now, metrics: newMetrics()}
+	if ob.maxBytes <= 0 {
+		ob.maxBytes = 4 << 30
+	}
+	if ob.now == nil {
+		ob.now = time.Now
+	}
 	if ob.maxB <= 0 {
 		ob.maxB = 1024
 	}
@@ -135,6 +177,7 @@ func (o *Outbox) load() error {
 			}
 			c := binary.BigEndian.Uint64(v)
 			o.cursors[string(cit.Item().Key()[1:])] = c
+			o.pending[string(cit.Item().Key()[1:])] = 0
 			if c+1 > o.next {
 				o.next = c + 1
 			}
@@ -142,8 +185,30 @@ func (o *Outbox) load() error {
 		if o.next == 0 {
 			o.next = 1
 		}
-		return nil
+		return o.loadPending(txn)
 	})
+}
+
+// loadPending sums, for each sink, the size of the events it has not
+// shipped yet.
+func (o *Outbox) loadPending(txn *badger.Txn) error {
+	if len(o.cursors) == 0 {
+		return nil
+	}
+	low := o.minCursor()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixEvent}})
+	defer it.Close()
+	for it.Seek(eventKey(low + 1)); it.Valid(); it.Next() {
+		seq := binary.BigEndian.Uint64(it.Item().Key()[1:])
+		size := it.Item().ValueSize()
+		for sink, c := range o.cursors {
+			if seq > c {
+				o.pending[sink] += size
+			}
+		}
+	}
+	o.updateFull()
+	return nil
 }
 
 func eventKey(seq uint64) []byte {
@@ -219,10 +284,16 @@ func (o *Outbox) commit(batch []appendReq) {
 	o.next += uint64(len(batch))
 	o.mu.Unlock()
 	txn := o.db.NewTransaction(true)
-	var err error
+	var (
+		err   error
+		bytes int64
+		now   = o.now()
+	)
 	for i, r := range batch {
 		key := eventKey(first + uint64(i))
-		err = txn.Set(key, r.data)
+		v := encodeValue(now, r.data)
+		bytes += int64(len(v))
+		err = txn.Set(key, v)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// A batch larger than one transaction: commit what fits and
 			// go on in a new one. Nobody is answered before the last
@@ -231,7 +302,7 @@ func (o *Outbox) commit(batch []appendReq) {
 				break
 			}
 			txn = o.db.NewTransaction(true)
-			err = txn.Set(key, r.data)
+			err = txn.Set(key, v)
 		}
 		if err != nil {
 			break
@@ -250,7 +321,47 @@ func (o *Outbox) commit(batch []appendReq) {
 		r.done <- appendRes{seq: first + uint64(i), err: err}
 	}
 	if err == nil {
+		o.mu.Lock()
+		for sink := range o.pending {
+			o.pending[sink] += bytes
+		}
+		o.updateFull()
+		close(o.changed)
+		o.changed = make(chan struct{})
+		o.mu.Unlock()
 		o.trim()
+	}
+}
+
+// Changed returns a channel closed at the next commit.
+func (o *Outbox) Changed() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changed
+}
+
+// Full reports whether some sink's backlog has reached MaxBytes. It is
+// cheap: the data plane asks on every request.
+func (o *Outbox) Full() bool { return o.full.Load() }
+
+// updateFull recomputes Full after the backlog changed; o.mu is held.
+func (o *Outbox) updateFull() {
+	var worst int64
+	sink := ""
+	for s, b := range o.pending {
+		if b > worst {
+			worst, sink = b, s
+		}
+	}
+	full := worst >= o.maxBytes
+	if o.full.Swap(full) == full {
+		return
+	}
+	if full {
+		o.log.Error("outbox is full: a sink is not keeping up; the node follows its outbox-full policy",
+			"sink", sink, "pending_bytes", worst, "max_bytes", o.maxBytes)
+	} else {
+		o.log.Info("outbox has room again", "max_bytes", o.maxBytes)
 	}
 }
 
@@ -286,12 +397,38 @@ func (o *Outbox) Read(after uint64, max int) ([]Record, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, Record{Seq: binary.BigEndian.Uint64(it.Item().Key()[1:]), Data: v})
+			out = append(out, decodeValue(binary.BigEndian.Uint64(it.Item().Key()[1:]), v))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read outbox after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// ReadBack returns up to max events before seq (0: from the newest),
+// newest first: the local view of recent events when no sink can answer
+// queries.
+func (o *Outbox) ReadBack(before uint64, max int) ([]Record, error) {
+	if before == 0 {
+		before = ^uint64(0)
+	}
+	var out []Record
+	err := o.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, PrefetchValues: true, PrefetchSize: min(max, 256), Prefix: []byte{prefixEvent}})
+		defer it.Close()
+		for it.Seek(eventKey(before - 1)); it.Valid() && len(out) < max; it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, decodeValue(binary.BigEndian.Uint64(it.Item().Key()[1:]), v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read outbox before %d: %w", before, err)
 	}
 	return out, nil
 }
@@ -309,12 +446,14 @@ func (o *Outbox) Register(sink string) (uint64, error) {
 		return 0, err
 	}
 	o.cursors[sink] = c
+	o.pending[sink] = 0
 	return c, nil
 }
 
-// Ack records that sink has shipped everything up to seq. Shipped events
-// stay, for local queries, until the retention trims them.
-func (o *Outbox) Ack(sink string, seq uint64) error {
+// Ack records that sink has shipped everything up to seq, bytes of stored
+// events since its last Ack. Shipped events stay, for local queries,
+// until the retention trims them.
+func (o *Outbox) Ack(sink string, seq uint64, bytes int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if cur, ok := o.cursors[sink]; !ok || seq <= cur {
@@ -327,6 +466,8 @@ func (o *Outbox) Ack(sink string, seq uint64) error {
 		return err
 	}
 	o.cursors[sink] = seq
+	o.pending[sink] -= bytes // may dip below zero until the commit that wrote them counts them
+	o.updateFull()
 	return nil
 }
 
@@ -365,8 +506,10 @@ func (o *Outbox) deleteUpTo(from, to uint64) error {
 
 // Stats describes the backlog of one sink.
 type Stats struct {
-	Pending uint64 // events not yet shipped by the sink
-	Next    uint64 // the seq the next event will get
+	Pending      uint64 // events not yet shipped by the sink
+	PendingBytes int64  // their stored size
+	Cursor       uint64 // the last event it shipped
+	Next         uint64 // the seq the next event will get
 }
 
 // Backlog reports how far sink is behind.
@@ -374,7 +517,18 @@ func (o *Outbox) Backlog(sink string) Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	c := o.cursors[sink]
-	return Stats{Pending: o.next - 1 - c, Next: o.next}
+	return Stats{Pending: o.next - 1 - c, PendingBytes: o.pending[sink], Cursor: c, Next: o.next}
+}
+
+// Sinks lists the registered sinks.
+func (o *Outbox) Sinks() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.cursors))
+	for s := range o.cursors {
+		out = append(out, s)
+	}
+	return out
 }
 
 // Close commits what is queued and closes the database.

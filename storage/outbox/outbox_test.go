@@ -58,13 +58,13 @@ func TestAppendReadAckReopen(t *testing.T) {
 	if st := o.Backlog("pg"); st.Pending != 200 {
 		t.Fatalf("backlog %+v", st)
 	}
-	if err := o.Ack("pg", 150); err != nil {
+	if err := o.Ack("pg", 150, 0); err != nil {
 		t.Fatal(err)
 	}
 	if st := o.Backlog("pg"); st.Pending != 50 {
 		t.Fatalf("backlog after ack %+v", st)
 	}
-	if err := o.Ack("nope", 1); err == nil {
+	if err := o.Ack("nope", 1, 0); err == nil {
 		t.Fatal("ack for an unknown sink accepted")
 	}
 	// A second sink starts at the end and holds events back from deletion
@@ -140,7 +140,7 @@ func TestRetentionTrimsOnlyShippedEvents(t *testing.T) {
 	if recs, _ := o.Read(0, 5000); len(recs) != 3000 {
 		t.Fatalf("%d events kept, want all 3000 unshipped", len(recs))
 	}
-	if err := o.Ack("pg", 3000); err != nil {
+	if err := o.Ack("pg", 3000, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2000; i++ {
