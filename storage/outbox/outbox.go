@@ -407,32 +407,6 @@ func (o *Outbox) Read(after uint64, max int) ([]Record, error) {
 	return out, nil
 }
 
-// ReadBack returns up to max events before seq (0: from the newest),
-// newest first: the local view of recent events when no sink can answer
-// queries.
-func (o *Outbox) ReadBack(before uint64, max int) ([]Record, error) {
-	if before == 0 {
-		before = ^uint64(0)
-	}
-	var out []Record
-	err := o.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, PrefetchValues: true, PrefetchSize: min(max, 256), Prefix: []byte{prefixEvent}})
-		defer it.Close()
-		for it.Seek(eventKey(before - 1)); it.Valid() && len(out) < max; it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			out = append(out, decodeValue(binary.BigEndian.Uint64(it.Item().Key()[1:]), v))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read outbox before %d: %w", before, err)
-	}
-	return out, nil
-}
-
 // Register adds a sink; its cursor starts at the current end unless it
 // already has one, so a new sink ships only new events.
 func (o *Outbox) Register(sink string) (uint64, error) {
@@ -547,4 +521,31 @@ func (o *Outbox) Close() error {
 		err = o.db.Close()
 	})
 	return err
+}
+
+// ScanBack calls fn with stored events newest first, from before
+// (exclusive; 0 for the newest), until fn returns false.
+func (o *Outbox) ScanBack(before uint64, fn func(seq uint64, data []byte) bool) error {
+	if before == 0 {
+		before = ^uint64(0)
+	}
+	return o.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, PrefetchValues: true, PrefetchSize: 256, Prefix: []byte{prefixEvent}})
+		defer it.Close()
+		for it.Seek(eventKey(before - 1)); it.Valid(); it.Next() {
+			seq := binary.BigEndian.Uint64(it.Item().Key()[1:])
+			var keep bool
+			err := it.Item().Value(func(v []byte) error {
+				keep = fn(seq, decodeValue(seq, v).Data)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("scan outbox: %w", err)
+			}
+			if !keep {
+				return nil
+			}
+		}
+		return nil
+	})
 }

@@ -1,0 +1,285 @@
+package event
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned for an event that is not stored.
+var ErrNotFound = errors.New("event not found")
+
+// ErrBadCursor is returned for a page cursor no store issued.
+var ErrBadCursor = errors.New("cursor is not one this API returned")
+
+// Filter selects events. Empty fields match everything; the time range is
+// [From, To).
+type Filter struct {
+	OrgID      string
+	KeyID      string
+	Model      string
+	Capability string
+	From, To   time.Time
+}
+
+// Match reports whether ev passes the filter.
+func (f Filter) Match(ev *Event) bool {
+	return (f.OrgID == "" || ev.OrgID == f.OrgID) && (f.KeyID == "" || ev.KeyID == f.KeyID) &&
+		(f.Model == "" || ev.Model == f.Model) && (f.Capability == "" || ev.Capability == f.Capability) &&
+		(f.From.IsZero() || !ev.Time.Before(f.From)) && (f.To.IsZero() || ev.Time.Before(f.To))
+}
+
+// Buckets and groupings a usage query may ask for.
+var (
+	Buckets  = []string{"hour", "day"}
+	GroupBys = []string{"org", "key", "model", "capability", "provider"}
+)
+
+// UsageQuery asks for usage totals, optionally per time bucket (UTC) and
+// per group.
+type UsageQuery struct {
+	Filter
+	Bucket  string // "", "hour" or "day"
+	GroupBy string // "", or one of GroupBys
+}
+
+// Validate reports a query the stores cannot answer.
+func (q UsageQuery) Validate() error {
+	if q.Bucket != "" && !slices.Contains(Buckets, q.Bucket) {
+		return fmt.Errorf("bucket must be one of %s", strings.Join(Buckets, ", "))
+	}
+	if q.GroupBy != "" && !slices.Contains(GroupBys, q.GroupBy) {
+		return fmt.Errorf("group_by must be one of %s", strings.Join(GroupBys, ", "))
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return errors.New("from must be before to")
+	}
+	return nil
+}
+
+// Totals sums usage. Costs are kept per currency: they never add up
+// across currencies.
+type Totals struct {
+	Requests         int64            `json:"requests"`
+	Errors           int64            `json:"errors"`
+	PromptTokens     int64            `json:"prompt_tokens"`
+	CompletionTokens int64            `json:"completion_tokens"`
+	Images           int64            `json:"images"`
+	Seconds          int64            `json:"seconds"`
+	Pages            int64            `json:"pages"`
+	Characters       int64            `json:"characters"`
+	CostMicros       map[string]int64 `json:"cost_micros"`
+}
+
+// AddEvent counts one event.
+func (t *Totals) AddEvent(ev *Event) {
+	errs := int64(0)
+	if ev.Status >= 400 {
+		errs = 1
+	}
+	u := ev.Usage
+	t.Add(Totals{Requests: 1, Errors: errs, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
+		Images: u.Images, Seconds: u.Seconds, Pages: u.Pages, Characters: u.Characters,
+		CostMicros: map[string]int64{ev.Currency: ev.CostMicros}})
+}
+
+// Add adds o to t.
+func (t *Totals) Add(o Totals) {
+	t.Requests += o.Requests
+	t.Errors += o.Errors
+	t.PromptTokens += o.PromptTokens
+	t.CompletionTokens += o.CompletionTokens
+	t.Images += o.Images
+	t.Seconds += o.Seconds
+	t.Pages += o.Pages
+	t.Characters += o.Characters
+	for cur, v := range o.CostMicros {
+		if cur == "" && v == 0 {
+			continue // unpriced requests carry no currency
+		}
+		if t.CostMicros == nil {
+			t.CostMicros = map[string]int64{}
+		}
+		t.CostMicros[cur] += v
+	}
+}
+
+// Group is the totals of one value of the grouping.
+type Group struct {
+	Key string `json:"key"`
+	Totals
+}
+
+// Point is the totals of one time bucket.
+type Point struct {
+	Time time.Time `json:"time"`
+	Totals
+}
+
+// UsageReport answers a UsageQuery.
+type UsageReport struct {
+	// Source says where the numbers come from: "postgres" (every node's
+	// events), or "local" (this node's recent events, when there is no
+	// Postgres).
+	Source  string    `json:"source"`
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
+	Bucket  string    `json:"bucket,omitempty"`
+	GroupBy string    `json:"group_by,omitempty"`
+	Totals  Totals    `json:"totals"`
+	Groups  []Group   `json:"groups"`
+	Series  []Point   `json:"series"`
+}
+
+// Report accumulates a UsageReport from rows or events.
+type Report struct {
+	q      UsageQuery
+	r      UsageReport
+	groups map[string]*Totals
+	points map[time.Time]*Totals
+}
+
+// NewReport starts a report for q, from source.
+func NewReport(q UsageQuery, source string) *Report {
+	return &Report{q: q, r: UsageReport{Source: source, From: q.From, To: q.To, Bucket: q.Bucket, GroupBy: q.GroupBy},
+		groups: map[string]*Totals{}, points: map[time.Time]*Totals{}}
+}
+
+// GroupKey returns the value ev is grouped under.
+func GroupKey(by string, ev *Event) string {
+	switch by {
+	case "org":
+		return ev.OrgID
+	case "key":
+		return ev.KeyID
+	case "model":
+		return ev.Model
+	case "capability":
+		return ev.Capability
+	case "provider":
+		return ev.Provider
+	}
+	return ""
+}
+
+// BucketStart returns the start of t's bucket, in UTC.
+func BucketStart(bucket string, t time.Time) time.Time {
+	t = t.UTC()
+	switch bucket {
+	case "hour":
+		return t.Truncate(time.Hour)
+	case "day":
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+// AddEvent counts one event into the report.
+func (r *Report) AddEvent(ev *Event) {
+	var t Totals
+	t.AddEvent(ev)
+	r.Add(BucketStart(r.q.Bucket, ev.Time), GroupKey(r.q.GroupBy, ev), t)
+}
+
+// Add counts totals of one bucket and group into the report.
+func (r *Report) Add(bucket time.Time, group string, t Totals) {
+	r.r.Totals.Add(t)
+	if r.q.GroupBy != "" {
+		g := r.groups[group]
+		if g == nil {
+			g = &Totals{}
+			r.groups[group] = g
+		}
+		g.Add(t)
+	}
+	if r.q.Bucket != "" {
+		p := r.points[bucket]
+		if p == nil {
+			p = &Totals{}
+			r.points[bucket] = p
+		}
+		p.Add(t)
+	}
+}
+
+// Done returns the report, groups by key and series by time.
+func (r *Report) Done() *UsageReport {
+	out := r.r
+	out.Groups, out.Series = []Group{}, []Point{}
+	for k, t := range r.groups {
+		out.Groups = append(out.Groups, Group{Key: k, Totals: *t})
+	}
+	slices.SortFunc(out.Groups, func(a, b Group) int { return strings.Compare(a.Key, b.Key) })
+	for k, t := range r.points {
+		out.Series = append(out.Series, Point{Time: k, Totals: *t})
+	}
+	slices.SortFunc(out.Series, func(a, b Point) int { return a.Time.Compare(b.Time) })
+	return &out
+}
+
+// AuditQuery pages through events, newest first.
+type AuditQuery struct {
+	Filter
+	Status string // "", "ok" (status < 400) or "error"
+	Limit  int
+	Cursor string // from the previous page's Next
+}
+
+// MatchStatus reports whether ev passes the status filter.
+func (q AuditQuery) MatchStatus(ev *Event) bool {
+	switch q.Status {
+	case "ok":
+		return ev.Status < 400
+	case "error":
+		return ev.Status >= 400
+	}
+	return true
+}
+
+// AuditPage is one page of events, without their bodies.
+type AuditPage struct {
+	Source string  `json:"source"`
+	Data   []Event `json:"data"`
+	// Next is the cursor of the following page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Cursor marks a position in the newest-first order of events.
+type Cursor struct {
+	Time      time.Time
+	RequestID string
+}
+
+// EncodeCursor returns the opaque form of the position after ev.
+func EncodeCursor(ev *Event) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(ev.Time.UTC().Format(time.RFC3339Nano) + "|" + ev.RequestID))
+}
+
+// DecodeCursor parses a cursor from EncodeCursor.
+func DecodeCursor(s string) (Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		ts, id, ok := strings.Cut(string(b), "|")
+		if t, terr := time.Parse(time.RFC3339Nano, ts); ok && terr == nil && id != "" {
+			return Cursor{Time: t, RequestID: id}, nil
+		}
+	}
+	return Cursor{}, ErrBadCursor
+}
+
+// Before reports whether ev comes after the cursor in newest-first order.
+func (c Cursor) Before(ev *Event) bool {
+	if !ev.Time.Equal(c.Time) {
+		return ev.Time.Before(c.Time)
+	}
+	return ev.RequestID < c.RequestID
+}
+
+// WithoutBodies returns ev as listed in a page: no bodies.
+func (ev Event) WithoutBodies() Event {
+	ev.RequestBody, ev.ResponseBody = "", ""
+	return ev
+}

@@ -1,0 +1,219 @@
+package pgsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tensorgate/tensorgate/storage/event"
+)
+
+// Queries answer the admin API's usage and audit questions from Postgres,
+// so they cover every node's events.
+type Queries struct {
+	sink *Sink
+}
+
+// Queries returns the read side of the sink.
+func (s *Sink) Queries() *Queries { return &Queries{sink: s} }
+
+// where builds the WHERE clause of a filter, with its arguments.
+func where(f event.Filter, day bool) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	for _, c := range [...]struct{ col, v string }{{"org_id", f.OrgID}, {"key_id", f.KeyID}, {"model", f.Model}, {"capability", f.Capability}} {
+		if c.v != "" {
+			add(c.col+" = $%d", c.v)
+		}
+	}
+	timeCol := "time"
+	if day {
+		timeCol = "day"
+	}
+	if !f.From.IsZero() {
+		if day {
+			add(timeCol+" >= $%d::date", f.From.UTC().Format(time.DateOnly))
+		} else {
+			add(timeCol+" >= $%d", f.From)
+		}
+	}
+	if !f.To.IsZero() {
+		if day {
+			add(timeCol+" < $%d::date", f.To.UTC().Format(time.DateOnly))
+		} else {
+			add(timeCol+" < $%d", f.To)
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func midnight(t time.Time) bool { return t.IsZero() || t.UTC().Equal(event.BucketStart("day", t)) }
+
+var groupColumn = map[string]string{"org": "org_id", "key": "key_id", "model": "model", "capability": "capability", "provider": "provider"}
+
+// Usage sums usage. Whole days with no provider grouping read the daily
+// rollups; anything finer reads the events.
+func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
+	rollup := uq.Bucket != "hour" && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To)
+	bucket, group := "NULL::timestamptz", "''"
+	if uq.GroupBy != "" {
+		group = groupColumn[uq.GroupBy]
+	}
+	var sql string
+	cond, args := where(uq.Filter, rollup)
+	if rollup {
+		if uq.Bucket == "day" {
+			bucket = "day::timestamp AT TIME ZONE 'UTC'"
+		}
+		sql = `SELECT ` + bucket + `, ` + group + `, currency, sum(requests)::bigint, sum(errors)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+			sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM billing_daily` + cond
+	} else {
+		if uq.Bucket != "" {
+			bucket = "date_trunc('" + uq.Bucket + "', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+		}
+		sql = `SELECT ` + bucket + `, ` + group + `, currency, count(*), count(*) FILTER (WHERE status >= 400), sum(prompt_tokens)::bigint,
+			sum(completion_tokens)::bigint, sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM audit_events` + cond
+	}
+	sql += " GROUP BY 1, 2, 3"
+	rows, err := q.sink.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	defer rows.Close()
+	r := event.NewReport(uq, "postgres")
+	for rows.Next() {
+		var (
+			at       *time.Time
+			key, cur string
+			t        event.Totals
+			cost     int64
+		)
+		if err := rows.Scan(&at, &key, &cur, &t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens,
+			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost); err != nil {
+			return nil, fmt.Errorf("read usage: %w", err)
+		}
+		t.CostMicros = map[string]int64{cur: cost}
+		var b time.Time
+		if at != nil {
+			b = at.UTC()
+		}
+		r.Add(b, key, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read usage: %w", err)
+	}
+	return r.Done(), nil
+}
+
+// eventColumns are read back into an event, bodies last.
+const eventColumns = `request_id, time, node, org_id, key_id, capability, model, provider, upstream_model, stream, status,
+	error_code, prompt_tokens, completion_tokens, total_tokens, cached_tokens, images, seconds, pages, characters,
+	usage_estimated, cost_micros, currency, latency_ms, upstream_ms, ttfb_ms, attempts, request_bytes, response_bytes,
+	request_truncated, response_truncated, bodies_dropped`
+
+func scanEvent(row pgx.Row, bodies bool) (*event.Event, error) {
+	var (
+		ev                event.Event
+		u                 = &ev.Usage
+		status            int32
+		lat, up, ttfb     int32
+		reqBody, respBody *string
+		dest              []any
+	)
+	dest = []any{&ev.RequestID, &ev.Time, &ev.Node, &ev.OrgID, &ev.KeyID, &ev.Capability, &ev.Model, &ev.Provider,
+		&ev.UpstreamModel, &ev.Stream, &status, &ev.ErrorCode, &u.PromptTokens, &u.CompletionTokens, &u.TotalTokens,
+		&u.CachedTokens, &u.Images, &u.Seconds, &u.Pages, &u.Characters, &u.Estimated, &ev.CostMicros, &ev.Currency,
+		&lat, &up, &ttfb, &ev.Attempts, &ev.RequestBytes, &ev.ResponseBytes, &ev.RequestTruncated,
+		&ev.ResponseTruncated, &ev.BodiesDropped}
+	if bodies {
+		dest = append(dest, &reqBody, &respBody)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	ev.Time = ev.Time.UTC()
+	ev.Status, ev.LatencyMS, ev.UpstreamMS, ev.TTFBMS = int(status), int64(lat), int64(up), int64(ttfb)
+	if reqBody != nil {
+		ev.RequestBody = *reqBody
+	}
+	if respBody != nil {
+		ev.ResponseBody = *respBody
+	}
+	return &ev, nil
+}
+
+// Audit pages through events newest first, without their bodies.
+func (q *Queries) Audit(ctx context.Context, aq event.AuditQuery) (*event.AuditPage, error) {
+	cond, args := where(aq.Filter, false)
+	var extra []string
+	switch aq.Status {
+	case "ok":
+		extra = append(extra, "status < 400")
+	case "error":
+		extra = append(extra, "status >= 400")
+	}
+	if aq.Cursor != "" {
+		c, err := event.DecodeCursor(aq.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, c.Time, c.RequestID)
+		extra = append(extra, fmt.Sprintf("(time, request_id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	if len(extra) > 0 {
+		if cond == "" {
+			cond = " WHERE "
+		} else {
+			cond += " AND "
+		}
+		cond += strings.Join(extra, " AND ")
+	}
+	args = append(args, aq.Limit+1)
+	rows, err := q.sink.pool.Query(ctx, `SELECT `+eventColumns+` FROM audit_events`+cond+
+		fmt.Sprintf(" ORDER BY time DESC, request_id DESC LIMIT $%d", len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit events: %w", err)
+	}
+	defer rows.Close()
+	page := &event.AuditPage{Source: "postgres", Data: []event.Event{}}
+	for rows.Next() {
+		ev, err := scanEvent(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("read audit event: %w", err)
+		}
+		if len(page.Data) == aq.Limit {
+			page.Next = event.EncodeCursor(&page.Data[len(page.Data)-1])
+			break
+		}
+		page.Data = append(page.Data, *ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read audit events: %w", err)
+	}
+	return page, nil
+}
+
+// Event returns one event with its failover chain and bodies.
+func (q *Queries) Event(ctx context.Context, requestID string) (*event.Event, error) {
+	ev, err := scanEvent(q.sink.pool.QueryRow(ctx, `SELECT `+eventColumns+`, request_body, response_body
+		FROM audit_events WHERE request_id = $1 LIMIT 1`, requestID), true)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, event.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query audit event %s: %w", requestID, err)
+	}
+	return ev, nil
+}

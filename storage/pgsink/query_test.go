@@ -1,0 +1,107 @@
+package pgsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tensorgate/tensorgate/storage/event"
+)
+
+// TestQueriesAgreeWithTheEvents ships a varied set of events, then checks
+// every kind of usage query against a report summed from the events
+// themselves, and pages through the audit log.
+func TestQueriesAgreeWithTheEvents(t *testing.T) {
+	s := newSink(t, Options{})
+	ctx := context.Background()
+	base := time.Date(2026, 11, 24, 22, 0, 0, 0, time.UTC)
+	var evs []event.Event
+	for i := range 60 {
+		ev := testEvent(i, base.Add(time.Duration(i)*7*time.Minute)) // about three UTC days
+		ev.OrgID = []string{"org1", "org2"}[i%2]
+		ev.Model = []string{"qwen-plus", "deepseek-v4-flash", "qwen-max"}[i%3]
+		ev.Provider = []string{"dashscope", "deepseek"}[i%2]
+		ev.Usage.PromptTokens = int64(i)
+		ev.CostMicros = int64(i * 10)
+		if i%7 == 0 {
+			ev.Status, ev.ErrorCode, ev.Currency, ev.CostMicros = 502, "upstream_error", "", 0
+		}
+		if i%11 == 0 {
+			ev.Currency = "USD"
+		}
+		evs = append(evs, ev)
+	}
+	if err := s.Ship(ctx, records(t, evs...)); err != nil {
+		t.Fatal(err)
+	}
+	q := s.Queries()
+	day := func(d int) time.Time { return time.Date(2026, 11, 24+d, 0, 0, 0, 0, time.UTC) }
+	for _, uq := range []event.UsageQuery{
+		{},
+		{Bucket: "day", GroupBy: "org"},
+		{Bucket: "hour", GroupBy: "model"},
+		{GroupBy: "provider"},
+		{GroupBy: "key", Filter: event.Filter{OrgID: "org1", From: day(1), To: day(2)}},
+		{Bucket: "hour", Filter: event.Filter{Model: "qwen-max", From: base.Add(time.Hour), To: base.Add(5 * time.Hour)}},
+		{Bucket: "day", Filter: event.Filter{Capability: "llm", KeyID: "key1"}},
+	} {
+		got, err := q.Usage(ctx, uq)
+		if err != nil {
+			t.Fatalf("%+v: %v", uq, err)
+		}
+		want := event.NewReport(uq, "postgres")
+		for i := range evs {
+			if uq.Match(&evs[i]) {
+				want.AddEvent(&evs[i])
+			}
+		}
+		if w := want.Done(); !reflect.DeepEqual(got, w) {
+			t.Fatalf("%+v:\n got %+v\nwant %+v", uq, got, w)
+		}
+	}
+
+	// Paging: every matching event once, newest first.
+	var seen []string
+	page := &event.AuditPage{}
+	aq := event.AuditQuery{Filter: event.Filter{OrgID: "org1"}, Status: "ok", Limit: 4}
+	for first := true; first || page.Next != ""; first = false {
+		aq.Cursor = page.Next
+		var err error
+		if page, err = q.Audit(ctx, aq); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.Data {
+			if ev.RequestBody != "" || ev.OrgID != "org1" || ev.Status >= 400 {
+				t.Fatalf("listed %+v", ev)
+			}
+			seen = append(seen, ev.RequestID)
+		}
+	}
+	var want []string
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].OrgID == "org1" && evs[i].Status < 400 {
+			want = append(want, evs[i].RequestID)
+		}
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("paged %v\nwant  %v", seen, want)
+	}
+	if _, err := q.Audit(ctx, event.AuditQuery{Limit: 1, Cursor: "bogus"}); !errors.Is(err, event.ErrBadCursor) {
+		t.Fatalf("bad cursor: %v", err)
+	}
+
+	// One event, whole.
+	ev, err := q.Event(ctx, evs[7].RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*ev, evs[7]) {
+		t.Fatalf("event\n got %+v\nwant %+v", *ev, evs[7])
+	}
+	if _, err := q.Event(ctx, "req_missing"); !errors.Is(err, event.ErrNotFound) {
+		t.Fatalf("missing event: %v", err)
+	}
+}
