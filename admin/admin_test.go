@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
@@ -26,6 +27,8 @@ type testEnv struct {
 	fsm   *fsm.FSM
 	keys  *Keyring
 	token string // the super admin's
+	// events are what the usage and audit endpoints read.
+	events *memEvents
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -60,14 +63,15 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	events := &memEvents{}
 	s, err := New(Config{SystemKeys: map[string]string{"DEEPSEEK_API_KEY": "sk-env"}, Version: "test"},
-		Deps{Applier: node, Viewer: f, Cluster: node, Keyring: kr, Gatherer: prometheus.NewRegistry()})
+		Deps{Applier: node, Viewer: f, Cluster: node, Keyring: kr, Gatherer: prometheus.NewRegistry(), Usage: &event.Local{Events: events}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e := &testEnv{t: t, srv: srv, node: node, fsm: f, keys: kr}
+	e := &testEnv{t: t, srv: srv, node: node, fsm: f, keys: kr, events: events}
 	e.token = e.login(DefaultAdminEmail, DefaultAdminPassword)
 	return e
 }

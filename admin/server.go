@@ -62,7 +62,9 @@ type Deps struct {
 	Cluster  Cluster
 	Keyring  *Keyring
 	Gatherer prometheus.Gatherer
-	Logger   *slog.Logger
+	// Usage answers the usage and audit endpoints.
+	Usage  UsageStore
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,7 +79,7 @@ type Server struct {
 
 // New returns the admin API server.
 func New(cfg Config, d Deps) (*Server, error) {
-	if d.Applier == nil || d.Viewer == nil || d.Cluster == nil || d.Keyring == nil {
+	if d.Applier == nil || d.Viewer == nil || d.Cluster == nil || d.Keyring == nil || d.Usage == nil {
 		return nil, errors.New("admin: applier, viewer, cluster and keyring are required")
 	}
 	if d.Logger == nil {
@@ -153,6 +155,10 @@ func (s *Server) Register(r chi.Router) {
 			r.Get("/cluster", s.wrap(s.getCluster))
 			r.Delete("/cluster/members/{id}", s.wrap(s.removeMember))
 			r.Post("/cluster/transfer-leader", s.wrap(s.transferLeader))
+
+			r.Get("/usage", s.wrap(s.usage))
+			r.Get("/audit", s.wrap(s.audit))
+			r.Get("/audit/{id}", s.wrap(s.auditEvent))
 
 			r.Get("/snapshot", s.wrap(s.saveSnapshot))
 			r.Post("/snapshot/restore", s.wrap(s.restoreSnapshot))

@@ -45,6 +45,9 @@ type serveConfig struct {
 	ShutdownTimeout   time.Duration
 	DrainDelay        time.Duration
 	Gateway           gateway.Config
+	RedactFields      string
+	RetentionDays     int
+	OutboxMaxBytes    int64
 
 	AdminEmail    string
 	AdminPassword string
@@ -72,6 +75,8 @@ func defaultServeConfig() serveConfig {
 		LogFormat:         "text",
 		ShutdownTimeout:   30 * time.Second,
 		Gateway:           gateway.DefaultConfig(),
+		RetentionDays:     90,
+		OutboxMaxBytes:    4 << 30,
 	}
 }
 
@@ -92,6 +97,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: must be text or json", c.LogFormat)
+	}
+	if c.RetentionDays < 0 {
+		return fmt.Errorf("--audit-retention-days %d: must be 0 (keep forever) or more", c.RetentionDays)
+	}
+	if c.OutboxMaxBytes < 1<<20 {
+		return fmt.Errorf("--outbox-max-bytes %d: must be at least 1 MiB", c.OutboxMaxBytes)
 	}
 	return c.Gateway.Validate()
 }
@@ -123,6 +134,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
 	fs.DurationVar(&c.Gateway.IdleTimeout, "upstream-idle-timeout", c.Gateway.IdleTimeout, "longest gap between two chunks of an upstream answer")
 	fs.DurationVar(&c.Gateway.ResponseTimeout, "upstream-response-timeout", c.Gateway.ResponseTimeout, "longest wait for a non-streaming answer")
+	fs.IntVar(&c.Gateway.AuditBodyBytes, "audit-body-bytes", c.Gateway.AuditBodyBytes, "bytes of each request and response body kept in the audit record (0 keeps none)")
+	fs.StringVar(&c.RedactFields, "audit-redact-fields", "", "comma-separated JSON fields whose values are never stored, besides api_key, password, token and the like")
+	fs.IntVar(&c.RetentionDays, "audit-retention-days", c.RetentionDays, "days of audit events kept in Postgres; older day partitions are dropped (0 keeps all)")
+	fs.Int64Var(&c.OutboxMaxBytes, "outbox-max-bytes", c.OutboxMaxBytes, "unshipped events the outbox holds before the outbox-full policy applies")
+	fs.StringVar(&c.Gateway.OutboxFullPolicy, "outbox-full-policy", c.Gateway.OutboxFullPolicy, "when the outbox is full: drop-bodies (keep serving, store events without bodies) or reject (answer 503)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: tensorgate serve [flags]\n\nEvery flag can also be set as TENSORGATE_<FLAG_IN_UPPER_SNAKE>.\n\nFlags:")
 		fs.PrintDefaults()
@@ -145,6 +161,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		}
 	}
 	c.Gateway.SystemKeys = c.SystemKeys
+	for _, f := range strings.Split(c.RedactFields, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			c.Gateway.RedactFields = append(c.Gateway.RedactFields, f)
+		}
+	}
 	return c, c.validate()
 }
 
@@ -213,12 +234,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 
-	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
-		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Logger: lg, Now: time.Now})
-	if err != nil {
-		return err
-	}
-	events, err := outbox.Open(filepath.Join(c.DataDir, "outbox"), outbox.Options{Logger: lg})
+	events, err := outbox.Open(filepath.Join(c.DataDir, "outbox"), outbox.Options{Logger: lg, MaxBytes: c.OutboxMaxBytes})
 	if err != nil {
 		return err
 	}
@@ -227,6 +243,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			lg.Error("close outbox", "err", err)
 		}
 	}()
+	reg.MustRegister(events)
+	usage, stopSinks, err := startSinks(c, events, lg)
+	if err != nil {
+		return err
+	}
+	defer stopSinks()
+	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
+		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Usage: usage, Logger: lg, Now: time.Now})
+	if err != nil {
+		return err
+	}
 	c.Gateway.NodeID = c.NodeID
 	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {

@@ -437,7 +437,7 @@ func TestMigrateCommand(t *testing.T) {
 		t.Skip("system test")
 	}
 	dsn := pgtest.NewDatabase(t)
-	for i, want := range []string{"applied 1 migration", "applied 0 migration"} {
+	for i, want := range []string{"applied 2 migration", "applied 0 migration"} {
 		cmd := exec.Command(binPath, "migrate")
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn)
 		out, err := cmd.CombinedOutput()

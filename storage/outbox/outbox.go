@@ -424,6 +424,20 @@ func (o *Outbox) Register(sink string) (uint64, error) {
 	return c, nil
 }
 
+// Unregister forgets a sink, so its backlog no longer holds events back.
+func (o *Outbox) Unregister(sink string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	key := append([]byte{prefixCursor}, sink...)
+	if err := o.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
+		return fmt.Errorf("remove outbox cursor of %s: %w", sink, err)
+	}
+	delete(o.cursors, sink)
+	delete(o.pending, sink)
+	o.updateFull()
+	return nil
+}
+
 // Ack records that sink has shipped everything up to seq, bytes of stored
 // events since its last Ack. Shipped events stay, for local queries,
 // until the retention trims them.
