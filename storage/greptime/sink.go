@@ -183,4 +183,3 @@ func tag(b *bytes.Buffer, k, v string) {
 		}
 	}
 }
-

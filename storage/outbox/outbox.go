@@ -87,23 +87,23 @@ type appendRes struct {
 
 // Outbox is the durable event queue.
 type Outbox struct {
-	db      *badger.DB
-	log     *slog.Logger
-	reqs    chan appendReq
-	stop    chan struct{}
-	done    chan struct{}
-	maxB    int
-	retain  uint64
-	trimmed uint64     // events up to here are deleted (guarded by mu)
-	mu      sync.Mutex // guards next and the sinks' cursors
-	next    uint64     // the seq of the next event
-	cursors map[string]uint64
-	pending map[string]int64 // bytes each sink has yet to ship
-	changed chan struct{}    // closed and replaced at each commit
-	maxBytes   int64
-	now     func() time.Time
-	metrics *metrics
-	full    atomic.Bool
+	db       *badger.DB
+	log      *slog.Logger
+	reqs     chan appendReq
+	stop     chan struct{}
+	done     chan struct{}
+	maxB     int
+	retain   uint64
+	trimmed  uint64     // events up to here are deleted (guarded by mu)
+	mu       sync.Mutex // guards next and the sinks' cursors
+	next     uint64     // the seq of the next event
+	cursors  map[string]uint64
+	pending  map[string]int64 // bytes each sink has yet to ship
+	changed  chan struct{}    // closed and replaced at each commit
+	maxBytes int64
+	now      func() time.Time
+	metrics  *metrics
+	full     atomic.Bool
 	// gate keeps Append from queueing after Close has drained the queue.
 	gate     sync.RWMutex
 	isClosed bool
