@@ -56,7 +56,10 @@ func (l *Local) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
 	if q.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
 		s, ok := strings.CutPrefix(string(b), "seq:")
-		if before, err = strconv.ParseUint(s, 10, 64); err != nil || !ok || before == 0 {
+		if err != nil || !ok {
+			return nil, ErrBadCursor
+		}
+		if before, err = strconv.ParseUint(s, 10, 64); err != nil || before == 0 {
 			return nil, ErrBadCursor
 		}
 	}

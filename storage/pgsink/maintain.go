@@ -18,11 +18,15 @@ const partitionsAhead = 2
 // retention, now and then every interval until ctx ends. Every node may
 // run it: each step is idempotent.
 func (s *Sink) Maintain(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	for {
 		if err := s.MaintainOnce(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("audit partition maintenance failed; will retry", "err", err)
 		}
-		if !sleep(ctx, interval) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -84,14 +88,3 @@ func (s *Sink) MaintainOnce(ctx context.Context) error {
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
