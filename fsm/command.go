@@ -26,6 +26,7 @@ const (
 	TypePriceDelete    MessageType = 13
 	TypePolicyUpsert   MessageType = 14
 	TypeRestoreState   MessageType = 15
+	TypeQuotaSync      MessageType = 16
 )
 
 // IgnoreUnknown is or-ed into a type that older nodes may skip if they do

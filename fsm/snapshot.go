@@ -25,6 +25,8 @@ const (
 	recPolicy   byte = 8
 	recIndex    byte = 9
 	recApplied  byte = 10 // recently applied command ids, oldest first
+	recQuota    byte = 11
+	recQuotaClk byte = 12
 	recEnd      byte = 0xff
 )
 
@@ -99,6 +101,16 @@ func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 	}
 	for _, id := range sortedKeys(s.Policies) {
 		if err := put(recPolicy, s.Policies[id]); err != nil {
+			return err
+		}
+	}
+	if !s.QuotaClock.IsZero() {
+		if err := put(recQuotaClk, s.QuotaClock); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedKeys(s.Quotas) {
+		if err := put(recQuota, s.Quotas[k]); err != nil {
 			return err
 		}
 	}
@@ -189,6 +201,10 @@ func (s *State) readRecord(t byte, b []byte) error {
 		_, err = readInto(b, s.Prices, func(p *Price) string { return p.Model })
 	case recPolicy:
 		_, err = readInto(b, s.Policies, func(p *Policy) string { return p.OrgID })
+	case recQuota:
+		_, err = readInto(b, s.Quotas, func(q *Quota) string { return q.Key })
+	case recQuotaClk:
+		err = json.Unmarshal(b, &s.QuotaClock)
 	default:
 		return fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, t)
 	}

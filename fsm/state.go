@@ -26,6 +26,10 @@ type State struct {
 	Routes        map[string]*Route
 	Prices        map[string]*Price
 	Policies      map[string]*Policy
+	// Quotas are the limits' consumption and leases, by quota key.
+	Quotas map[string]*Quota
+	// QuotaClock is the latest time a quota command was applied at.
+	QuotaClock time.Time
 
 	keysByHash   map[[32]byte]*Key
 	usersByEmail map[string]*User
@@ -42,6 +46,7 @@ func emptyState() *State {
 		Routes:       map[string]*Route{},
 		Prices:       map[string]*Price{},
 		Policies:     map[string]*Policy{},
+		Quotas:       map[string]*Quota{},
 		keysByHash:   map[[32]byte]*Key{},
 		usersByEmail: map[string]*User{},
 	}
