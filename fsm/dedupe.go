@@ -66,6 +66,7 @@ var resultTypes = map[MessageType]func() any{
 	TypeRouteUpsert:    func() any { return new(Route) },
 	TypePriceUpsert:    func() any { return new(Price) },
 	TypePolicyUpsert:   func() any { return new(Policy) },
+	TypeQuotaSync:      func() any { return new([]QuotaGrant) },
 }
 
 // EncodeResult renders an apply result for the wire (leader forwarding) or

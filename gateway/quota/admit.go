@@ -1,0 +1,195 @@
+package quota
+
+import (
+	"context"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// Request is what one data-plane request asks of its limits.
+type Request struct {
+	Key    *fsm.Key
+	Policy *fsm.Policy // the key's org's, or nil
+	// Tokens is reserved against TPM limits: the prompt estimate plus
+	// max_tokens. Cost is reserved against budgets, in micro-units.
+	Tokens int64
+	Cost   int64
+}
+
+func (t *Ticket) add(l *limit, units int64) {
+	if t.n < len(t.needs) {
+		t.needs[t.n] = need{l: l, units: units}
+		t.n++
+	}
+}
+
+func (t *Ticket) collect(m *Manager, r Request) {
+	add := func(scope uint8, id string, lim fsm.Limits) {
+		if lim.RPM > 0 {
+			t.add(m.get(limitID{scope, kRPM, id}), 1)
+		}
+		if lim.TPM > 0 {
+			t.add(m.get(limitID{scope, kTPM, id}), max(1, r.Tokens))
+		}
+		if lim.Concurrency > 0 {
+			t.add(m.get(limitID{scope, kConc, id}), 1)
+		}
+		if lim.Budget > 0 && r.Cost > 0 {
+			t.add(m.get(limitID{scope, kBudget, id}), r.Cost)
+		}
+	}
+	add(0, r.Key.ID, r.Key.Limits)
+	if r.Policy != nil {
+		add(1, r.Key.OrgID, r.Policy.Limits)
+	}
+}
+
+// takeAll takes every need's units or none; it returns the index of the
+// need that could not be met, or -1.
+func (t *Ticket) takeAll() int {
+	for i := 0; i < t.n; i++ {
+		if !t.needs[i].l.take(t.needs[i].units) {
+			for j := 0; j < i; j++ {
+				t.needs[j].l.balance.Add(t.needs[j].units)
+			}
+			return i
+		}
+	}
+	return -1
+}
+
+// Admit checks a request against every limit of its key and org, all or
+// nothing. With local balances that cover it, it is a few atomic
+// operations; an empty balance while the cluster has room waits for the
+// next sync, at most Config.Wait. Call Settle on the ticket when the
+// request ends, whatever its outcome.
+func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
+	t := Ticket{m: m}
+	t.collect(m, r)
+	if t.n == 0 {
+		return t, nil
+	}
+	for attempt := 0; ; attempt++ {
+		failed := t.takeAll()
+		now := m.cfg.Now()
+		if failed < 0 {
+			t.admitted(now)
+			return t, nil
+		}
+		nd := t.needs[failed]
+		for i := 0; i < t.n; i++ {
+			if t.needs[i].l.balance.Load() < t.needs[i].units {
+				t.needs[i].l.demand.Add(t.needs[i].units)
+			}
+		}
+		if max := nd.l.max.Load(); max > 0 && nd.units > max {
+			return Ticket{}, t.refusal(failed, now) // it can never fit
+		}
+		if m.partitioned(now) {
+			if m.failOpen(r.Policy, now) {
+				t.force(now)
+				return t, nil
+			}
+			return Ticket{}, ErrUnavailable
+		}
+		if attempt >= 2 || nd.l.available.Load() == 0 {
+			return Ticket{}, t.refusal(failed, now)
+		}
+		if !m.awaitSync(ctx) {
+			return Ticket{}, ctx.Err()
+		}
+	}
+}
+
+func (t *Ticket) refusal(i int, now time.Time) error {
+	l := t.needs[i].l
+	scope := fsm.ScopeKey
+	if l.key[:3] == fsm.ScopeOrg {
+		scope = fsm.ScopeOrg
+	}
+	return &Error{Kind: l.kind, Scope: scope, RetryAfter: l.retryAfter(now)}
+}
+
+// admitted books what an admitted request consumed up front.
+func (t *Ticket) admitted(now time.Time) {
+	for i := 0; i < t.n; i++ {
+		l := t.needs[i].l
+		l.demand.Add(t.needs[i].units)
+		l.lastUsed.Store(now.UnixNano())
+		switch l.kind {
+		case fsm.KindRPM:
+			l.spent.Add(1)
+		case fsm.KindConcurrency:
+			l.inUse.Add(1)
+		}
+	}
+}
+
+// force admits without capacity in hand (fail_open during a partition):
+// the units are taken anyway and reported once the quorum is back.
+func (t *Ticket) force(now time.Time) {
+	for i := 0; i < t.n; i++ {
+		t.needs[i].l.balance.Add(-t.needs[i].units)
+	}
+	t.admitted(now)
+}
+
+// Settle ends a request: TPM and budget reservations are replaced by the
+// real usage (refunding the difference, or owing the excess), and
+// concurrency slots are released. tokens and cost are what the request
+// really used (0 when it failed before any upstream call).
+func (t *Ticket) Settle(tokens, cost int64) {
+	for i := 0; i < t.n; i++ {
+		nd := t.needs[i]
+		switch nd.l.kind {
+		case fsm.KindTPM:
+			nd.l.spent.Add(tokens)
+			nd.l.balance.Add(nd.units - tokens)
+		case fsm.KindBudget:
+			nd.l.spent.Add(cost)
+			nd.l.balance.Add(nd.units - cost)
+		case fsm.KindConcurrency:
+			nd.l.inUse.Add(-1)
+			nd.l.balance.Add(1)
+		}
+	}
+	t.n = 0
+}
+
+// partitioned reports whether syncs have failed for longer than a lease
+// lives: this node can no longer count on the cluster.
+func (m *Manager) partitioned(now time.Time) bool {
+	last := m.lastOK.Load()
+	return last != 0 && now.UnixNano()-last > int64(m.cfg.TTL)
+}
+
+// failOpen reports whether the org's policy admits for now without the
+// quorum.
+func (m *Manager) failOpen(p *fsm.Policy, now time.Time) bool {
+	if p == nil || p.Partition != fsm.PartitionFailOpen || p.FailOpenSeconds <= 0 {
+		return false
+	}
+	return now.UnixNano()-m.lastOK.Load() < int64(p.FailOpenSeconds)*int64(time.Second)
+}
+
+// awaitSync asks for a sync now and waits for it to finish.
+func (m *Manager) awaitSync(ctx context.Context) bool {
+	m.syncMu.Lock()
+	done := m.synced
+	m.syncMu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	timer := time.NewTimer(m.cfg.Wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,156 @@
+// Package quota is a node's side of the cluster-wide limits: it admits
+// requests against local balances with atomic operations, and keeps those
+// balances topped up by leasing capacity from the replicated state in one
+// batched raft command per sync, never one per request.
+package quota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// Applier commits a command through raft.
+type Applier interface {
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+}
+
+// Config tunes a Manager.
+type Config struct {
+	Node string
+	// Interval is how often balances are reported and topped up.
+	Interval time.Duration
+	// TTL is a lease's life; a node that stops syncing loses its leases
+	// (counted as spent) after it.
+	TTL time.Duration
+	// Horizon is how much of its recent rate a node keeps in hand.
+	Horizon time.Duration
+	// Wait bounds how long a request waits for a grant when the local
+	// balance is empty but the cluster has capacity.
+	Wait   time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Interval <= 0 {
+		c.Interval = 200 * time.Millisecond
+	}
+	if c.TTL <= 0 {
+		c.TTL = 10 * time.Second
+	}
+	if c.Horizon <= 0 {
+		c.Horizon = time.Second
+	}
+	if c.Wait <= 0 {
+		c.Wait = 250 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// limitID names a limit without building its string key on the hot path.
+type limitID struct {
+	scope, kind uint8
+	id          string
+}
+
+var (
+	scopes = [...]string{fsm.ScopeKey, fsm.ScopeOrg}
+	kinds  = [...]string{fsm.KindRPM, fsm.KindTPM, fsm.KindConcurrency, fsm.KindBudget}
+)
+
+const (
+	kRPM = iota
+	kTPM
+	kConc
+	kBudget
+)
+
+// Manager tracks every limit this node has seen a request for.
+type Manager struct {
+	cfg    Config
+	apply  Applier
+	log    *slog.Logger
+	mu     sync.RWMutex
+	limits map[limitID]*limit
+	kick   chan struct{}
+	// synced is closed and replaced after each sync attempt.
+	syncMu sync.Mutex
+	synced chan struct{}
+	// lastOK is when a sync last reached the quorum (Unix nanoseconds).
+	lastOK   atomic.Int64
+	commands atomic.Int64
+	// running serialises syncs. pending is a sync that may or may not
+	// have been applied; it is sent again, under the same id, before
+	// anything new.
+	running     sync.Mutex
+	pending     *fsm.Command
+	pendingLims []*limit
+}
+
+// New returns a Manager; Run starts its syncs.
+func New(cfg Config, apply Applier) *Manager {
+	cfg.defaults()
+	return &Manager{cfg: cfg, apply: apply, log: cfg.Logger.With("component", "quota"),
+		limits: map[limitID]*limit{}, kick: make(chan struct{}, 1), synced: make(chan struct{})}
+}
+
+// Commands is how many sync commands this node has committed.
+func (m *Manager) Commands() int64 { return m.commands.Load() }
+
+func (m *Manager) get(id limitID) *limit {
+	m.mu.RLock()
+	l := m.limits[id]
+	m.mu.RUnlock()
+	if l != nil {
+		return l
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l = m.limits[id]; l == nil {
+		l = &limit{key: fsm.QuotaKey(scopes[id.scope], id.id, kinds[id.kind]), kind: kinds[id.kind]}
+		l.available.Store(-1) // unknown until the first sync
+		m.limits[id] = l
+	}
+	return l
+}
+
+// Error is a refusal by a limit.
+type Error struct {
+	Kind       string // fsm.Kind*
+	Scope      string // key or org
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("the %s's %s limit is reached", e.Scope, e.Kind)
+}
+
+// ErrUnavailable is a refusal because this node cannot reach the quorum
+// and holds no capacity of its own (the org's partition policy is
+// fail_closed).
+var ErrUnavailable = errors.New("the gateway cannot reach its cluster to check this limit")
+
+// need is one limit a request passes, and what it took.
+type need struct {
+	l     *limit
+	units int64
+}
+
+// Ticket holds a request's reservations until Settle.
+type Ticket struct {
+	needs [8]need
+	n     int
+	m     *Manager
+}

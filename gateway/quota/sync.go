@@ -1,0 +1,152 @@
+package quota
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// Run syncs every Interval, and at once when a request waits for
+// capacity, until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	tick := time.NewTicker(m.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-m.kick:
+		}
+		m.SyncOnce(ctx)
+	}
+}
+
+// SyncOnce reports consumption, hands back idle units and asks for what
+// the recent rate needs, in one command for every limit.
+func (m *Manager) SyncOnce(ctx context.Context) {
+	m.running.Lock()
+	defer m.running.Unlock()
+	defer m.signal()
+	if m.pending != nil {
+		if !m.send(ctx) {
+			return
+		}
+	}
+	now := m.cfg.Now()
+	items, lims := m.collect(now)
+	if len(items) == 0 {
+		m.lastOK.Store(now.UnixNano())
+		return
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	m.pending = &fsm.Command{Type: fsm.TypeQuotaSync, ID: "q" + hex.EncodeToString(id[:]), Time: now,
+		Body: fsm.QuotaSyncBody{Node: m.cfg.Node, TTL: m.cfg.TTL, Items: items}}
+	m.pendingLims = lims
+	m.send(ctx)
+}
+
+// send commits the pending sync. On failure it stays pending and goes
+// again, under the same id, so it is applied exactly once.
+func (m *Manager) send(ctx context.Context) bool {
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	res, err := m.apply.Apply(actx, *m.pending)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("quota sync failed; spending what this node holds", "err", err)
+		}
+		return false
+	}
+	var grants []fsm.QuotaGrant
+	switch v := res.(type) {
+	case []fsm.QuotaGrant:
+		grants = v
+	case *[]fsm.QuotaGrant:
+		grants = *v
+	}
+	for i, g := range grants {
+		if i >= len(m.pendingLims) {
+			break
+		}
+		l := m.pendingLims[i]
+		l.balance.Add(g.Granted)
+		l.max.Store(g.Limit)
+		l.available.Store(g.Available)
+		l.freesAt.Store(g.FreesAt.UnixNano())
+	}
+	m.pending, m.pendingLims = nil, nil
+	m.lastOK.Store(m.cfg.Now().UnixNano())
+	m.commands.Add(1)
+	return true
+}
+
+func (m *Manager) signal() {
+	m.syncMu.Lock()
+	close(m.synced)
+	m.synced = make(chan struct{})
+	m.syncMu.Unlock()
+}
+
+// collect builds this sync's items: spent since the last report, idle
+// units to hand back and units to ask for.
+func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
+	m.mu.RLock()
+	all := make([]*limit, 0, len(m.limits))
+	for _, l := range m.limits {
+		all = append(all, l)
+	}
+	m.mu.RUnlock()
+	var (
+		items []fsm.QuotaSyncItem
+		lims  []*limit
+	)
+	perSecond := float64(time.Second) / float64(m.cfg.Interval)
+	for _, l := range all {
+		// Smoothed demand per second.
+		d := l.demand.Swap(0)
+		rate := (l.rate.Load()*3 + int64(float64(d)*perSecond)) / 4
+		l.rate.Store(rate)
+		horizon := m.cfg.Horizon
+		if l.kind == fsm.KindConcurrency {
+			horizon = 2 * m.cfg.Interval // slots: cover the starts until the next sync
+		}
+		target := rate * int64(horizon) / int64(time.Second)
+		if d > 0 {
+			target = max(target, d) // at least what was just asked for
+		}
+		if mx := l.max.Load(); mx > 0 {
+			target = min(target, mx)
+		}
+		idle := d == 0 && now.UnixNano()-l.lastUsed.Load() > int64(2*time.Second)
+		if idle {
+			target = 0
+		}
+		bal := l.balance.Load()
+		if bal < 0 && l.balance.CompareAndSwap(bal, 0) {
+			// Real usage beat a reservation; the excess is in spent and
+			// the cluster counts it there.
+			bal = 0
+		}
+		var want, ret int64
+		switch {
+		case bal < target:
+			want = target - bal
+		case bal > target && (idle || bal > 2*target):
+			if l.balance.CompareAndSwap(bal, target) {
+				ret = bal - target
+			}
+		}
+		spent := l.spent.Swap(0)
+		if want == 0 && ret == 0 && spent == 0 && (bal == 0 && l.inUse.Load() == 0) {
+			continue // nothing held, nothing to say
+		}
+		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: spent, Return: ret, Want: want})
+		lims = append(lims, l)
+	}
+	return items, lims
+}
