@@ -12,6 +12,7 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/apierr"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/gateway/route"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
@@ -57,10 +58,12 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 			res      provider.Result
 			attempts []event.Attempt
 			body     []byte
+			ticket   quota.Ticket
 		)
 		defer func() {
 			s.fillEvent(ev, state, sink, res, attempts, retErr, start)
 			s.fillBodies(ev, body, sink, retErr)
+			ticket.Settle(ev.Usage.PromptTokens+ev.Usage.CompletionTokens, ev.CostMicros)
 			s.observe("llm", ev.Model, ev.Provider, start, res, retErr)
 			s.record(ev)
 			if retErr == nil {
@@ -93,6 +96,11 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		})
 		if len(targets) == 0 {
 			return apierr.Newf(apierr.CodeModelNotFound, "the model %q does not exist or is not available to this key", in.Model)
+		}
+		// Limits are checked last: a request refused for a bad body or an
+		// unknown model spends nothing.
+		if ticket, err = s.reserve(r.Context(), p, state, in.Model, in); err != nil {
+			return err
 		}
 		req := &provider.Request{
 			Op: op, Capability: "llm", ClientModel: in.Model, Body: body,

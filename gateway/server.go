@@ -96,6 +96,8 @@ type Deps struct {
 	Unsealer Unsealer
 	// Recorder stores usage events; nil records none.
 	Recorder Recorder
+	// Limiter enforces key and org limits; nil enforces none.
+	Limiter Limiter
 	// Adapters by provider format; nil builds the standard ones.
 	Adapters map[string]provider.Adapter
 	// Transport for upstream calls; nil builds a tuned one.
@@ -111,6 +113,7 @@ type Server struct {
 	state    Viewer
 	unsealer Unsealer
 	recorder Recorder
+	limiter  Limiter
 	adapters map[string]provider.Adapter
 	log      *slog.Logger
 	now      func() time.Time
@@ -128,7 +131,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.State == nil || d.Unsealer == nil {
 		return nil, errors.New("gateway: state and unsealer are required")
 	}
-	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, recorder: d.Recorder, adapters: d.Adapters, log: d.Logger, now: d.Now,
+	s := &Server{cfg: cfg, state: d.State, unsealer: d.Unsealer, recorder: d.Recorder, limiter: d.Limiter, adapters: d.Adapters, log: d.Logger, now: d.Now,
 		redactor: event.NewRedactor(cfg.AuditBodyBytes, cfg.RedactFields)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -21,6 +21,7 @@ import (
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway"
+	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 	"github.com/tensorgate/tensorgate/storage/pgsink"
 )
@@ -255,7 +256,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	c.Gateway.NodeID = c.NodeID
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Registry: reg, Logger: lg, Now: time.Now})
+	limits := quota.New(quota.Config{Node: c.NodeID, Logger: lg}, node)
+	qctx, stopQuota := context.WithCancel(context.Background())
+	defer stopQuota()
+	go limits.Run(qctx)
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}

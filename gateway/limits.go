@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/gateway/auth"
+	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/gateway/quota"
+)
+
+// DefaultMaxTokens is the completion reserved against TPM limits and
+// budgets when a request names no max_tokens.
+const DefaultMaxTokens = 1024
+
+// Limiter admits requests against the cluster-wide limits; the node's
+// quota manager fills it in.
+type Limiter interface {
+	Admit(ctx context.Context, r quota.Request) (quota.Ticket, error)
+}
+
+// reserve admits a request against its key's and org's limits, reserving
+// its estimated tokens and cost; the ticket is settled with the real
+// usage when the request ends.
+func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State, model string, in *llmRequest) (quota.Ticket, error) {
+	if s.limiter == nil {
+		return quota.Ticket{}, nil
+	}
+	completion := int64(DefaultMaxTokens)
+	if in.MaxCompletionTokens != nil {
+		completion = *in.MaxCompletionTokens
+	} else if in.MaxTokens != nil {
+		completion = *in.MaxTokens
+	}
+	if in.N != nil {
+		completion *= *in.N
+	}
+	est := provider.Usage{PromptTokens: in.promptEstimate(), CompletionTokens: completion}
+	cost, _ := price(state, model, model, est)
+	t, err := s.limiter.Admit(ctx, quota.Request{Key: p.Key, Policy: p.Policy, Tokens: est.PromptTokens + est.CompletionTokens, Cost: cost})
+	return t, limitError(err)
+}
+
+// limitError maps a refusal to the contract's errors.
+func limitError(err error) error {
+	var qe *quota.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &qe):
+		code, what := apierr.CodeRateLimitExceeded, qe.Kind
+		if qe.Kind == fsm.KindBudget {
+			code, what = apierr.CodeInsufficientQuota, "budget"
+		}
+		e := apierr.Newf(code, "this %s's %s limit is reached; retry later", qe.Scope, what)
+		if code == apierr.CodeRateLimitExceeded {
+			e.RetryAfter = qe.RetryAfter
+		}
+		return e
+	case errors.Is(err, quota.ErrUnavailable):
+		e := apierr.New(apierr.CodeServiceUnavailable, "this gateway node cannot reach its cluster to check your limits; retry on another node or later")
+		e.RetryAfter = 5 * time.Second
+		return e
+	}
+	return err // the client went away while waiting
+}

@@ -1,0 +1,84 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway"
+	"github.com/tensorgate/tensorgate/gateway/quota"
+)
+
+// fsmApplier commits quota syncs straight to the env's FSM, in order.
+type fsmApplier struct {
+	mu    sync.Mutex
+	e     *env
+	index uint64
+}
+
+func (a *fsmApplier) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.index++
+	return a.e.f.ApplyCommand(1_000_000+a.index, c)
+}
+
+func TestLimitsAnswer429(t *testing.T) {
+	e := newEnv(t)
+	m := quota.New(quota.Config{Node: "test-node"}, &fsmApplier{e: e})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+	gw, err := gateway.New(gateway.DefaultConfig(), gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Limiter: m, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	defer srv.Close()
+	e.gw = srv
+	e.apply(fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: fsm.Price{Model: "gpt-mock", Currency: "CNY",
+		Rates: map[string]int64{fsm.UnitPromptToken: 1_000_000 * 1_000_000, fsm.UnitCompletionToken: 1_000_000 * 1_000_000}}})
+	chat := `{"model":"gpt-mock","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+
+	rpmKey, _ := e.addKey(func(k *fsm.Key) { k.Limits = fsm.Limits{RPM: 3} })
+	for i := range 4 {
+		res := e.post("/v1/chat/completions", rpmKey, chat)
+		body, _ := io.ReadAll(res.Body)
+		if i < 3 && res.StatusCode != 200 {
+			t.Fatalf("call %d: %d %s", i, res.StatusCode, body)
+		}
+		if i == 3 {
+			ra, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+			if res.StatusCode != 429 || !strings.Contains(string(body), `"rate_limit_exceeded"`) || ra < 1 || ra > 60 {
+				t.Fatalf("over the rpm: %d %q %s", res.StatusCode, res.Header.Get("Retry-After"), body)
+			}
+			if ev := lastEvent(t, e); ev.Status != 429 || ev.ErrorCode != "rate_limit_exceeded" {
+				t.Fatalf("refusal event %+v", ev)
+			}
+		}
+	}
+
+	// A budget a few calls deep: each call reserves its priced estimate
+	// (prompt and max_tokens), so once that no longer fits the call is
+	// refused before any upstream is called.
+	budgetKey, _ := e.addKey(func(k *fsm.Key) { k.Limits = fsm.Limits{Budget: 2 * 40, BudgetPeriod: fsm.PeriodTotal} })
+	before := e.oa.Requests()
+	codes := []int{}
+	for range 4 {
+		res := e.post("/v1/chat/completions", budgetKey, chat)
+		body, _ := io.ReadAll(res.Body)
+		codes = append(codes, res.StatusCode)
+		if res.StatusCode == 429 && !strings.Contains(string(body), `"insufficient_quota"`) {
+			t.Fatalf("budget refusal %s", body)
+		}
+	}
+	if codes[3] != 429 || e.oa.Requests()-before > 3 {
+		t.Fatalf("budget calls %v, %d upstream requests", codes, e.oa.Requests()-before)
+	}
+}
