@@ -246,6 +246,23 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 		l := tc.leader()
 		return l != nil && tc.voters(l) == 3 && n4.node.Removed()
 	})
+	// The reconciler must not add the removed node back while gossip
+	// still lists it on its way out.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		l := tc.leader()
+		if l == nil {
+			continue
+		}
+		fut := l.node.raft.GetConfiguration()
+		if fut.Error() != nil {
+			continue
+		}
+		for _, s := range fut.Configuration().Servers {
+			if s.ID == "n4" {
+				t.Fatalf("the removed node is back in raft as %v", s.Suffrage)
+			}
+		}
+	}
 	if err := tc.nodes["n1"].node.Remove(ctx, "nope"); err == nil {
 		t.Fatal("removing an unknown member succeeded")
 	}

@@ -127,6 +127,7 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		return ErrLastMember
 	}
 	if err := n.onLeader(ctx, func() error {
+		n.evict(target.ID)
 		return n.raft.RemoveServer(target.ID, 0, 0).Error()
 	}, rpcRequest{Method: rpcRemove, TargetID: id}); err != nil {
 		return err
@@ -211,3 +212,27 @@ func (n *Node) removedFromCluster() {
 
 // Removed reports whether this node was removed from its cluster.
 func (n *Node) Removed() bool { return n.removed.Load() }
+
+// evict remembers that an operator removed id, so the reconciler does not
+// add it back while gossip still lists it.
+func (n *Node) evict(id raft.ServerID) {
+	n.evictedMu.Lock()
+	defer n.evictedMu.Unlock()
+	if n.evicted == nil {
+		n.evicted = map[raft.ServerID]bool{}
+	}
+	n.evicted[id] = true
+}
+
+// isEvicted reports whether id was removed and is still in gossip; ids
+// gossip no longer lists are forgotten, so a rebuilt node may join again.
+func (n *Node) isEvicted(id raft.ServerID, alive map[raft.ServerID]Member) bool {
+	n.evictedMu.Lock()
+	defer n.evictedMu.Unlock()
+	for e := range n.evicted {
+		if _, ok := alive[e]; !ok {
+			delete(n.evicted, e)
+		}
+	}
+	return n.evicted[id]
+}

@@ -45,7 +45,11 @@ type Node struct {
 	done    chan struct{}
 	wg      sync.WaitGroup // RPC handlers and background loops
 	removed atomic.Bool
-	ready   atomic.Bool // latched by CaughtUp
+	// evicted holds ids removed by an operator that gossip still shows;
+	// the reconciler must not add them back before they leave.
+	evictedMu sync.Mutex
+	evicted   map[raft.ServerID]bool
+	ready     atomic.Bool // latched by CaughtUp
 }
 
 // New opens the node's stores and starts raft. A node with existing state

@@ -78,6 +78,8 @@ func (r *reconciler) pass(now time.Time) error {
 		addr := raft.ServerAddress(m.RaftAddr)
 		s, known := inRaft[id]
 		switch {
+		case !known && n.isEvicted(id, alive):
+			// Removed by an operator; it is on its way out of gossip.
 		case !known:
 			for _, other := range cfg.Servers {
 				if other.Address == addr && other.ID != id && other.ID != self {
