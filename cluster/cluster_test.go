@@ -238,8 +238,14 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 		t.Fatalf("write through the new node: %v", err)
 	}
 
-	// An explicit removal from any node.
-	if err := tc.nodes["n1"].node.Remove(ctx, "n4"); err != nil {
+	// An explicit removal from any node (a follower forwards it).
+	remover := tc.nodes["n1"]
+	for id, n := range tc.nodes {
+		if l := tc.leader(); l != nil && n != l && id != "n4" {
+			remover = n
+		}
+	}
+	if err := remover.node.Remove(ctx, "n4"); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
 	tc.waitFor("n4 out of raft and stopped", 10*time.Second, func() bool {

@@ -128,6 +128,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		if n.raft.State() != raft.Leader {
 			return rpcResponse{Err: toRPCError(ErrNotLeader)}
 		}
+		n.evict(raft.ServerID(req.TargetID))
 		return rpcResponse{Err: toRPCError(n.raft.RemoveServer(raft.ServerID(req.TargetID), 0, 0).Error())}
 	}
 	return rpcResponse{Err: &rpcError{Kind: "other", Msg: "unknown method " + req.Method}}
