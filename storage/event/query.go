@@ -3,7 +3,6 @@ package event
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -44,20 +43,6 @@ type UsageQuery struct {
 	Filter
 	Bucket  string // "", "hour" or "day"
 	GroupBy string // "", or one of GroupBys
-}
-
-// Validate reports a query the stores cannot answer.
-func (q UsageQuery) Validate() error {
-	if q.Bucket != "" && !slices.Contains(Buckets, q.Bucket) {
-		return fmt.Errorf("bucket must be one of %s", strings.Join(Buckets, ", "))
-	}
-	if q.GroupBy != "" && !slices.Contains(GroupBys, q.GroupBy) {
-		return fmt.Errorf("group_by must be one of %s", strings.Join(GroupBys, ", "))
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		return errors.New("from must be before to")
-	}
-	return nil
 }
 
 // Totals sums usage. Costs are kept per currency: they never add up
@@ -268,14 +253,6 @@ func DecodeCursor(s string) (Cursor, error) {
 		}
 	}
 	return Cursor{}, ErrBadCursor
-}
-
-// Before reports whether ev comes after the cursor in newest-first order.
-func (c Cursor) Before(ev *Event) bool {
-	if !ev.Time.Equal(c.Time) {
-		return ev.Time.Before(c.Time)
-	}
-	return ev.RequestID < c.RequestID
 }
 
 // WithoutBodies returns ev as listed in a page: no bodies.

@@ -64,9 +64,6 @@ func Open(dsn string, opts Options) (*Sink, error) {
 // Close releases the connections.
 func (s *Sink) Close() { s.pool.Close() }
 
-// Pool is the sink's connection pool, for the queries.
-func (s *Sink) Pool() *pgxpool.Pool { return s.pool }
-
 // Name implements outbox.Sink.
 func (s *Sink) Name() string { return "postgres" }
 
