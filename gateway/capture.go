@@ -23,17 +23,11 @@ func newCapture(limit int) *bodyCapture {
 	return &bodyCapture{limit: limit + captureSlack}
 }
 
-func (c *bodyCapture) add(p []byte) {
+// capture counts p and keeps what fits under the limit.
+func capture[T []byte | string](c *bodyCapture, p T) {
 	c.total += int64(len(p))
 	if room := c.limit - len(c.buf); room > 0 {
 		c.buf = append(c.buf, p[:min(room, len(p))]...)
-	}
-}
-
-func (c *bodyCapture) addString(s string) {
-	c.total += int64(len(s))
-	if room := c.limit - len(c.buf); room > 0 {
-		c.buf = append(c.buf, s[:min(room, len(s))]...)
 	}
 }
 
@@ -66,14 +60,14 @@ func (c *bodyCapture) chunk(payload []byte) {
 	}
 	for _, choice := range ch.Choices {
 		d := &choice.Delta
-		c.addString(d.Reasoning)
-		c.addString(d.Content)
-		c.addString(choice.Text)
+		capture(c, d.Reasoning)
+		capture(c, d.Content)
+		capture(c, choice.Text)
 		for _, tc := range d.ToolCalls {
 			if tc.Function.Name != "" {
-				c.addString("\n[tool call " + tc.Function.Name + "] ")
+				capture(c, "\n[tool call "+tc.Function.Name+"] ")
 			}
-			c.addString(tc.Function.Arguments)
+			capture(c, tc.Function.Arguments)
 		}
 	}
 }

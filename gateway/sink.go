@@ -56,7 +56,7 @@ func (s *responseSink) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if s.capture != nil {
-		s.capture.add(p)
+		capture(s.capture, p)
 	}
 	if err := s.writeNow(s.pending); err != nil {
 		return 0, err
