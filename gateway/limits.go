@@ -25,7 +25,7 @@ type Limiter interface {
 // reserve admits a request against its key's and org's limits, reserving
 // its estimated tokens and cost; the ticket is settled with the real
 // usage when the request ends.
-func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State, model string, in *llmRequest) (quota.Ticket, error) {
+func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State, in *llmRequest) (quota.Ticket, error) {
 	if s.limiter == nil {
 		return quota.Ticket{}, nil
 	}
@@ -39,7 +39,7 @@ func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State
 		completion *= *in.N
 	}
 	est := provider.Usage{PromptTokens: in.promptEstimate(), CompletionTokens: completion}
-	cost, _ := price(state, model, model, est)
+	cost, _ := price(state, in.Model, in.Model, est)
 	t, err := s.limiter.Admit(ctx, quota.Request{Key: p.Key, Policy: p.Policy, Tokens: est.PromptTokens + est.CompletionTokens, Cost: cost})
 	return t, limitError(err)
 }

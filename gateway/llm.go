@@ -99,7 +99,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		}
 		// Limits are checked last: a request refused for a bad body or an
 		// unknown model spends nothing.
-		if ticket, err = s.reserve(r.Context(), p, state, in.Model, in); err != nil {
+		if ticket, err = s.reserve(r.Context(), p, state, in); err != nil {
 			return err
 		}
 		req := &provider.Request{

@@ -104,11 +104,7 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 
 func (t *Ticket) refusal(i int, now time.Time) error {
 	l := t.needs[i].l
-	scope := fsm.ScopeKey
-	if l.key[:3] == fsm.ScopeOrg {
-		scope = fsm.ScopeOrg
-	}
-	return &Error{Kind: l.kind, Scope: scope, RetryAfter: l.retryAfter(now)}
+	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(now)}
 }
 
 // admitted books what an admitted request consumed up front.

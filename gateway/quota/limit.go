@@ -11,8 +11,9 @@ import (
 // asking (balance), what it spent since its last report, and what the
 // cluster said at the last sync.
 type limit struct {
-	key  string
-	kind string
+	key   string
+	scope string // fsm.ScopeKey or fsm.ScopeOrg
+	kind  string
 	// balance is what requests may take now. Reservations take from it
 	// and settlements give back; it may go below zero when real usage beat
 	// an estimate (a debt the next report carries).

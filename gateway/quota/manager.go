@@ -119,7 +119,7 @@ func (m *Manager) get(id limitID) *limit {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if l = m.limits[id]; l == nil {
-		l = &limit{key: fsm.QuotaKey(scopes[id.scope], id.id, kinds[id.kind]), kind: kinds[id.kind]}
+		l = &limit{key: fsm.QuotaKey(scopes[id.scope], id.id, kinds[id.kind]), scope: scopes[id.scope], kind: kinds[id.kind]}
 		l.available.Store(-1) // unknown until the first sync
 		m.limits[id] = l
 	}
