@@ -60,17 +60,20 @@ type Record struct {
 // header existed start with the event's '{'.
 const valueV1 byte = 1
 
+// valueHeader is the size of a value's header.
+const valueHeader = 9
+
 func encodeValue(t time.Time, data []byte) []byte {
-	v := make([]byte, 9+len(data))
+	v := make([]byte, valueHeader+len(data))
 	v[0] = valueV1
-	binary.BigEndian.PutUint64(v[1:9], uint64(t.UnixNano()))
-	copy(v[9:], data)
+	binary.BigEndian.PutUint64(v[1:valueHeader], uint64(t.UnixNano()))
+	copy(v[valueHeader:], data)
 	return v
 }
 
 func decodeValue(seq uint64, v []byte) Record {
-	if len(v) >= 9 && v[0] == valueV1 {
-		return Record{Seq: seq, Appended: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))), Data: v[9:]}
+	if len(v) >= valueHeader && v[0] == valueV1 {
+		return Record{Seq: seq, Appended: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:valueHeader]))), Data: v[valueHeader:]}
 	}
 	return Record{Seq: seq, Data: v}
 }

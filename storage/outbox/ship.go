@@ -91,7 +91,7 @@ func (o *Outbox) Ship(ctx context.Context, sink Sink, opts ShipOptions) error {
 				now := time.Now()
 				lag := m.lag.WithLabelValues(name)
 				for _, r := range recs {
-					bytes += int64(len(r.Data)) + 9
+					bytes += int64(len(r.Data)) + valueHeader
 					if !r.Appended.IsZero() {
 						lag.Observe(now.Sub(r.Appended).Seconds())
 					}
