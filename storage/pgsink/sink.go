@@ -67,22 +67,19 @@ func (s *Sink) Close() { s.pool.Close() }
 // Name implements outbox.Sink.
 func (s *Sink) Name() string { return "postgres" }
 
-// columns of audit_events the sink writes, in the order of insertSQL's
-// arrays.
-var columns = []string{
-	"request_id", "time", "node", "org_id", "key_id", "capability", "model", "provider", "upstream_model",
-	"stream", "status", "error_code", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
-	"images", "seconds", "pages", "characters", "usage_estimated", "cost_micros", "currency",
-	"latency_ms", "upstream_ms", "ttfb_ms", "attempts", "request_body", "response_body",
-	"request_bytes", "response_bytes", "request_truncated", "response_truncated", "bodies_dropped",
-}
-
-var columnTypes = []string{
-	"text", "timestamptz", "text", "text", "text", "text", "text", "text", "text",
-	"bool", "int4", "text", "int8", "int8", "int8", "int8",
-	"int8", "int8", "int8", "int8", "bool", "int8", "text",
-	"int4", "int4", "int4", "jsonb", "text", "text",
-	"int8", "int8", "bool", "bool", "bool",
+// columns of audit_events the sink writes with their types, in the order
+// of batch.args.
+var columns = []struct{ name, typ string }{
+	{"request_id", "text"}, {"time", "timestamptz"}, {"node", "text"}, {"org_id", "text"}, {"key_id", "text"},
+	{"capability", "text"}, {"model", "text"}, {"provider", "text"}, {"upstream_model", "text"},
+	{"stream", "bool"}, {"status", "int4"}, {"error_code", "text"}, {"prompt_tokens", "int8"},
+	{"completion_tokens", "int8"}, {"total_tokens", "int8"}, {"cached_tokens", "int8"},
+	{"images", "int8"}, {"seconds", "int8"}, {"pages", "int8"}, {"characters", "int8"},
+	{"usage_estimated", "bool"}, {"cost_micros", "int8"}, {"currency", "text"},
+	{"latency_ms", "int4"}, {"upstream_ms", "int4"}, {"ttfb_ms", "int4"}, {"attempts", "jsonb"},
+	{"request_body", "text"}, {"response_body", "text"},
+	{"request_bytes", "int8"}, {"response_bytes", "int8"}, {"request_truncated", "bool"},
+	{"response_truncated", "bool"}, {"bodies_dropped", "bool"},
 }
 
 // sums are the rollup counters, summed from the inserted rows.
@@ -91,13 +88,18 @@ var sums = []string{"prompt_tokens", "completion_tokens", "images", "seconds", "
 var insertSQL = func() string {
 	var b strings.Builder
 	b.WriteString("WITH ins AS (INSERT INTO audit_events (")
-	b.WriteString(strings.Join(columns, ", "))
-	b.WriteString(") SELECT * FROM unnest(")
-	for i, t := range columnTypes {
+	for i, c := range columns {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "$%d::%s[]", i+1, t)
+		b.WriteString(c.name)
+	}
+	b.WriteString(") SELECT * FROM unnest(")
+	for i, c := range columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::%s[]", i+1, c.typ)
 	}
 	b.WriteString(") ON CONFLICT DO NOTHING RETURNING time, org_id, key_id, model, capability, currency, status, ")
 	b.WriteString(strings.Join(sums, ", "))
