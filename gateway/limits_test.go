@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,23 +14,14 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/quota"
 )
 
-// fsmApplier commits quota syncs straight to the env's FSM, in order.
-type fsmApplier struct {
-	mu    sync.Mutex
-	e     *env
-	index uint64
-}
+// commitFunc lets the env's builder commit the quota manager's syncs.
+type commitFunc func(context.Context, fsm.Command) (any, error)
 
-func (a *fsmApplier) Apply(ctx context.Context, c fsm.Command) (any, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.index++
-	return a.e.f.ApplyCommand(1_000_000+a.index, c)
-}
+func (f commitFunc) Apply(ctx context.Context, c fsm.Command) (any, error) { return f(ctx, c) }
 
 func TestLimitsAnswer429(t *testing.T) {
 	e := newEnv(t)
-	m := quota.New(quota.Config{Node: "test-node"}, &fsmApplier{e: e})
+	m := quota.New(quota.Config{Node: "test-node"}, commitFunc(e.b.Commit))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go m.Run(ctx)

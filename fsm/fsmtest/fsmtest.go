@@ -3,6 +3,8 @@
 package fsmtest
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ const AdminHash = "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaG
 type Builder struct {
 	t     testing.TB
 	FSM   *fsm.FSM
+	mu    sync.Mutex // orders commands from concurrent Commit callers
 	index uint64
 	// Now is the proposer time of every command (default time.Now).
 	Now func() time.Time
@@ -36,12 +39,21 @@ func New(t testing.TB) *Builder {
 // Apply applies one command and fails the test if it is rejected.
 func (b *Builder) Apply(typ fsm.MessageType, body any) any {
 	b.t.Helper()
-	b.index++
-	res, err := b.FSM.ApplyCommand(b.index, fsm.Command{Type: typ, Time: b.Now(), Body: body})
+	res, err := b.Commit(context.Background(), fsm.Command{Type: typ, Time: b.Now(), Body: body})
 	if err != nil {
 		b.t.Fatalf("apply command %d: %v", typ, err)
 	}
 	return res
+}
+
+// Commit applies a command as raft would for a whole cluster: one at a
+// time, at the next index, with its own id and time. It is the Apply of
+// the cluster for code that proposes commands (quota managers).
+func (b *Builder) Commit(ctx context.Context, c fsm.Command) (any, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.index++
+	return b.FSM.ApplyCommand(b.index, c)
 }
 
 // View is the current state.

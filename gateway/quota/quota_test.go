@@ -16,9 +16,7 @@ import (
 // fakeRaft applies commands to one FSM in order, as raft would for every
 // node of a cluster; down makes it fail like a lost quorum.
 type fakeRaft struct {
-	mu    sync.Mutex
 	b     *fsmtest.Builder
-	index uint64
 	down  atomic.Bool
 	calls atomic.Int64
 }
@@ -28,10 +26,7 @@ func (f *fakeRaft) Apply(ctx context.Context, c fsm.Command) (any, error) {
 		return nil, errors.New("no quorum")
 	}
 	f.calls.Add(1)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.index++
-	return f.b.FSM.ApplyCommand(1000+f.index, c)
+	return f.b.Commit(ctx, c)
 }
 
 type cluster struct {
