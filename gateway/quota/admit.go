@@ -70,7 +70,8 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 	if t.n == 0 {
 		return t, nil
 	}
-	for attempt := 0; ; attempt++ {
+	var deadline time.Time
+	for {
 		failed := t.takeAll()
 		now := m.cfg.Now()
 		if failed < 0 {
@@ -80,7 +81,7 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 		nd := t.needs[failed]
 		for i := 0; i < t.n; i++ {
 			if t.needs[i].l.balance.Load() < t.needs[i].units {
-				t.needs[i].l.demand.Add(t.needs[i].units)
+				t.book(i)
 			}
 		}
 		if max := nd.l.max.Load(); max > 0 && nd.units > max {
@@ -93,10 +94,14 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 			}
 			return Ticket{}, ErrUnavailable
 		}
-		if attempt >= 2 || nd.l.available.Load() == 0 {
+		if deadline.IsZero() {
+			deadline = now.Add(m.cfg.Wait)
+		}
+		// Wait for grants while the cluster has room, up to Config.Wait.
+		if !now.Before(deadline) || nd.l.available.Load() == 0 {
 			return Ticket{}, t.refusal(failed, now)
 		}
-		if !m.awaitSync(ctx) {
+		if !m.awaitSync(ctx, deadline.Sub(now)) {
 			return Ticket{}, ctx.Err()
 		}
 	}
@@ -107,11 +112,20 @@ func (t *Ticket) refusal(i int, now time.Time) error {
 	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(now)}
 }
 
+// book counts need i in its limit's demand, once per request however
+// often the request waits, so the next sync sizes the lease from it.
+func (t *Ticket) book(i int) {
+	if t.booked&(1<<i) == 0 {
+		t.booked |= 1 << i
+		t.needs[i].l.demand.Add(t.needs[i].units)
+	}
+}
+
 // admitted books what an admitted request consumed up front.
 func (t *Ticket) admitted(now time.Time) {
 	for i := 0; i < t.n; i++ {
 		l := t.needs[i].l
-		l.demand.Add(t.needs[i].units)
+		t.book(i)
 		l.lastUsed.Store(now.UnixNano())
 		switch l.kind {
 		case fsm.KindRPM:
@@ -169,8 +183,8 @@ func (m *Manager) failOpen(p *fsm.Policy, now time.Time) bool {
 	return now.UnixNano()-m.lastOK.Load() < int64(p.FailOpenSeconds)*int64(time.Second)
 }
 
-// awaitSync asks for a sync now and waits for it to finish.
-func (m *Manager) awaitSync(ctx context.Context) bool {
+// awaitSync asks for a sync now and waits for it to finish, at most d.
+func (m *Manager) awaitSync(ctx context.Context, d time.Duration) bool {
 	m.syncMu.Lock()
 	done := m.synced
 	m.syncMu.Unlock()
@@ -178,7 +192,7 @@ func (m *Manager) awaitSync(ctx context.Context) bool {
 	case m.kick <- struct{}{}:
 	default:
 	}
-	timer := time.NewTimer(m.cfg.Wait)
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-done:

@@ -150,7 +150,8 @@ type need struct {
 
 // Ticket holds a request's reservations until Settle.
 type Ticket struct {
-	needs [8]need
-	n     int
-	m     *Manager
+	needs  [8]need
+	n      int
+	booked uint8 // needs already counted in their limit's demand
+	m      *Manager
 }
