@@ -95,26 +95,20 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if q.GroupBy != "" && !slices.Contains(event.GroupBys, q.GroupBy) {
 		return badRequest("group_by", "group_by must be org, key, model, capability or provider")
 	}
+	end := q.To
+	if end.IsZero() {
+		end = s.d.Now().UTC()
+	}
 	// Without a start, the last 30 days (the last day for an hourly series).
 	if q.From.IsZero() {
-		end := q.To
-		if end.IsZero() {
-			end = s.d.Now().UTC()
-		}
 		if q.Bucket == "hour" {
 			q.From = end.Add(-24 * time.Hour).Truncate(time.Hour)
 		} else {
 			q.From = event.BucketStart("day", end).AddDate(0, 0, -29)
 		}
 	}
-	if q.Bucket == "hour" {
-		end := q.To
-		if end.IsZero() {
-			end = s.d.Now()
-		}
-		if end.Sub(q.From) > maxHourRange {
-			return badRequest("bucket", "an hourly series covers at most 93 days; use bucket=day")
-		}
+	if q.Bucket == "hour" && end.Sub(q.From) > maxHourRange {
+		return badRequest("bucket", "an hourly series covers at most 93 days; use bucket=day")
 	}
 	rep, err := s.d.Usage.Usage(r.Context(), q)
 	if err != nil {
