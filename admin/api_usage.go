@@ -40,8 +40,8 @@ func queryParams(r *http.Request, known ...string) (url.Values, error) {
 	return q, nil
 }
 
-// parseTime accepts RFC 3339 or a date (midnight UTC).
-func parseTime(q url.Values, name string) (time.Time, error) {
+// parseTime accepts RFC 3339 or a date (midnight in loc).
+func parseTime(q url.Values, name string, loc *time.Location) (time.Time, error) {
 	v := q.Get(name)
 	if v == "" {
 		return time.Time{}, nil
@@ -49,46 +49,57 @@ func parseTime(q url.Values, name string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t.UTC(), nil
 	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
+	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
 		return t, nil
 	}
 	return time.Time{}, badRequest(name, name+" must be an RFC 3339 time or a YYYY-MM-DD date")
 }
 
 // filter reads the common filters and limits a caller to the orgs they
-// may read.
-func (s *Server) filter(r *http.Request, q url.Values) (event.Filter, error) {
+// may read. It also returns the time zone dates and buckets are in: tz
+// when given, else the org's when the filter names one, else UTC.
+func (s *Server) filter(r *http.Request, q url.Values) (event.Filter, *time.Location, error) {
 	f := event.Filter{OrgID: q.Get("org_id"), KeyID: q.Get("key_id"), Model: q.Get("model"), Capability: q.Get("capability")}
-	var err error
-	if f.From, err = parseTime(q, "from"); err != nil {
-		return f, err
-	}
-	if f.To, err = parseTime(q, "to"); err != nil {
-		return f, err
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return f, badRequest("from", "from must be before to")
-	}
 	p := principalFrom(r.Context())
 	if !p.super() {
 		if f.OrgID != "" && f.OrgID != p.user.OrgID {
-			return f, forbidden("you can only see your own organization's usage")
+			return f, nil, forbidden("you can only see your own organization's usage")
 		}
 		f.OrgID = p.user.OrgID
 	}
-	return f, nil
+	loc := time.UTC
+	if name := q.Get("tz"); name != "" {
+		l, err := time.LoadLocation(name)
+		if err != nil || name == "Local" {
+			return f, nil, badRequest("tz", "tz must be an IANA time zone name such as Asia/Shanghai or UTC")
+		}
+		loc = l
+	} else if f.OrgID != "" {
+		loc = s.d.Viewer.View().OrgLocation(f.OrgID)
+	}
+	var err error
+	if f.From, err = parseTime(q, "from", loc); err != nil {
+		return f, nil, err
+	}
+	if f.To, err = parseTime(q, "to", loc); err != nil {
+		return f, nil, err
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return f, nil, badRequest("from", "from must be before to")
+	}
+	return f, loc, nil
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
-	qs, err := queryParams(r, "org_id", "key_id", "model", "capability", "from", "to", "bucket", "group_by")
+	qs, err := queryParams(r, "org_id", "key_id", "model", "capability", "from", "to", "bucket", "group_by", "tz")
 	if err != nil {
 		return err
 	}
-	f, err := s.filter(r, qs)
+	f, loc, err := s.filter(r, qs)
 	if err != nil {
 		return err
 	}
-	q := event.UsageQuery{Filter: f, Bucket: qs.Get("bucket"), GroupBy: qs.Get("group_by")}
+	q := event.UsageQuery{Filter: f, Bucket: qs.Get("bucket"), GroupBy: qs.Get("group_by"), Loc: loc}
 	if q.Bucket != "" && !slices.Contains(event.Buckets, q.Bucket) {
 		return badRequest("bucket", "bucket must be hour or day")
 	}
@@ -102,9 +113,9 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	// Without a start, the last 30 days (the last day for an hourly series).
 	if q.From.IsZero() {
 		if q.Bucket == "hour" {
-			q.From = end.Add(-24 * time.Hour).Truncate(time.Hour)
+			q.From = event.BucketStart("hour", end.Add(-24*time.Hour), loc).UTC()
 		} else {
-			q.From = event.BucketStart("day", end).AddDate(0, 0, -29)
+			q.From = event.BucketStart("day", end, loc).AddDate(0, 0, -29).UTC()
 		}
 	}
 	if q.Bucket == "hour" && end.Sub(q.From) > maxHourRange {
@@ -119,7 +130,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
-	qs, err := queryParams(r, "org_id", "key_id", "model", "capability", "from", "to", "status", "limit", "cursor", "request_id")
+	qs, err := queryParams(r, "org_id", "key_id", "model", "capability", "from", "to", "tz", "status", "limit", "cursor", "request_id")
 	if err != nil {
 		return err
 	}
@@ -131,7 +142,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, event.AuditPage{Data: []event.Event{*ev}})
 		return nil
 	}
-	f, err := s.filter(r, qs)
+	f, _, err := s.filter(r, qs)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,14 @@ func TestUsageAndAuditEndpoints(t *testing.T) {
 	if r := e.do("GET", "/api/admin/usage?org_id="+def, orgAdmin, nil); r.status != 403 {
 		t.Fatalf("org admin reading another org: %d", r.status)
 	}
+	// Days are the org's (Asia/Shanghai by default), UTC across orgs, or
+	// the zone asked for.
+	for q, tz := range map[string]string{"": "UTC", "org_id=" + def: "Asia/Shanghai", "tz=Europe/Berlin&org_id=" + def: "Europe/Berlin"} {
+		r := e.do("GET", "/api/admin/usage?bucket=day&"+q, e.token, nil)
+		if err := json.Unmarshal(r.body, &rep); err != nil || rep.TZ != tz {
+			t.Errorf("%s: tz %q, want %q (%s)", q, rep.TZ, tz, r.body)
+		}
+	}
 	for q, param := range map[string]string{
 		"bucket=week":                   "bucket",
 		"group_by=color":                "group_by",
@@ -92,6 +100,8 @@ func TestUsageAndAuditEndpoints(t *testing.T) {
 		"from=2026-02-01&to=2026-01-01": "from",
 		"orgid=x":                       "orgid",
 		"bucket=hour&from=2020-01-01":   "bucket",
+		"tz=Mars/Olympus":               "tz",
+		"tz=Local":                      "tz",
 	} {
 		r := e.do("GET", "/api/admin/usage?"+q, e.token, nil)
 		if code, p := r.errCode(t); r.status != 400 || p != param {

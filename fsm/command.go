@@ -27,6 +27,7 @@ const (
 	TypePolicyUpsert   MessageType = 14
 	TypeRestoreState   MessageType = 15
 	TypeQuotaSync      MessageType = 16
+	TypeUsageAdd       MessageType = 17
 )
 
 // IgnoreUnknown is or-ed into a type that older nodes may skip if they do

@@ -67,6 +67,7 @@ var resultTypes = map[MessageType]func() any{
 	TypePriceUpsert:    func() any { return new(Price) },
 	TypePolicyUpsert:   func() any { return new(Policy) },
 	TypeQuotaSync:      func() any { return new([]QuotaGrant) },
+	TypeUsageAdd:       func() any { return new(UsageAddResult) },
 }
 
 // EncodeResult renders an apply result for the wire (leader forwarding) or

@@ -115,7 +115,7 @@ func (s *State) QuotaLimit(key string) LimitSpec {
 		spec.Limit = l.Concurrency
 	case KindBudget:
 		spec.Limit = l.Budget
-		spec.Loc = s.orgLocation(orgID)
+		spec.Loc = s.OrgLocation(orgID)
 		if spec.Period == "" {
 			spec.Period = PeriodMonthly
 		}
@@ -123,7 +123,9 @@ func (s *State) QuotaLimit(key string) LimitSpec {
 	return spec
 }
 
-func (s *State) orgLocation(orgID string) *time.Location {
+// OrgLocation is the time zone of an org (default Asia/Shanghai): its budget
+// periods and usage days follow it.
+func (s *State) OrgLocation(orgID string) *time.Location {
 	name := DefaultTimeZone
 	if o := s.Orgs[orgID]; o != nil && o.TimeZone != "" {
 		name = o.TimeZone

@@ -27,6 +27,8 @@ const (
 	recApplied  byte = 10 // recently applied command ids, oldest first
 	recQuota    byte = 11
 	recQuotaClk byte = 12
+	recUsage    byte = 13 // usage counters, days then hours
+	recUsageMrk byte = 14
 	recEnd      byte = 0xff
 )
 
@@ -111,6 +113,16 @@ func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 	}
 	for _, k := range sortedKeys(s.Quotas) {
 		if err := put(recQuota, s.Quotas[k]); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.usageRowsSorted() {
+		if err := put(recUsage, r); err != nil {
+			return err
+		}
+	}
+	for _, stream := range sortedKeys(s.UsageMarks) {
+		if err := put(recUsageMrk, usageMark{Stream: stream, Mark: s.UsageMarks[stream]}); err != nil {
 			return err
 		}
 	}
@@ -205,6 +217,19 @@ func (s *State) readRecord(t byte, b []byte) error {
 		_, err = readInto(b, s.Quotas, func(q *Quota) string { return q.Key })
 	case recQuotaClk:
 		err = json.Unmarshal(b, &s.QuotaClock)
+	case recUsage:
+		err = s.readUsageRow(b)
+	case recUsageMrk:
+		var m usageMark
+		if err = json.Unmarshal(b, &m); err == nil && m.Stream == "" {
+			err = errors.New("usage mark without stream")
+		}
+		if err == nil {
+			if s.UsageMarks == nil {
+				s.UsageMarks = map[string]uint64{}
+			}
+			s.UsageMarks[m.Stream] = m.Mark
+		}
 	default:
 		return fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, t)
 	}

@@ -30,6 +30,7 @@ type State struct {
 	Quotas map[string]*Quota
 	// QuotaClock is the latest time a quota command was applied at.
 	QuotaClock time.Time
+	usageState
 
 	keysByHash   map[[32]byte]*Key
 	usersByEmail map[string]*User

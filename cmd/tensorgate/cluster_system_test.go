@@ -370,4 +370,35 @@ func TestRollingRestartWithLeaderTransfer(t *testing.T) {
 	if members != 5 {
 		t.Fatalf("after the rolling restart %d live voters, want 5: %v", members, c)
 	}
+	// Without Postgres, usage comes from the replicated counters: every
+	// node answers the whole cluster's count, each request once, however
+	// the restarts cut the shipping of events.
+	for _, p := range ps {
+		waitUsage(t, p, tok, load.ok.Load())
+	}
+}
+
+// waitUsage waits until p's usage API counts want requests in the
+// cluster's counters, and fails if it ever counts more.
+func waitUsage(t *testing.T, p *proc, tok string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, rep := p.call("GET", "/api/admin/usage", tok, nil)
+		tot, _ := rep["totals"].(map[string]any)
+		if code != 200 || rep["source"] != "cluster" || tot == nil {
+			t.Fatalf("usage on %s: %d %v", p.id, code, rep)
+		}
+		got := int64(tot["requests"].(float64))
+		if got > want {
+			t.Fatalf("usage on %s counts %d requests, %d were made", p.id, got, want)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage on %s counts %d requests after 15s, want %d", p.id, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -245,7 +245,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 	reg.MustRegister(events)
-	usage, stopSinks, err := startSinks(c, events, lg)
+	usage, stopSinks, err := startSinks(c, events, node, f, lg)
 	if err != nil {
 		return err
 	}

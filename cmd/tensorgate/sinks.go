@@ -9,18 +9,20 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/admin"
+	usagectr "github.com/tensorgate/tensorgate/gateway/usage"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/greptime"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 	"github.com/tensorgate/tensorgate/storage/pgsink"
 )
 
-// startSinks ships the outbox to Postgres (DATABASE_URL) and GreptimeDB
+// startSinks ships the outbox to the cluster's usage counters, and to
+// Postgres (DATABASE_URL) and GreptimeDB
 // (GREPTIMEDB_INFLUX_WRITE_UPSTREAM_URL) when they are configured, and
-// returns what answers usage and audit queries: Postgres, or the node's
-// own outbox without it. stop ends the shippers; events not yet shipped
-// stay in the outbox for the next start.
-func startSinks(c serveConfig, events *outbox.Outbox, lg *slog.Logger) (usage admin.UsageStore, stop func(), err error) {
+// returns what answers usage and audit queries: Postgres, or without it
+// the counters and the node's own outbox. stop ends the shippers; events
+// not yet shipped stay in the outbox for the next start.
+func startSinks(c serveConfig, events *outbox.Outbox, node usagectr.Applier, state usagectr.Viewer, lg *slog.Logger) (store admin.UsageStore, stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var closers []func()
@@ -31,9 +33,9 @@ func startSinks(c serveConfig, events *outbox.Outbox, lg *slog.Logger) (usage ad
 			c()
 		}
 	}
-	usage = &event.Local{Events: events}
+	store = usagectr.Store{Counters: &usagectr.Counters{State: state}, Local: &event.Local{Events: events}}
 	opts := outbox.ShipOptions{Logger: lg}
-	var sinks []outbox.Sink
+	sinks := []outbox.Sink{&usagectr.Sink{Stream: events.ID(), Cluster: node, State: state}}
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		pg, err := pgsink.Open(dsn, pgsink.Options{RetentionDays: c.RetentionDays, Logger: lg})
 		if err != nil {
@@ -41,7 +43,7 @@ func startSinks(c serveConfig, events *outbox.Outbox, lg *slog.Logger) (usage ad
 			return nil, nil, err
 		}
 		closers = append(closers, pg.Close)
-		usage = pg.Queries()
+		store = pg.Queries()
 		sinks = append(sinks, pg)
 		wg.Add(1)
 		go func() { defer wg.Done(); pg.Maintain(ctx, time.Hour) }()
@@ -73,8 +75,13 @@ func startSinks(c serveConfig, events *outbox.Outbox, lg *slog.Logger) (usage ad
 			stop()
 			return nil, nil, err
 		}
+		o := opts
+		if s.Name() == usagectr.SinkName {
+			// One raft command a second per node, whatever the load.
+			o.Linger, o.Batch = time.Second, 10_000
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = events.Ship(ctx, s, opts) }()
+		go func() { defer wg.Done(); _ = events.Ship(ctx, s, o) }()
 	}
-	return usage, stop, nil
+	return store, stop, nil
 }

@@ -37,12 +37,22 @@ var (
 	GroupBys = []string{"org", "key", "model", "capability", "provider"}
 )
 
-// UsageQuery asks for usage totals, optionally per time bucket (UTC) and
-// per group.
+// UsageQuery asks for usage totals, optionally per time bucket and per
+// group.
 type UsageQuery struct {
 	Filter
 	Bucket  string // "", "hour" or "day"
 	GroupBy string // "", or one of GroupBys
+	// Loc is the time zone buckets start in (nil: UTC).
+	Loc *time.Location
+}
+
+// Location is the query's time zone.
+func (q UsageQuery) Location() *time.Location {
+	if q.Loc == nil {
+		return time.UTC
+	}
+	return q.Loc
 }
 
 // Totals sums usage. Costs are kept per currency: they never add up
@@ -92,6 +102,15 @@ func (t *Totals) Add(o Totals) {
 	}
 }
 
+// nonNil returns t with an empty cost map instead of none, so clients
+// always see an object.
+func (t Totals) nonNil() Totals {
+	if t.CostMicros == nil {
+		t.CostMicros = map[string]int64{}
+	}
+	return t
+}
+
 // Group is the totals of one value of the grouping.
 type Group struct {
 	Key string `json:"key"`
@@ -110,6 +129,7 @@ type UsageReport struct {
 	// events), or "local" (this node's recent events, when there is no
 	// Postgres).
 	Source  string    `json:"source"`
+	TZ      string    `json:"tz"`
 	From    time.Time `json:"from,omitzero"`
 	To      time.Time `json:"to,omitzero"`
 	Bucket  string    `json:"bucket,omitempty"`
@@ -129,7 +149,7 @@ type Report struct {
 
 // NewReport starts a report for q, from source.
 func NewReport(q UsageQuery, source string) *Report {
-	return &Report{q: q, r: UsageReport{Source: source, From: q.From, To: q.To, Bucket: q.Bucket, GroupBy: q.GroupBy},
+	return &Report{q: q, r: UsageReport{Source: source, TZ: q.Location().String(), From: q.From, To: q.To, Bucket: q.Bucket, GroupBy: q.GroupBy},
 		groups: map[string]*Totals{}, points: map[time.Time]*Totals{}}
 }
 
@@ -150,14 +170,14 @@ func GroupKey(by string, ev *Event) string {
 	return ""
 }
 
-// BucketStart returns the start of t's bucket, in UTC.
-func BucketStart(bucket string, t time.Time) time.Time {
-	t = t.UTC()
+// BucketStart returns the start of t's bucket, on the wall clock of loc.
+func BucketStart(bucket string, t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
 	switch bucket {
 	case "hour":
-		return t.Truncate(time.Hour)
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, loc)
 	case "day":
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 	}
 	return time.Time{}
 }
@@ -166,11 +186,13 @@ func BucketStart(bucket string, t time.Time) time.Time {
 func (r *Report) AddEvent(ev *Event) {
 	var t Totals
 	t.AddEvent(ev)
-	r.Add(BucketStart(r.q.Bucket, ev.Time), GroupKey(r.q.GroupBy, ev), t)
+	r.Add(ev.Time, GroupKey(r.q.GroupBy, ev), t)
 }
 
-// Add counts totals of one bucket and group into the report.
-func (r *Report) Add(bucket time.Time, group string, t Totals) {
+// Add counts totals of one group, at a time in their bucket, into the
+// report.
+func (r *Report) Add(at time.Time, group string, t Totals) {
+	bucket := BucketStart(r.q.Bucket, at, r.q.Location())
 	r.r.Totals.Add(t)
 	if r.q.GroupBy != "" {
 		g := r.groups[group]
@@ -193,13 +215,14 @@ func (r *Report) Add(bucket time.Time, group string, t Totals) {
 // Done returns the report, groups by key and series by time.
 func (r *Report) Done() *UsageReport {
 	out := r.r
+	out.Totals = out.Totals.nonNil()
 	out.Groups, out.Series = []Group{}, []Point{}
 	for k, t := range r.groups {
-		out.Groups = append(out.Groups, Group{Key: k, Totals: *t})
+		out.Groups = append(out.Groups, Group{Key: k, Totals: t.nonNil()})
 	}
 	slices.SortFunc(out.Groups, func(a, b Group) int { return strings.Compare(a.Key, b.Key) })
 	for k, t := range r.points {
-		out.Series = append(out.Series, Point{Time: k, Totals: *t})
+		out.Series = append(out.Series, Point{Time: k, Totals: t.nonNil()})
 	}
 	slices.SortFunc(out.Series, func(a, b Point) int { return a.Time.Compare(b.Time) })
 	return &out

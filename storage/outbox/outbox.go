@@ -10,7 +10,9 @@ package outbox
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,8 +25,9 @@ import (
 
 // Key layout. Stored on disk: append only, never renumber.
 const (
-	prefixEvent  byte = 'e' // 'e' | seq (8 bytes big-endian) -> event
-	prefixCursor byte = 'c' // 'c' | sink name -> seq (8 bytes)
+	prefixEvent  byte = 'e'   // 'e' | seq (8 bytes big-endian) -> event
+	prefixCursor byte = 'c'   // 'c' | sink name -> seq (8 bytes)
+	keyID             = "mid" // the outbox's random id, set at creation
 )
 
 // ErrClosed is returned after Close.
@@ -107,6 +110,7 @@ type Outbox struct {
 	now      func() time.Time
 	metrics  *metrics
 	full     atomic.Bool
+	id       string
 	// gate keeps Append from queueing after Close has drained the queue.
 	gate     sync.RWMutex
 	isClosed bool
@@ -151,9 +155,39 @@ func Open(dir string, o Options) (*Outbox, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := ob.loadID(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	go ob.committer()
 	return ob, nil
 }
+
+// loadID reads the outbox's id, creating it on first open.
+func (o *Outbox) loadID() error {
+	return o.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(keyID))
+		if err == nil {
+			v, err := it.ValueCopy(nil)
+			o.id = string(v)
+			return err
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("outbox: read id: %w", err)
+		}
+		var b [12]byte
+		if _, err := crand.Read(b[:]); err != nil {
+			return err
+		}
+		o.id = hex.EncodeToString(b[:])
+		return txn.Set([]byte(keyID), []byte(o.id))
+	})
+}
+
+// ID names this outbox's stream of events: random, made when the outbox
+// was created, so sequence numbers from a wiped and recreated data
+// directory are never mistaken for ones already seen.
+func (o *Outbox) ID() string { return o.id }
 
 // load recovers the next sequence number, the sinks' cursors and where
 // trimming stopped.

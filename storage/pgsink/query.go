@@ -59,14 +59,16 @@ func where(f event.Filter, day bool) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-func midnight(t time.Time) bool { return t.IsZero() || t.UTC().Equal(event.BucketStart("day", t)) }
+func midnight(t time.Time) bool { return t.IsZero() || t.Equal(event.BucketStart("day", t, time.UTC)) }
 
 var groupColumn = map[string]string{"org": "org_id", "key": "key_id", "model": "model", "capability": "capability", "provider": "provider"}
 
 // Usage sums usage. Whole days with no provider grouping read the daily
 // rollups; anything finer reads the events.
 func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
-	rollup := uq.Bucket != "hour" && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To)
+	// The rollups are UTC days: they answer whole UTC days only.
+	utc := uq.Location() == time.UTC || uq.Location().String() == "UTC"
+	rollup := uq.Bucket != "hour" && (uq.Bucket == "" || utc) && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To)
 	bucket, group := "NULL::timestamptz", "''"
 	if uq.GroupBy != "" {
 		group = groupColumn[uq.GroupBy]
@@ -81,7 +83,9 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 			sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM billing_daily` + cond
 	} else {
 		if uq.Bucket != "" {
-			bucket = "date_trunc('" + uq.Bucket + "', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+			// Buckets start on the wall clock of the query's zone.
+			args = append(args, uq.Location().String())
+			bucket = fmt.Sprintf("date_trunc('%s', time AT TIME ZONE $%d) AT TIME ZONE $%d", uq.Bucket, len(args), len(args))
 		}
 		sql = `SELECT ` + bucket + `, ` + group + `, currency, count(*), count(*) FILTER (WHERE status >= 400), sum(prompt_tokens)::bigint,
 			sum(completion_tokens)::bigint, sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM audit_events` + cond

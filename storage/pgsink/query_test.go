@@ -39,7 +39,12 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 	}
 	q := s.Queries()
 	day := func(d int) time.Time { return time.Date(2026, 11, 24+d, 0, 0, 0, 0, time.UTC) }
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	kolkata, _ := time.LoadLocation("Asia/Kolkata") // a half-hour offset
 	for _, uq := range []event.UsageQuery{
+		{Bucket: "day", Loc: shanghai},
+		{Bucket: "day", GroupBy: "model", Loc: kolkata, Filter: event.Filter{From: day(1), To: day(3)}},
+		{Bucket: "hour", Loc: kolkata},
 		{},
 		{Bucket: "day", GroupBy: "org"},
 		{Bucket: "hour", GroupBy: "model"},

@@ -1,0 +1,194 @@
+package fsm
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Usage counters: every node adds what its requests used, in hourly
+// slots, so any node can answer usage totals for the whole cluster
+// without Postgres. Hourly slots older than UsageHourRetention are folded
+// into daily (UTC) slots, which are kept for UsageDayRetention.
+const (
+	UsageHourRetention = 32 * 24 * time.Hour
+	UsageDayRetention  = 400 * 24 * time.Hour
+	hourSecs           = int64(time.Hour / time.Second)
+	daySecs            = 24 * hourSecs
+)
+
+// UsageDims are what a usage counter is kept per.
+type UsageDims struct {
+	Org        string `json:"org,omitempty"`
+	Key        string `json:"key,omitempty"`
+	Model      string `json:"model,omitempty"`
+	Capability string `json:"capability,omitempty"`
+	Provider   string `json:"provider,omitempty"`
+	Currency   string `json:"currency,omitempty"`
+}
+
+func (d UsageDims) compare(o UsageDims) int {
+	return cmp.Or(cmp.Compare(d.Org, o.Org), cmp.Compare(d.Key, o.Key), cmp.Compare(d.Model, o.Model),
+		cmp.Compare(d.Capability, o.Capability), cmp.Compare(d.Provider, o.Provider), cmp.Compare(d.Currency, o.Currency))
+}
+
+// UsageCount is what requests used, in every capability's unit.
+type UsageCount struct {
+	Requests         int64 `json:"requests,omitempty"`
+	Errors           int64 `json:"errors,omitempty"`
+	PromptTokens     int64 `json:"prompt_tokens,omitempty"`
+	CompletionTokens int64 `json:"completion_tokens,omitempty"`
+	Images           int64 `json:"images,omitempty"`
+	Seconds          int64 `json:"seconds,omitempty"`
+	Pages            int64 `json:"pages,omitempty"`
+	Characters       int64 `json:"characters,omitempty"`
+	CostMicros       int64 `json:"cost_micros,omitempty"`
+}
+
+// Add adds o to c.
+func (c *UsageCount) Add(o UsageCount) {
+	c.Requests += o.Requests
+	c.Errors += o.Errors
+	c.PromptTokens += o.PromptTokens
+	c.CompletionTokens += o.CompletionTokens
+	c.Images += o.Images
+	c.Seconds += o.Seconds
+	c.Pages += o.Pages
+	c.Characters += o.Characters
+	c.CostMicros += o.CostMicros
+}
+
+func (c UsageCount) negative() bool {
+	return min(c.Requests, c.Errors, c.PromptTokens, c.CompletionTokens, c.Images, c.Seconds, c.Pages,
+		c.Characters, c.CostMicros) < 0
+}
+
+// UsageRow is one counter of one slot: the form of commands and snapshots.
+type UsageRow struct {
+	// Start is the slot's first second (Unix); Span its length in seconds
+	// (3600 or 86400).
+	Start int64 `json:"start"`
+	Span  int64 `json:"span"`
+	UsageDims
+	UsageCount
+}
+
+// UsageSlot holds the counters of one hour or one day. Slots are
+// immutable once stored in a State; apply copies the ones it changes.
+type UsageSlot struct {
+	Start, Span int64
+	Rows        map[UsageDims]UsageCount
+}
+
+func (s *UsageSlot) clone() *UsageSlot {
+	return &UsageSlot{Start: s.Start, Span: s.Span, Rows: maps.Clone(s.Rows)}
+}
+
+// usageState is the part of State the counters live in.
+type usageState struct {
+	// UsageHours and UsageDays are slots by their start (Unix seconds).
+	UsageHours map[int64]*UsageSlot
+	UsageDays  map[int64]*UsageSlot
+	// UsageMarks is, per event stream (a node's outbox), the last event
+	// sequence number counted, so a batch sent twice counts once.
+	UsageMarks map[string]uint64
+}
+
+// UsageRows calls fn for every counter whose slot overlaps [from, to),
+// days before hours, each in time order. A zero bound is open.
+func (s *State) UsageRows(from, to time.Time, fn func(UsageRow)) {
+	lo, hi := int64(-1<<63), int64(1<<63-1)
+	if !from.IsZero() {
+		lo = from.Unix()
+	}
+	if !to.IsZero() {
+		hi = to.Unix()
+		if to.Nanosecond() > 0 {
+			hi++
+		}
+	}
+	for _, slots := range []map[int64]*UsageSlot{s.UsageDays, s.UsageHours} {
+		for _, start := range slices.Sorted(maps.Keys(slots)) {
+			sl := slots[start]
+			if sl.Start >= hi || sl.Start+sl.Span <= lo {
+				continue
+			}
+			for d, c := range sl.Rows {
+				fn(UsageRow{Start: sl.Start, Span: sl.Span, UsageDims: d, UsageCount: c})
+			}
+		}
+	}
+}
+
+// UsageMark is the last event of stream counted.
+func (s *State) UsageMark(stream string) uint64 { return s.UsageMarks[stream] }
+
+// usageRowsSorted lists every counter in a deterministic order, for
+// snapshots.
+func (s *State) usageRowsSorted() []UsageRow {
+	var rows []UsageRow
+	s.UsageRows(time.Time{}, time.Time{}, func(r UsageRow) { rows = append(rows, r) })
+	slices.SortFunc(rows, func(a, b UsageRow) int {
+		return cmp.Or(cmp.Compare(a.Span, b.Span), cmp.Compare(a.Start, b.Start), a.UsageDims.compare(b.UsageDims))
+	})
+	return rows
+}
+
+// addUsageRow adds r to its slot in slots, copying the slot the first time
+// this apply touches it.
+func addUsageRow(slots map[int64]*UsageSlot, touched map[*UsageSlot]bool, start, span int64, d UsageDims, c UsageCount) {
+	sl := slots[start]
+	switch {
+	case sl == nil:
+		sl = &UsageSlot{Start: start, Span: span, Rows: map[UsageDims]UsageCount{}}
+		slots[start] = sl
+		touched[sl] = true
+	case !touched[sl]:
+		sl = sl.clone()
+		slots[start] = sl
+		touched[sl] = true
+	}
+	cur := sl.Rows[d]
+	cur.Add(c)
+	sl.Rows[d] = cur
+}
+
+// usageMark is a snapshot record of UsageMarks.
+type usageMark struct {
+	Stream string `json:"stream"`
+	Mark   uint64 `json:"mark"`
+}
+
+// readUsageRow restores one counter from a snapshot record.
+func (s *State) readUsageRow(b []byte) error {
+	var r UsageRow
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	var slots *map[int64]*UsageSlot
+	switch r.Span {
+	case hourSecs:
+		slots = &s.UsageHours
+	case daySecs:
+		slots = &s.UsageDays
+	}
+	if slots == nil || r.Start%r.Span != 0 || r.negative() {
+		return fmt.Errorf("bad usage counter (start %d, span %d)", r.Start, r.Span)
+	}
+	if *slots == nil {
+		*slots = map[int64]*UsageSlot{}
+	}
+	sl := (*slots)[r.Start]
+	if sl == nil {
+		sl = &UsageSlot{Start: r.Start, Span: r.Span, Rows: map[UsageDims]UsageCount{}}
+		(*slots)[r.Start] = sl
+	}
+	if _, dup := sl.Rows[r.UsageDims]; dup {
+		return fmt.Errorf("duplicate usage counter at %d", r.Start)
+	}
+	sl.Rows[r.UsageDims] = r.UsageCount
+	return nil
+}
