@@ -98,6 +98,8 @@ type Outbox struct {
 	reqs     chan appendReq
 	stop     chan struct{}
 	done     chan struct{}
+	trimReq  chan struct{} // wakes the trimmer; buffered, one slot
+	trimDone chan struct{}
 	maxB     int
 	retain   uint64
 	trimmed  uint64     // events up to here are deleted (guarded by mu)
@@ -130,12 +132,14 @@ func Open(dir string, o Options) (*Outbox, error) {
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
-		WithNumCompactors(2)
+		WithNumCompactors(2).
+		WithDetectConflicts(false) // one writer: the committer
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open outbox %s: %w", dir, err)
 	}
 	ob := &Outbox{db: db, log: lg, reqs: make(chan appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
+		trimReq: make(chan struct{}, 1), trimDone: make(chan struct{}),
 		maxB: o.MaxBatch, cursors: map[string]uint64{}, pending: map[string]int64{}, changed: make(chan struct{}),
 		maxBytes: o.MaxBytes, now: o.Now, metrics: newMetrics()}
 	if ob.maxBytes <= 0 {
@@ -160,6 +164,7 @@ func Open(dir string, o Options) (*Outbox, error) {
 		return nil, err
 	}
 	go ob.committer()
+	go ob.trimmer()
 	return ob, nil
 }
 
@@ -366,7 +371,24 @@ func (o *Outbox) commit(batch []appendReq) {
 		close(o.changed)
 		o.changed = make(chan struct{})
 		o.mu.Unlock()
-		o.trim()
+		select {
+		case o.trimReq <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// trimmer deletes shipped events off the committer's path, so appends
+// never wait behind a deletion.
+func (o *Outbox) trimmer() {
+	defer close(o.trimDone)
+	for {
+		select {
+		case <-o.trimReq:
+			o.trim()
+		case <-o.stop:
+			return
+		}
 	}
 }
 
@@ -406,21 +428,22 @@ func (o *Outbox) updateFull() {
 // backlog never stalls the committer for long.
 func (o *Outbox) trim() {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	last := o.next - 1
-	if last <= o.retain {
+	last, from := o.next-1, o.trimmed
+	upto := min(last-min(last, o.retain), o.minCursor())
+	o.mu.Unlock()
+	if last <= o.retain || upto <= from || upto-from < 1024 {
 		return
 	}
-	upto := min(last-o.retain, o.minCursor())
-	if upto <= o.trimmed || upto-o.trimmed < 1024 {
-		return
-	}
-	upto = min(upto, o.trimmed+8192)
-	if err := o.deleteUpTo(o.trimmed, upto); err != nil {
+	upto = min(upto, from+8192)
+	// Only this goroutine moves trimmed, so the range stays ours while the
+	// lock is released for the write.
+	if err := o.deleteUpTo(from, upto); err != nil {
 		o.log.Warn("trim outbox", "err", err)
 		return
 	}
+	o.mu.Lock()
 	o.trimmed = upto
+	o.mu.Unlock()
 }
 
 // Read returns up to max events after seq, in order.
@@ -569,6 +592,7 @@ func (o *Outbox) Close() error {
 		case <-time.After(30 * time.Second):
 			o.log.Error("outbox committer did not stop")
 		}
+		<-o.trimDone
 		err = o.db.Close()
 	})
 	return err

@@ -170,7 +170,13 @@ func TestRetentionTrimsOnlyShippedEvents(t *testing.T) {
 // append pays on the same disk in the same run: one write and fsync of a
 // plain file, at the same rate.
 func BenchmarkAppendLatencyAtRate(b *testing.B) {
-	o := openTest(b, b.TempDir())
+	// A small retention keeps the trimmer deleting during the run, as in
+	// a node's steady state.
+	o, err := Open(b.TempDir(), Options{Retain: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
 	ev := make([]byte, 1500)
 	ctx := context.Background()
 	f, err := os.Create(filepath.Join(b.TempDir(), "fsync-floor"))
