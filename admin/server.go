@@ -156,6 +156,7 @@ func (s *Server) Register(r chi.Router) {
 			r.Delete("/cluster/members/{id}", s.wrap(s.removeMember))
 			r.Post("/cluster/transfer-leader", s.wrap(s.transferLeader))
 
+			r.Get("/quotas", s.wrap(s.listQuotas))
 			r.Get("/usage", s.wrap(s.usage))
 			r.Get("/audit", s.wrap(s.audit))
 			r.Get("/audit/{id}", s.wrap(s.auditEvent))

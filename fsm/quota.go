@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // budget periods follow org time zones the same way on every node
@@ -265,4 +266,88 @@ func (q *Quota) advance(spec LimitSpec, now time.Time) {
 // idle reports whether q holds nothing worth keeping.
 func (q *Quota) idle() bool {
 	return len(q.Buckets) == 0 && len(q.Leases) == 0 && q.Spent == 0
+}
+
+// QuotaStatus is one configured limit as it stands at a time: what
+// counts against it, what nodes hold in leases, what is left.
+type QuotaStatus struct {
+	Key   string `json:"key"`
+	Scope string `json:"scope"` // key or org
+	ID    string `json:"id"`
+	OrgID string `json:"org_id"`
+	Kind  string `json:"kind"`
+	Limit int64  `json:"limit"`
+	// Used is consumption in the window (RPM, TPM), in the budget period,
+	// or slots in use (concurrency: the leases are the slots).
+	Used   int64 `json:"used"`
+	Leased int64 `json:"leased"`
+	// Available is what the cluster may still grant.
+	Available int64 `json:"available"`
+	// Period is the budget period counted ("2026-11", "2026-11-25",
+	// "total"); ResetsAt when it ends, or for RPM/TPM when the oldest
+	// consumption leaves the window. Zero when nothing will reset.
+	Period   string           `json:"period,omitempty"`
+	ResetsAt time.Time        `json:"resets_at,omitzero"`
+	Leases   map[string]Lease `json:"leases"`
+}
+
+// QuotaStatuses lists every configured limit of keys and org policies
+// that match (nil: all), sorted by quota key, as they stand at now.
+func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string) bool) []QuotaStatus {
+	var out []QuotaStatus
+	add := func(scope, id, orgID string, l Limits) {
+		if l.RPM == 0 && l.TPM == 0 && l.Concurrency == 0 && l.Budget == 0 || match != nil && !match(scope, id, orgID) {
+			return
+		}
+		for _, kind := range []string{KindRPM, KindTPM, KindConcurrency, KindBudget} {
+			key := QuotaKey(scope, id, kind)
+			spec := s.QuotaLimit(key)
+			if spec.Limit == 0 {
+				continue
+			}
+			q := &Quota{Key: key}
+			if cur := s.Quotas[key]; cur != nil {
+				q = cur.clone()
+			}
+			q.advance(spec, now)
+			st := QuotaStatus{Key: key, Scope: scope, ID: id, OrgID: orgID, Kind: kind, Limit: spec.Limit,
+				Used: q.Used(spec, now), Leased: q.Outstanding(), Available: q.Available(spec, now), Leases: q.Leases}
+			if st.Leases == nil {
+				st.Leases = map[string]Lease{}
+			}
+			switch kind {
+			case KindRPM, KindTPM:
+				st.ResetsAt = q.FreesAt(now)
+			case KindConcurrency:
+				st.Used = st.Leased
+			case KindBudget:
+				st.Period = BudgetPeriodKey(spec.Period, now, spec.Loc)
+				st.ResetsAt = budgetPeriodEnd(spec.Period, now, spec.Loc)
+			}
+			out = append(out, st)
+		}
+	}
+	for _, k := range s.Keys {
+		if k.RevokedAt == nil {
+			add(ScopeKey, k.ID, k.OrgID, k.Limits)
+		}
+	}
+	for _, p := range s.Policies {
+		add(ScopeOrg, p.OrgID, p.OrgID, p.Limits)
+	}
+	slices.SortFunc(out, func(a, b QuotaStatus) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// budgetPeriodEnd is when the budget period holding t ends; zero for
+// a total budget.
+func budgetPeriodEnd(period string, t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	switch period {
+	case PeriodTotal:
+		return time.Time{}
+	case PeriodDaily:
+		return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+	}
+	return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
 }

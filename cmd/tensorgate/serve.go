@@ -256,7 +256,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	c.Gateway.NodeID = c.NodeID
-	limits := quota.New(quota.Config{Node: c.NodeID, Logger: lg}, node)
+	limits := quota.New(quota.Config{Node: c.NodeID, State: f, Logger: lg}, node)
+	reg.MustRegister(limits)
 	qctx, stopQuota := context.WithCancel(context.Background())
 	defer stopQuota()
 	go limits.Run(qctx)

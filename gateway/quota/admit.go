@@ -79,6 +79,13 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 			return t, nil
 		}
 		nd := t.needs[failed]
+		if t.stale() {
+			// A limit was forgotten while idle between the lookup and
+			// now: look them all up again.
+			t = Ticket{m: m}
+			t.collect(m, r)
+			continue
+		}
 		for i := 0; i < t.n; i++ {
 			if t.needs[i].l.balance.Load() < t.needs[i].units {
 				t.book(i)
@@ -89,9 +96,11 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 		}
 		if m.partitioned(now) {
 			if m.failOpen(r.Policy, now) {
+				m.metrics.failOpen.Inc()
 				t.force(now)
 				return t, nil
 			}
+			m.metrics.unavailable.Inc()
 			return Ticket{}, ErrUnavailable
 		}
 		if deadline.IsZero() {
@@ -101,6 +110,7 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 		if !now.Before(deadline) || nd.l.available.Load() == 0 {
 			return Ticket{}, t.refusal(failed, now)
 		}
+		m.metrics.waited.Inc()
 		if !m.awaitSync(ctx, deadline.Sub(now)) {
 			return Ticket{}, ctx.Err()
 		}
@@ -109,7 +119,18 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 
 func (t *Ticket) refusal(i int, now time.Time) error {
 	l := t.needs[i].l
+	t.m.metrics.refused[l.scopeIdx][l.kindIdx].Inc()
 	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(now)}
+}
+
+// stale reports whether one of the ticket's limits was pruned.
+func (t *Ticket) stale() bool {
+	for i := 0; i < t.n; i++ {
+		if t.needs[i].l.pruned.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // book counts need i in its limit's demand, once per request however
@@ -127,6 +148,7 @@ func (t *Ticket) admitted(now time.Time) {
 		l := t.needs[i].l
 		t.book(i)
 		l.lastUsed.Store(now.UnixNano())
+		l.open.Add(1)
 		switch l.kind {
 		case fsm.KindRPM:
 			l.spent.Add(1)
@@ -152,6 +174,7 @@ func (t *Ticket) force(now time.Time) {
 func (t *Ticket) Settle(tokens, cost int64) {
 	for i := 0; i < t.n; i++ {
 		nd := t.needs[i]
+		nd.l.open.Add(-1)
 		switch nd.l.kind {
 		case fsm.KindTPM:
 			nd.l.spent.Add(tokens)

@@ -11,9 +11,12 @@ import (
 // asking (balance), what it spent since its last report, and what the
 // cluster said at the last sync.
 type limit struct {
+	id    limitID
 	key   string
 	scope string // fsm.ScopeKey or fsm.ScopeOrg
 	kind  string
+	// scopeIdx and kindIdx index scopes and kinds (the metrics).
+	scopeIdx, kindIdx uint8
 	// balance is what requests may take now. Reservations take from it
 	// and settlements give back; it may go below zero when real usage beat
 	// an estimate (a debt the next report carries).
@@ -22,6 +25,12 @@ type limit struct {
 	spent atomic.Int64
 	// inUse counts concurrency slots taken and not yet released.
 	inUse atomic.Int64
+	// open counts admitted requests not yet settled, of any kind; a
+	// limit is forgotten only when none is open.
+	open atomic.Int64
+	// pruned is set when the manager forgot this limit; a request that
+	// still holds it looks the limit up again.
+	pruned atomic.Bool
 	// Known from the last sync.
 	max       atomic.Int64 // the limit; 0 once it is gone
 	available atomic.Int64 // left in the cluster after our grant

@@ -33,7 +33,10 @@ type Config struct {
 	Horizon time.Duration
 	// Wait bounds how long a request waits for a grant when the local
 	// balance is empty but the cluster has capacity.
-	Wait   time.Duration
+	Wait time.Duration
+	// State, when set, puts every limit's cluster-wide usage in the
+	// metrics.
+	State  Viewer
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -97,13 +100,14 @@ type Manager struct {
 	running     sync.Mutex
 	pending     *fsm.Command
 	pendingLims []*limit
+	metrics     *metrics
 }
 
 // New returns a Manager; Run starts its syncs.
 func New(cfg Config, apply Applier) *Manager {
 	cfg.defaults()
 	return &Manager{cfg: cfg, apply: apply, log: cfg.Logger.With("component", "quota"),
-		limits: map[limitID]*limit{}, kick: make(chan struct{}, 1), synced: make(chan struct{})}
+		limits: map[limitID]*limit{}, kick: make(chan struct{}, 1), synced: make(chan struct{}), metrics: newMetrics()}
 }
 
 // Commands is how many sync commands this node has committed.
@@ -119,7 +123,8 @@ func (m *Manager) get(id limitID) *limit {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if l = m.limits[id]; l == nil {
-		l = &limit{key: fsm.QuotaKey(scopes[id.scope], id.id, kinds[id.kind]), scope: scopes[id.scope], kind: kinds[id.kind]}
+		l = &limit{id: id, key: fsm.QuotaKey(scopes[id.scope], id.id, kinds[id.kind]), scope: scopes[id.scope], kind: kinds[id.kind],
+			scopeIdx: id.scope, kindIdx: id.kind}
 		l.available.Store(-1) // unknown until the first sync
 		m.limits[id] = l
 	}

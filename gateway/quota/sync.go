@@ -54,9 +54,11 @@ func (m *Manager) SyncOnce(ctx context.Context) {
 // again, under the same id, so it is applied exactly once.
 func (m *Manager) send(ctx context.Context) bool {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	start := time.Now()
 	res, err := m.apply.Apply(actx, *m.pending)
 	cancel()
 	if err != nil {
+		m.metrics.syncs.WithLabelValues("failed").Inc()
 		if ctx.Err() == nil {
 			m.log.Warn("quota sync failed; spending what this node holds", "err", err)
 		}
@@ -82,6 +84,8 @@ func (m *Manager) send(ctx context.Context) bool {
 	m.pending, m.pendingLims = nil, nil
 	m.lastOK.Store(m.cfg.Now().UnixNano())
 	m.commands.Add(1)
+	m.metrics.syncs.WithLabelValues("ok").Inc()
+	m.metrics.syncSeconds.Observe(time.Since(start).Seconds())
 	return true
 }
 
@@ -104,6 +108,7 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 	var (
 		items []fsm.QuotaSyncItem
 		lims  []*limit
+		quiet []*limit
 	)
 	perSecond := float64(time.Second) / float64(m.cfg.Interval)
 	for _, l := range all {
@@ -143,10 +148,37 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 		}
 		spent := l.spent.Swap(0)
 		if want == 0 && ret == 0 && spent == 0 && (bal == 0 && l.inUse.Load() == 0) {
+			if now.UnixNano()-l.lastUsed.Load() > int64(forgetAfter) {
+				quiet = append(quiet, l)
+			}
 			continue // nothing held, nothing to say
 		}
 		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: spent, Return: ret, Want: want})
 		lims = append(lims, l)
 	}
+	m.forget(quiet, now)
 	return items, lims
+}
+
+// forgetAfter is how long a limit holds nothing and sees no request
+// before the node forgets it, so key churn does not grow the manager.
+const forgetAfter = 10 * time.Minute
+
+// forget drops limits that stayed quiet, unless a request came or is
+// still open since collect looked.
+func (m *Manager) forget(quiet []*limit, now time.Time) {
+	if len(quiet) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range quiet {
+		if l.open.Load() != 0 || l.balance.Load() != 0 || l.spent.Load() != 0 || now.UnixNano()-l.lastUsed.Load() <= int64(forgetAfter) {
+			continue
+		}
+		if m.limits[l.id] == l {
+			l.pruned.Store(true)
+			delete(m.limits, l.id)
+		}
+	}
 }
