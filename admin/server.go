@@ -38,6 +38,8 @@ type Cluster interface {
 	Members(ctx context.Context) ([]cluster.MemberInfo, error)
 	Leader() string
 	CaughtUp() bool
+	// Barrier waits until this node has applied what the leader has.
+	Barrier(ctx context.Context) error
 	Remove(ctx context.Context, id string) error
 	TransferLeader(ctx context.Context, id string) error
 	Removed() bool
@@ -106,6 +108,22 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 	}
 }
 
+// barrier makes admin reads on a follower see every write already
+// acknowledged by any node: a script that creates an org through one node
+// and sets its policy through another (behind a load balancer) finds it.
+// It costs one round trip to the leader; without a leader the node
+// answers from what it has.
+func (s *Server) barrier(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		if err := s.d.Cluster.Barrier(ctx); err != nil {
+			s.log.Debug("read barrier failed; answering from local state", "err", err)
+		}
+		cancel()
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Register mounts the admin routes on r.
 func (s *Server) Register(r chi.Router) {
 	r.Group(func(r chi.Router) {
@@ -121,7 +139,7 @@ func (s *Server) Register(r chi.Router) {
 		r.With(s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
 
 		r.Route("/api/admin", func(r chi.Router) {
-			r.Use(s.authenticate)
+			r.Use(s.barrier, s.authenticate)
 			r.Get("/orgs", s.wrap(s.listOrgs))
 			r.Post("/orgs", s.wrap(s.createOrg))
 			r.Get("/orgs/{id}", s.wrap(s.getOrg))

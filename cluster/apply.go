@@ -179,3 +179,23 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 	}
 	return nil
 }
+
+// Barrier waits until this node has applied every write the leader had
+// applied when it was asked, so a read here sees what any node already
+// acknowledged (a write made through another node a moment ago). On the
+// leader it returns at once; with no leader it returns ErrNotLeader and
+// the caller reads what it has.
+func (n *Node) Barrier(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return nil
+	}
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return ErrNotLeader
+	}
+	st, err := n.statusOf(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return n.waitApplied(ctx, st.AppliedIndex)
+}

@@ -49,6 +49,8 @@ type serveConfig struct {
 	RedactFields      string
 	RetentionDays     int
 	OutboxMaxBytes    int64
+	QuotaLeaseTTL     time.Duration
+	QuotaWait         time.Duration
 
 	AdminEmail    string
 	AdminPassword string
@@ -78,6 +80,8 @@ func defaultServeConfig() serveConfig {
 		Gateway:           gateway.DefaultConfig(),
 		RetentionDays:     90,
 		OutboxMaxBytes:    4 << 30,
+		QuotaLeaseTTL:     10 * time.Second,
+		QuotaWait:         250 * time.Millisecond,
 	}
 }
 
@@ -101,6 +105,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.RetentionDays < 0 {
 		return fmt.Errorf("--audit-retention-days %d: must be 0 (keep forever) or more", c.RetentionDays)
+	}
+	if c.QuotaLeaseTTL < time.Second || c.QuotaLeaseTTL > fsm.MaxLeaseTTL {
+		return fmt.Errorf("--quota-lease-ttl %v: must be from 1s to %v", c.QuotaLeaseTTL, fsm.MaxLeaseTTL)
+	}
+	if c.QuotaWait <= 0 || c.QuotaWait > 10*time.Second {
+		return fmt.Errorf("--quota-wait %v: must be positive and at most 10s", c.QuotaWait)
 	}
 	if c.OutboxMaxBytes < 1<<20 {
 		return fmt.Errorf("--outbox-max-bytes %d: must be at least 1 MiB", c.OutboxMaxBytes)
@@ -140,6 +150,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.RetentionDays, "audit-retention-days", c.RetentionDays, "days of audit events kept in Postgres; older day partitions are dropped (0 keeps all)")
 	fs.Int64Var(&c.OutboxMaxBytes, "outbox-max-bytes", c.OutboxMaxBytes, "unshipped events the outbox holds before the outbox-full policy applies")
 	fs.StringVar(&c.Gateway.OutboxFullPolicy, "outbox-full-policy", c.Gateway.OutboxFullPolicy, "when the outbox is full: drop-bodies (keep serving, store events without bodies) or reject (answer 503)")
+	fs.DurationVar(&c.QuotaLeaseTTL, "quota-lease-ttl", c.QuotaLeaseTTL, "life of a node's lease on a limit's capacity; a dead node's share comes back after it")
+	fs.DurationVar(&c.QuotaWait, "quota-wait", c.QuotaWait, "longest a request waits for a lease when its node's share of a limit is empty but the cluster has room")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: tensorgate serve [flags]\n\nEvery flag can also be set as TENSORGATE_<FLAG_IN_UPPER_SNAKE>.\n\nFlags:")
 		fs.PrintDefaults()
@@ -256,7 +268,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	c.Gateway.NodeID = c.NodeID
-	limits := quota.New(quota.Config{Node: c.NodeID, State: f, Logger: lg}, node)
+	limits := quota.New(quota.Config{Node: c.NodeID, TTL: c.QuotaLeaseTTL, Wait: c.QuotaWait, State: f, Logger: lg}, node)
 	reg.MustRegister(limits)
 	qctx, stopQuota := context.WithCancel(context.Background())
 	defer stopQuota()

@@ -70,6 +70,18 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 	if t.n == 0 {
 		return t, nil
 	}
+	if t.takeAll() < 0 {
+		t.admitted(m.cfg.Now())
+		return t, nil
+	}
+	return m.admitSlow(ctx, r, t)
+}
+
+// admitSlow is Admit when a local balance fell short: the request waits
+// for grants while the cluster has room, its units counted as waiting so
+// every sync asks for them until it is admitted or gives up.
+func (m *Manager) admitSlow(ctx context.Context, r Request, t Ticket) (Ticket, error) {
+	defer func() { t.unwait() }()
 	var deadline time.Time
 	for {
 		failed := t.takeAll()
@@ -82,6 +94,7 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 		if t.stale() {
 			// A limit was forgotten while idle between the lookup and
 			// now: look them all up again.
+			t.unwait()
 			t = Ticket{m: m}
 			t.collect(m, r)
 			continue
@@ -89,6 +102,7 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 		for i := 0; i < t.n; i++ {
 			if t.needs[i].l.balance.Load() < t.needs[i].units {
 				t.book(i)
+				t.await(i)
 			}
 		}
 		if max := nd.l.max.Load(); max > 0 && nd.units > max {
@@ -131,6 +145,24 @@ func (t *Ticket) stale() bool {
 		}
 	}
 	return false
+}
+
+// await counts need i's units as waiting on its limit, once.
+func (t *Ticket) await(i int) {
+	if t.waiting&(1<<i) == 0 {
+		t.waiting |= 1 << i
+		t.needs[i].l.waiting.Add(t.needs[i].units)
+	}
+}
+
+// unwait takes the ticket's units off its limits' waiting counts.
+func (t *Ticket) unwait() {
+	for i := 0; i < t.n; i++ {
+		if t.waiting&(1<<i) != 0 {
+			t.needs[i].l.waiting.Add(-t.needs[i].units)
+		}
+	}
+	t.waiting = 0
 }
 
 // book counts need i in its limit's demand, once per request however

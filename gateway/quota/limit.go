@@ -36,7 +36,10 @@ type limit struct {
 	available atomic.Int64 // left in the cluster after our grant
 	freesAt   atomic.Int64 // Unix nanoseconds when the window frees capacity
 	// demand counts units asked for since the last sync, for sizing.
-	demand   atomic.Int64
+	demand atomic.Int64
+	// waiting is the units of requests blocked on this limit now; every
+	// sync asks for at least that much.
+	waiting  atomic.Int64
 	rate     atomic.Int64 // units per second, smoothed
 	lastUsed atomic.Int64 // Unix nanoseconds
 }

@@ -158,5 +158,7 @@ type Ticket struct {
 	needs  [8]need
 	n      int
 	booked uint8 // needs already counted in their limit's demand
-	m      *Manager
+	// waiting marks needs whose units are counted as waiting.
+	waiting uint8
+	m       *Manager
 }

@@ -229,3 +229,38 @@ func BenchmarkAdmit(b *testing.B) {
 		}
 	})
 }
+
+// slowRaft commits like fakeRaft, a few milliseconds later, so requests
+// arrive while a sync is in flight.
+type slowRaft struct{ *fakeRaft }
+
+func (s slowRaft) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	time.Sleep(3 * time.Millisecond)
+	return s.fakeRaft.Apply(ctx, c)
+}
+
+// TestWaitersKeepAskingUntilServed: requests that wait for a grant and
+// lose it to another request are still asked for by the next sync (seen
+// as a refusal with capacity left: three requests, concurrency 3, the
+// third refused).
+func TestWaitersKeepAskingUntilServed(t *testing.T) {
+	for round := range 20 {
+		c := newCluster(t, 0, fsm.Limits{Concurrency: 3})
+		ctx, cancel := context.WithCancel(context.Background())
+		m := New(Config{Node: "n", TTL: 2 * time.Second}, slowRaft{c.raft})
+		go m.Run(ctx)
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * time.Millisecond)
+				if _, err := m.Admit(context.Background(), Request{Key: c.key}); err != nil {
+					t.Errorf("round %d, request %d: %v", round, i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		cancel()
+	}
+}

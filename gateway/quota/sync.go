@@ -124,10 +124,12 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 		if d > 0 {
 			target = max(target, d) // at least what was just asked for
 		}
+		waiting := l.waiting.Load()
+		target = max(target, waiting) // and what requests wait for now
 		if mx := l.max.Load(); mx > 0 {
 			target = min(target, mx)
 		}
-		idle := d == 0 && now.UnixNano()-l.lastUsed.Load() > int64(2*time.Second)
+		idle := d == 0 && waiting == 0 && now.UnixNano()-l.lastUsed.Load() > int64(2*time.Second)
 		if idle {
 			target = 0
 		}
