@@ -152,6 +152,7 @@ func (t *Ticket) await(i int) {
 	if t.waiting&(1<<i) == 0 {
 		t.waiting |= 1 << i
 		t.needs[i].l.waiting.Add(t.needs[i].units)
+		t.needs[i].l.unit.Store(t.needs[i].units)
 	}
 }
 

@@ -62,6 +62,7 @@ func TestQuietLimitsAreForgotten(t *testing.T) {
 		t.Fatalf("%d limits still tracked after %v quiet", len(m.limits), forgetAfter)
 	}
 	admit()
+	now.Add(int64(time.Second)) // the report is due
 	m.SyncOnce(ctx)
 	q := b.View().Quotas[fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindTPM)]
 	if q == nil || q.Used(b.View().QuotaLimit(q.Key), clock()) != 7 {

@@ -39,9 +39,14 @@ type limit struct {
 	demand atomic.Int64
 	// waiting is the units of requests blocked on this limit now; every
 	// sync asks for at least that much.
-	waiting  atomic.Int64
+	waiting atomic.Int64
+	// unit is the size of the last request that waited: leases are asked
+	// for in whole requests, so no node is left holding a crumb too small
+	// for the next call (budgets, TPM).
+	unit     atomic.Int64
 	rate     atomic.Int64 // units per second, smoothed
 	lastUsed atomic.Int64 // Unix nanoseconds
+	lastSync atomic.Int64 // Unix nanoseconds of the last sync that carried it
 }
 
 // take removes n units from the balance if it holds them.

@@ -29,8 +29,12 @@ type Config struct {
 	// TTL is a lease's life; a node that stops syncing loses its leases
 	// (counted as spent) after it.
 	TTL time.Duration
-	// Horizon is how much of its recent rate a node keeps in hand.
+	// Horizon is how much of its recent rate a node keeps in hand; it
+	// asks for more when half is left.
 	Horizon time.Duration
+	// ReportEvery bounds how long consumption goes unreported and a held
+	// lease unrenewed (default 1s; at most a third of TTL).
+	ReportEvery time.Duration
 	// Wait bounds how long a request waits for a grant when the local
 	// balance is empty but the cluster has capacity.
 	Wait time.Duration
@@ -49,8 +53,12 @@ func (c *Config) defaults() {
 		c.TTL = 10 * time.Second
 	}
 	if c.Horizon <= 0 {
-		c.Horizon = time.Second
+		c.Horizon = 2 * time.Second
 	}
+	if c.ReportEvery <= 0 {
+		c.ReportEvery = time.Second
+	}
+	c.ReportEvery = min(c.ReportEvery, c.TTL/3)
 	if c.Wait <= 0 {
 		c.Wait = 250 * time.Millisecond
 	}

@@ -64,6 +64,7 @@ func (m *Manager) send(ctx context.Context) bool {
 		}
 		return false
 	}
+	now := m.cfg.Now()
 	var grants []fsm.QuotaGrant
 	switch v := res.(type) {
 	case []fsm.QuotaGrant:
@@ -76,13 +77,14 @@ func (m *Manager) send(ctx context.Context) bool {
 			break
 		}
 		l := m.pendingLims[i]
+		l.lastSync.Store(now.UnixNano())
 		l.balance.Add(g.Granted)
 		l.max.Store(g.Limit)
 		l.available.Store(g.Available)
 		l.freesAt.Store(g.FreesAt.UnixNano())
 	}
 	m.pending, m.pendingLims = nil, nil
-	m.lastOK.Store(m.cfg.Now().UnixNano())
+	m.lastOK.Store(now.UnixNano())
 	m.commands.Add(1)
 	m.metrics.syncs.WithLabelValues("ok").Inc()
 	m.metrics.syncSeconds.Observe(time.Since(start).Seconds())
@@ -109,6 +111,7 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 		items []fsm.QuotaSyncItem
 		lims  []*limit
 		quiet []*limit
+		later []*limit // limits with nothing urgent to say
 	)
 	perSecond := float64(time.Second) / float64(m.cfg.Interval)
 	for _, l := range all {
@@ -126,6 +129,9 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 		}
 		waiting := l.waiting.Load()
 		target = max(target, waiting) // and what requests wait for now
+		if u := l.unit.Load(); u > 1 {
+			target = (target + u - 1) / u * u
+		}
 		if mx := l.max.Load(); mx > 0 {
 			target = min(target, mx)
 		}
@@ -139,24 +145,38 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 			// the cluster counts it there.
 			bal = 0
 		}
+		// Top up at the low watermark (half the target), when requests
+		// wait, or with a report that is due anyway; otherwise stay quiet
+		// so a steady node costs about one command a report interval.
+		due := now.UnixNano()-l.lastSync.Load() >= int64(m.cfg.ReportEvery)
 		var want, ret int64
 		switch {
-		case bal < target:
+		case bal < target && (bal <= target/2 || waiting > 0 || due):
 			want = target - bal
 		case bal > target && (idle || bal > 2*target):
 			if l.balance.CompareAndSwap(bal, target) {
 				ret = bal - target
 			}
 		}
-		spent := l.spent.Swap(0)
-		if want == 0 && ret == 0 && spent == 0 && (bal == 0 && l.inUse.Load() == 0) {
-			if now.UnixNano()-l.lastUsed.Load() > int64(forgetAfter) {
+		held := bal > 0 || l.inUse.Load() > 0
+		if want == 0 && ret == 0 && !(due && (held || l.spent.Load() > 0)) {
+			if !held && l.spent.Load() == 0 && now.UnixNano()-l.lastUsed.Load() > int64(forgetAfter) {
 				quiet = append(quiet, l)
 			}
-			continue // nothing held, nothing to say
+			later = append(later, l)
+			continue // nothing that cannot wait
 		}
-		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: spent, Return: ret, Want: want})
+		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want})
 		lims = append(lims, l)
+	}
+	if len(items) > 0 {
+		// A command goes anyway: every pending report rides along.
+		for _, l := range later {
+			if sp := l.spent.Swap(0); sp > 0 {
+				items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: sp})
+				lims = append(lims, l)
+			}
+		}
 	}
 	m.forget(quiet, now)
 	return items, lims
