@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,10 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/fsm/fsmtest"
+	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/gateway/route"
 )
 
@@ -159,4 +163,40 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLimitsOnVsOff drives one gateway, with its quota manager, with
+// a key that has no limits and a key with RPM, TPM, concurrency and a
+// priced budget (all far above the load), in one run. Compare req/s of
+// the off and on lines:
+//
+//	go test ./gateway -run '^$' -bench LimitsOnVsOff -benchtime 20000x
+func BenchmarkLimitsOnVsOff(b *testing.B) {
+	e := newEnv(b)
+	e.oa.Set(mockupstream.Behavior{})
+	e.rec.discard = true
+	m := quota.New(quota.Config{Node: "bench-node"}, commitFunc(e.b.Commit))
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go m.Run(ctx)
+	gw, err := gateway.New(gateway.DefaultConfig(), gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Limiter: m, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	b.Cleanup(srv.Close)
+	e.apply(fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: fsm.Price{Model: "gpt-mock", Currency: "CNY",
+		Rates: map[string]int64{fsm.UnitPromptToken: 800_000, fsm.UnitCompletionToken: 2_000_000}}})
+	limited, _ := e.addKey(func(k *fsm.Key) {
+		k.Limits = fsm.Limits{RPM: 1 << 40, TPM: 1 << 50, Concurrency: 1 << 20, Budget: 1 << 60, BudgetPeriod: fsm.PeriodTotal}
+	})
+	body := []byte(`{"model":"gpt-mock","max_tokens":64,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}`)
+	for _, conc := range []int{16, 64} {
+		for _, on := range []bool{false, true} {
+			key := map[bool]string{false: e.key, true: limited}[on]
+			b.Run(fmt.Sprintf("c=%d/limits=%v", conc, map[bool]string{false: "off", true: "on"}[on]), func(b *testing.B) {
+				runLoad(b, srv.URL+"/v1/chat/completions", key, body, conc)
+			})
+		}
+	}
 }
