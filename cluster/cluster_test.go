@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,6 +168,40 @@ func TestClusterBootstrapsAndForwardsWrites(t *testing.T) {
 	// Business-rule errors come back typed through the forwarding.
 	if _, err := f.node.Apply(ctx, orgCmd("o1", "again")); !fsm.IsCode(err, fsm.CodeConflict) {
 		t.Fatalf("forwarded conflict: %v", err)
+	}
+	// After a barrier, every node reads what any node acknowledged.
+	for _, n := range tc.nodes {
+		if _, err := n.node.Apply(ctx, orgCmd("b-"+n.cfg.NodeID, "barrier "+n.cfg.NodeID)); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range tc.nodes {
+			if err := m.node.Barrier(ctx); err != nil {
+				t.Fatalf("barrier on %s: %v", m.cfg.NodeID, err)
+			}
+			if _, ok := m.fsm.View().Orgs["b-"+n.cfg.NodeID]; !ok {
+				t.Fatalf("%s does not see a write acknowledged by %s after a barrier", m.cfg.NodeID, n.cfg.NodeID)
+			}
+		}
+	}
+	// Notices reach every other node, not the sender.
+	got := make(chan string, 10)
+	for id, n := range tc.nodes {
+		n.node.Subscribe("test", func(from string, payload []byte) { got <- id + "<-" + from + ":" + string(payload) })
+	}
+	f.node.Notify("test", []byte(`"hello"`))
+	var seen []string
+	for len(seen) < 2 {
+		select {
+		case s := <-got:
+			seen = append(seen, s)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("notices seen: %v", seen)
+		}
+	}
+	for _, s := range seen {
+		if !strings.HasSuffix(s, "<-"+f.cfg.NodeID+`:"hello"`) || strings.HasPrefix(s, f.cfg.NodeID+"<-") {
+			t.Fatalf("notice %q", s)
+		}
 	}
 	tc.waitFor("the write on every node", 5*time.Second, func() bool {
 		for _, n := range tc.nodes {

@@ -158,7 +158,12 @@ func (d *discovery) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (d *discovery) NotifyMsg([]byte)                           {}
+// NotifyMsg implements memberlist.Delegate: a peer's notice. memberlist
+// reuses the buffer after the call, so it is copied first.
+func (d *discovery) NotifyMsg(b []byte) {
+	d.n.deliver(append([]byte(nil), b...))
+}
+
 func (d *discovery) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *discovery) LocalState(join bool) []byte                { return nil }
 func (d *discovery) MergeRemoteState(buf []byte, join bool)     {}

@@ -50,6 +50,7 @@ type Node struct {
 	evictedMu sync.Mutex
 	evicted   map[raft.ServerID]bool
 	ready     atomic.Bool // latched by CaughtUp
+	notices   notices
 }
 
 // New opens the node's stores and starts raft. A node with existing state
