@@ -20,21 +20,18 @@ type notice struct {
 	Payload json.RawMessage `json:"p"`
 }
 
-// NoticeHandler receives a peer's notice.
-type NoticeHandler func(from string, payload []byte)
-
 type notices struct {
 	mu       sync.RWMutex
-	handlers map[string]NoticeHandler
+	handlers map[string]func(from string, payload []byte)
 }
 
 // Subscribe calls h with every notice on topic a peer sends. One handler
 // per topic; a later one replaces it.
-func (n *Node) Subscribe(topic string, h NoticeHandler) {
+func (n *Node) Subscribe(topic string, h func(from string, payload []byte)) {
 	n.notices.mu.Lock()
 	defer n.notices.mu.Unlock()
 	if n.notices.handlers == nil {
-		n.notices.handlers = map[string]NoticeHandler{}
+		n.notices.handlers = map[string]func(from string, payload []byte){}
 	}
 	n.notices.handlers[topic] = h
 }

@@ -110,7 +110,8 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 			PromptEstimate:   in.promptEstimate(),
 		}
 		ev.Stream = req.Stream
-		res, attempts, err = s.call(r.Context(), p, targets, req, sink)
+		targets = s.balancer.Order(in.Model, route.StrategyFor(state, in.Model, p.Policy), targets)
+		res, attempts, err = s.call(r.Context(), p, targets, req, sink, start)
 		return err
 	}
 }
@@ -145,35 +146,54 @@ func (s *Server) fillEvent(ev *event.Event, state *fsm.State, sink *responseSink
 	ev.CostMicros, ev.Currency = price(state, ev.UpstreamModel, ev.Model, res.Usage)
 }
 
-// call tries targets in order until one answers, failing over on errors
-// another target may not have, and never after the first byte reached the
-// client.
-func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Target, req *provider.Request, sink *responseSink) (provider.Result, []event.Attempt, error) {
+// call tries targets in the order of the route's strategy until one
+// answers, failing over on errors another target may not have, never
+// after the first byte reached the client, at most MaxAttempts upstream
+// calls and none started after the failover window. A target whose
+// breaker is open is skipped without a call (and noted in the chain).
+func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Target, req *provider.Request, sink *responseSink, start time.Time) (provider.Result, []event.Attempt, error) {
 	var (
 		attempts []event.Attempt
 		lastErr  error
+		called   int
+		reopens  time.Time // the earliest time a skipped target probes again
 	)
 	for _, t := range targets {
-		if len(attempts) >= s.cfg.MaxAttempts {
+		now := s.now()
+		if called >= s.cfg.MaxAttempts || (called > 0 && now.Sub(start) > s.cfg.FailoverWindow) {
 			break
+		}
+		br := s.breakerFor(p.Policy, t.Provider.Slug, t.Model)
+		allowed, probe := br.Allow(now)
+		if !allowed {
+			attempts = append(attempts, event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: provider.ClassBreakerOpen})
+			s.metrics.attempts.WithLabelValues(t.Provider.Slug, provider.ClassBreakerOpen).Inc()
+			if u := br.Until(); !u.IsZero() && (reopens.IsZero() || u.Before(reopens)) {
+				reopens = u
+			}
+			continue
 		}
 		a := s.adapters[t.Provider.Format]
 		ep, err := s.endpoint(p, t.Provider)
 		if err != nil {
+			br.Release(probe)
 			attempts = append(attempts, event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: provider.ClassAuth})
 			lastErr = err
 			continue
 		}
+		called++
 		req.Model = t.Model
 		sink.provider, sink.model = t.Provider.Slug, t.Model
 		t0 := s.now()
 		res, err := a.Do(ctx, ep, req, sink)
 		at := event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: "ok", Duration: s.now().Sub(t0)}
 		if err == nil {
+			judge(br, s.now(), probe, nil, nil)
 			attempts = append(attempts, at)
 			s.metrics.attempts.WithLabelValues(at.Provider, at.Result).Inc()
 			if res.TTFB > 0 {
 				s.metrics.ttfb.WithLabelValues(at.Provider).Observe(res.TTFB.Seconds())
+				s.balancer.Observe(t, res.TTFB)
 			}
 			return res, attempts, nil
 		}
@@ -185,6 +205,7 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		if ctx.Err() != nil {
 			ue.Class = provider.ClassCanceled
 		}
+		judge(br, s.now(), probe, err, ue)
 		at.Result, at.Status, at.Error = ue.Class, ue.Status, ue.Message
 		attempts = append(attempts, at)
 		s.metrics.attempts.WithLabelValues(at.Provider, at.Result).Inc()
@@ -192,6 +213,11 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		if sink.Started() || !ue.Retryable() {
 			break
 		}
+	}
+	if lastErr == nil && !reopens.IsZero() {
+		// Every usable target is behind an open breaker.
+		lastErr = &provider.UpstreamError{Provider: attempts[len(attempts)-1].Provider, Class: provider.ClassBreakerOpen,
+			Message: "every target's circuit breaker is open", RetryAfter: max(time.Second, reopens.Sub(s.now()))}
 	}
 	return provider.Result{}, attempts, lastErr
 }

@@ -12,6 +12,8 @@ type metrics struct {
 	estimated      *prometheus.CounterVec
 	recordFailures prometheus.Counter
 	bodiesDropped  prometheus.Counter
+	// breakerTransitions counts this node's own breaker transitions.
+	breakerTransitions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,13 +52,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tensorgate_event_bodies_dropped_total",
 			Help: "Usage events stored without their bodies because the outbox was full.",
 		}),
+		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tensorgate_breaker_transitions_total",
+			Help: "Circuit breaker transitions this node observed, by provider and the state entered.",
+		}, []string{"provider", "to"}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tensorgate_auth_failures_total",
 			Help: "Data-plane requests refused for a missing, unknown, disabled, revoked or expired key.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated, m.recordFailures, m.bodiesDropped)
+		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated, m.recordFailures, m.bodiesDropped, m.breakerTransitions)
 	}
 	return m
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/gateway/breaker"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/provider/anthropic"
 	"github.com/tensorgate/tensorgate/gateway/provider/openai"
+	"github.com/tensorgate/tensorgate/gateway/route"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
@@ -53,6 +55,9 @@ type Config struct {
 	// OutboxFullPolicy is what the node does once its outbox is full:
 	// OutboxDropBodies (default) or OutboxReject.
 	OutboxFullPolicy string
+	// FailoverWindow is how long after a request arrived another target
+	// may still be tried; no new attempt starts after it.
+	FailoverWindow time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -65,6 +70,7 @@ func DefaultConfig() Config {
 		IdleTimeout:      60 * time.Second,
 		AuditBodyBytes:   event.DefaultBodyLimit,
 		OutboxFullPolicy: OutboxDropBodies,
+		FailoverWindow:   2 * time.Minute,
 	}
 }
 
@@ -84,7 +90,7 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("gateway: outbox full policy %q is not %s or %s", c.OutboxFullPolicy, OutboxDropBodies, OutboxReject)
 	}
-	if c.FirstByteTimeout <= 0 || c.ResponseTimeout <= 0 || c.IdleTimeout <= 0 {
+	if c.FirstByteTimeout <= 0 || c.ResponseTimeout <= 0 || c.IdleTimeout <= 0 || c.FailoverWindow <= 0 {
 		return errors.New("gateway: timeouts must be positive")
 	}
 	return nil
@@ -102,9 +108,14 @@ type Deps struct {
 	Adapters map[string]provider.Adapter
 	// Transport for upstream calls; nil builds a tuned one.
 	Transport http.RoundTripper
-	Logger    *slog.Logger
-	Registry  prometheus.Registerer
-	Now       func() time.Time
+	// Notifier shares breaker transitions with peers; nil keeps them on
+	// this node.
+	Notifier Notifier
+	// Alerter hears breaker transitions; nil sends no alerts.
+	Alerter  BreakerAlerter
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Now      func() time.Time
 }
 
 // Server is the /v1 data plane.
@@ -121,6 +132,8 @@ type Server struct {
 	redactor *event.Redactor
 	authLog  logLimiter
 	keys     sync.Map // string(sealed key) -> plaintext
+	balancer *route.Balancer
+	breakers *breaker.Set
 }
 
 // New returns the data plane.
@@ -152,6 +165,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 	}
 	s.metrics = newMetrics(d.Registry)
+	s.balancer = route.NewBalancer()
+	s.startBreakers(d)
+	if d.Registry != nil {
+		d.Registry.MustRegister(breakerStates{s})
+	}
 	return s, nil
 }
 

@@ -110,6 +110,9 @@ const (
 	ClassClientErr = "client"    // the upstream blamed the request (4xx)
 	ClassAuth      = "auth"      // the upstream rejected the gateway's key
 	ClassRateLimit = "ratelimit" // the upstream throttled (429)
+	// ClassBreakerOpen is a target skipped without a call: its circuit
+	// breaker is open.
+	ClassBreakerOpen = "breaker_open"
 )
 
 // UpstreamError is a failed upstream call.

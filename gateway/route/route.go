@@ -12,6 +12,7 @@ import (
 type Target struct {
 	Provider *fsm.Provider
 	Model    string // the upstream's model name
+	Weight   int    // the route's weight for it (weighted strategy)
 }
 
 // Filter says whether a provider may serve this call (org policy, the
@@ -30,7 +31,7 @@ func Resolve(state *fsm.State, model, capability string, allow Filter) []Target 
 		out := make([]Target, 0, len(r.Targets))
 		for _, t := range r.Targets {
 			if p := state.Providers[t.Provider]; usable(p) {
-				out = append(out, Target{Provider: p, Model: t.Model})
+				out = append(out, Target{Provider: p, Model: t.Model, Weight: t.Weight})
 			}
 		}
 		return out
@@ -43,6 +44,19 @@ func Resolve(state *fsm.State, model, capability string, allow Filter) []Target 
 		}
 	}
 	return out
+}
+
+// StrategyFor is the strategy a caller's request for model uses: the
+// org policy's when it sets one, else the route's, else priority (the
+// order of providers).
+func StrategyFor(state *fsm.State, model string, policy *fsm.Policy) string {
+	if policy != nil && policy.Strategy != "" {
+		return policy.Strategy
+	}
+	if r := state.Routes[model]; r != nil && r.Strategy != "" {
+		return r.Strategy
+	}
+	return fsm.StrategyPriority
 }
 
 // Models lists every model name resolvable for capability under allow:
