@@ -65,8 +65,10 @@ type Deps struct {
 	Keyring  *Keyring
 	Gatherer prometheus.Gatherer
 	// Usage answers the usage and audit endpoints.
-	Usage  UsageStore
-	Logger *slog.Logger
+	Usage UsageStore
+	// Breakers lists the data plane's circuit breakers; nil lists none.
+	Breakers func() []BreakerStatus
+	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -175,6 +177,7 @@ func (s *Server) Register(r chi.Router) {
 			r.Post("/cluster/transfer-leader", s.wrap(s.transferLeader))
 
 			r.Get("/quotas", s.wrap(s.listQuotas))
+			r.Get("/breakers", s.wrap(s.listBreakers))
 			r.Get("/usage", s.wrap(s.usage))
 			r.Get("/audit", s.wrap(s.audit))
 			r.Get("/audit/{id}", s.wrap(s.auditEvent))

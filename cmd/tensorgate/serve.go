@@ -145,6 +145,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
 	fs.DurationVar(&c.Gateway.IdleTimeout, "upstream-idle-timeout", c.Gateway.IdleTimeout, "longest gap between two chunks of an upstream answer")
 	fs.DurationVar(&c.Gateway.ResponseTimeout, "upstream-response-timeout", c.Gateway.ResponseTimeout, "longest wait for a non-streaming answer")
+	fs.DurationVar(&c.Gateway.FailoverWindow, "failover-window", c.Gateway.FailoverWindow, "no new upstream attempt starts this long after a request arrived")
 	fs.IntVar(&c.Gateway.AuditBodyBytes, "audit-body-bytes", c.Gateway.AuditBodyBytes, "bytes of each request and response body kept in the audit record (0 keeps none)")
 	fs.StringVar(&c.RedactFields, "audit-redact-fields", "", "comma-separated JSON fields whose values are never stored, besides api_key, password, token and the like")
 	fs.IntVar(&c.RetentionDays, "audit-retention-days", c.RetentionDays, "days of audit events kept in Postgres; older day partitions are dropped (0 keeps all)")
@@ -262,18 +263,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer stopSinks()
-	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
-		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Usage: usage, Logger: lg, Now: time.Now})
-	if err != nil {
-		return err
-	}
 	c.Gateway.NodeID = c.NodeID
 	limits := quota.New(quota.Config{Node: c.NodeID, TTL: c.QuotaLeaseTTL, Wait: c.QuotaWait, State: f, Logger: lg}, node)
 	reg.MustRegister(limits)
 	qctx, stopQuota := context.WithCancel(context.Background())
 	defer stopQuota()
 	go limits.Run(qctx)
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Registry: reg, Logger: lg, Now: time.Now})
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node,
+		Registry: reg, Logger: lg, Now: time.Now})
+	if err != nil {
+		return err
+	}
+	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
+		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Usage: usage,
+			Breakers: breakerLister(gw), Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/admin"
+	"github.com/tensorgate/tensorgate/gateway"
 	usagectr "github.com/tensorgate/tensorgate/gateway/usage"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/greptime"
@@ -84,4 +85,15 @@ func startSinks(c serveConfig, events *outbox.Outbox, node usagectr.Applier, sta
 		go func() { defer wg.Done(); _ = events.Ship(ctx, s, o) }()
 	}
 	return store, stop, nil
+}
+
+// breakerLister shows the data plane's circuit breakers in the admin API.
+func breakerLister(gw *gateway.Server) func() []admin.BreakerStatus {
+	return func() []admin.BreakerStatus {
+		var out []admin.BreakerStatus
+		for _, b := range gw.Breakers() {
+			out = append(out, admin.BreakerStatus{Provider: b.Provider, Model: b.Model, Org: b.Org, State: b.State, Until: b.Until})
+		}
+		return out
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/breaker"
 )
 
 func targets(weights ...int) []Target {
@@ -76,5 +77,35 @@ func TestLeastLatencyPrefersTheFastestAndExplores(t *testing.T) {
 	// Priority keeps the given order.
 	if o := b.Order("r", fsm.StrategyPriority, ts); o[0].Provider.Slug != "a" {
 		t.Fatal("priority reordered")
+	}
+}
+
+// BenchmarkSelect is the routing work of one request on the hot path:
+// resolve the model's targets, order them by strategy, and ask the first
+// target's breaker:
+//
+//	go test ./gateway/route -run '^$' -bench Select -benchmem
+func BenchmarkSelect(b *testing.B) {
+	st := testState(b)
+	for _, strategy := range []string{fsm.StrategyPriority, fsm.StrategyWeighted, fsm.StrategyLeastLatency} {
+		b.Run(strategy, func(b *testing.B) {
+			bal := NewBalancer()
+			set := breaker.NewSet(nil)
+			ts := Resolve(st, "alias", "llm", nil)
+			for _, t := range ts {
+				bal.Observe(t, 20*time.Millisecond)
+			}
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					o := bal.Order("alias", strategy, Resolve(st, "alias", "llm", nil))
+					if ok, _ := set.Get(breaker.Key{Provider: o[0].Provider.Slug, Model: o[0].Model}, breaker.Settings{}).Allow(now); !ok {
+						b.Fatal("refused")
+					}
+				}
+			})
+		})
 	}
 }

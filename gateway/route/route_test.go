@@ -8,7 +8,7 @@ import (
 	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 )
 
-func testState(t *testing.T) *fsm.State {
+func testState(t testing.TB) *fsm.State {
 	t.Helper()
 	b := fsmtest.New(t)
 	prov := func(slug string, enabled bool, caps []string, models ...string) {

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+)
+
+// breakerState is the state of provider's breaker on p ("" if p has none).
+func breakerState(t *testing.T, p *proc, tok, provider string) string {
+	t.Helper()
+	code, m := p.call("GET", "/api/admin/breakers", tok, nil)
+	if code != 200 {
+		t.Fatalf("breakers on %s: %d %v", p.id, code, m)
+	}
+	for _, b := range m["data"].([]any) {
+		if b := b.(map[string]any); b["provider"] == provider {
+			return b["state"].(string)
+		}
+	}
+	return ""
+}
+
+// TestBreakerSpreadsAcrossNodes opens a failing primary's breaker on one
+// node and times how long the others take to skip it too; then changes an
+// org policy through one node and sees every node route by it at once.
+func TestBreakerSpreadsAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("system test")
+	}
+	ps := startCluster(t, 3)
+	tok := ps[0].login("ai-gateway-admin-2026")
+	var mocks []*mockupstream.Server
+	for _, slug := range []string{"primary", "secondary"} {
+		m := mockupstream.New(mockupstream.Behavior{})
+		srv := httptest.NewServer(m)
+		t.Cleanup(srv.Close)
+		if code, r := ps[0].call("POST", "/api/admin/providers", tok, map[string]any{"name": slug, "slug": slug, "base_url": srv.URL, "models": "m"}); code != 201 {
+			t.Fatalf("provider: %d %v", code, r)
+		}
+		mocks = append(mocks, m)
+	}
+	mocks[0].Set(mockupstream.Behavior{FailStatus: 500})
+	if code, r := ps[0].call("PUT", "/api/admin/routes/m", tok, map[string]any{"strategy": "priority",
+		"targets": []map[string]any{{"provider": "primary", "model": "m"}, {"provider": "secondary", "model": "m"}}}); code != 200 {
+		t.Fatalf("route: %d %v", code, r)
+	}
+	key, _ := createKey(t, ps, tok, map[string]any{"name": "routing"})
+
+	for i := 0; breakerState(t, ps[0], tok, "primary") != "open"; i++ {
+		if r := chat(ps[0], key, "m", 8); r.status != 200 {
+			t.Fatalf("request %d on node1: %+v", i, r)
+		}
+		if i > 10 {
+			t.Fatal("node1's breaker did not open after 10 failures")
+		}
+	}
+	opened := time.Now()
+	var spread time.Duration
+	for _, p := range ps[1:] {
+		for breakerState(t, p, tok, "primary") != "open" {
+			if time.Since(opened) > 5*time.Second {
+				t.Fatalf("%s never learned of the open breaker", p.id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		spread = max(spread, time.Since(opened))
+	}
+	t.Logf("a breaker opened on node1 was open on every node after %v", spread.Round(time.Millisecond))
+	if spread > time.Second {
+		t.Fatalf("breaker took %v to spread, want under 1s", spread)
+	}
+	// The other nodes skip the primary without calling it.
+	before := mocks[0].Requests()
+	for _, p := range ps[1:] {
+		for range 5 {
+			if r := chat(p, key, "m", 8); r.status != 200 {
+				t.Fatalf("on %s: %+v", p.id, r)
+			}
+		}
+	}
+	if n := mocks[0].Requests() - before; n != 0 {
+		t.Fatalf("the open primary got %d calls from the other nodes", n)
+	}
+
+	// A policy written through node1 routes calls on every node at once:
+	// the org may use only the primary now, which fails.
+	org := orgID(t, ps[0], tok, "default-org")
+	if code, r := ps[0].call("PUT", "/api/admin/orgs/"+org+"/policy", tok, map[string]any{"allowed_providers": []string{"primary"}}); code != 200 {
+		t.Fatalf("policy: %d %v", code, r)
+	}
+	for _, p := range ps {
+		p.call("GET", "/api/admin/orgs/"+org+"/policy", tok, nil) // the read barrier: applied here
+		if r := chat(p, key, "m", 8); r.status != 502 {
+			t.Fatalf("on %s after the policy allowed only the failing primary: %+v", p.id, r)
+		}
+	}
+}
