@@ -118,7 +118,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 
 // fillEvent completes a request's event from its outcome.
 func (s *Server) fillEvent(ev *event.Event, state *fsm.State, sink *responseSink, res provider.Result, attempts []event.Attempt, err error, start time.Time) {
-	ev.Provider, ev.UpstreamModel = sink.provider, sink.model
+	ev.Provider, ev.UpstreamModel, ev.OwnKey = sink.provider, sink.model, sink.ownKey
 	ev.Attempts = attempts
 	if ev.Attempts == nil {
 		ev.Attempts = []event.Attempt{}
@@ -184,6 +184,7 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		called++
 		req.Model = t.Model
 		sink.provider, sink.model = t.Provider.Slug, t.Model
+		sink.ownKey = p.Policy != nil && len(p.Policy.OwnKeys[t.Provider.Slug]) > 0
 		t0 := s.now()
 		res, err := a.Do(ctx, ep, req, sink)
 		at := event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: "ok", Duration: s.now().Sub(t0)}

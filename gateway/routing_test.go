@@ -187,3 +187,23 @@ func TestLeastLatencyFollowsTheFastestTarget(t *testing.T) {
 		t.Fatalf("after up0 recovered, it got %d of 100 (up1 %d)", a, b)
 	}
 }
+
+func TestOwnKeyIsUsedAndMarked(t *testing.T) {
+	e := newEnv(t)
+	ups := e.upstreams(1, "m")
+	ups[0].Set(mockupstream.Behavior{Record: true})
+	if code, _, body := e.chatOnce("m", false); code != 200 || lastEvent(t, e).OwnKey {
+		t.Fatalf("system key: %d %s", code, body)
+	}
+	if got := ups[0].LastRequest().Header.Get("Authorization"); got != "Bearer "+openaiKey {
+		t.Fatalf("system key call sent %q", got)
+	}
+	e.apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: fsm.Policy{OrgID: "org1",
+		OwnKeys: map[string][]byte{"up0": e.sealer.Seal(secret.OrgKeyPurpose("org1", "up0"), []byte("sk-org-own"))}}})
+	if code, _, body := e.chatOnce("m", false); code != 200 || !lastEvent(t, e).OwnKey {
+		t.Fatalf("own key: %d %s %+v", code, body, lastEvent(t, e))
+	}
+	if got := ups[0].LastRequest().Header.Get("Authorization"); got != "Bearer sk-org-own" {
+		t.Fatalf("own key call sent %q", got)
+	}
+}

@@ -17,6 +17,7 @@ type responseSink struct {
 	buf     []byte
 	// provider and model of the current attempt, sent as headers.
 	provider, model string
+	ownKey          bool // the attempt uses the org's own key
 	bytes           int64
 	// pending is the response's end, held back until finish: the final
 	// byte of a body, or a stream's closing event. The usage event is made

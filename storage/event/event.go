@@ -59,6 +59,9 @@ type Event struct {
 	UpstreamMS    int64     `json:"upstream_ms"`
 	TTFBMS        int64     `json:"ttfb_ms"`
 	Attempts      []Attempt `json:"attempts"`
+	// OwnKey is set when the call went upstream with the org's own key
+	// for the provider, not the system's.
+	OwnKey bool `json:"own_key,omitempty"`
 	// Bodies, size-capped and with secrets redacted. For a stream the
 	// response is the assembled text.
 	RequestBody       string `json:"request_body,omitempty"`

@@ -152,6 +152,9 @@ func AppendLine(b *bytes.Buffer, ev *event.Event, seq uint64) {
 	strField("key_id", ev.KeyID)
 	strField("currency", ev.Currency)
 	strField("error_code", ev.ErrorCode)
+	if ev.OwnKey {
+		b.WriteString(",own_key=true") // the org's own upstream key
+	}
 	b.WriteByte(' ')
 	ts := ev.Time.Truncate(time.Microsecond).UnixNano() + int64(seq%1000)
 	b.WriteString(strconv.FormatInt(ts, 10))

@@ -125,7 +125,7 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 const eventColumns = `request_id, time, node, org_id, key_id, capability, model, provider, upstream_model, stream, status,
 	error_code, prompt_tokens, completion_tokens, total_tokens, cached_tokens, images, seconds, pages, characters,
 	usage_estimated, cost_micros, currency, latency_ms, upstream_ms, ttfb_ms, attempts, request_bytes, response_bytes,
-	request_truncated, response_truncated, bodies_dropped`
+	request_truncated, response_truncated, bodies_dropped, own_key`
 
 func scanEvent(row pgx.Row, bodies bool) (*event.Event, error) {
 	var (
@@ -140,7 +140,7 @@ func scanEvent(row pgx.Row, bodies bool) (*event.Event, error) {
 		&ev.UpstreamModel, &ev.Stream, &status, &ev.ErrorCode, &u.PromptTokens, &u.CompletionTokens, &u.TotalTokens,
 		&u.CachedTokens, &u.Images, &u.Seconds, &u.Pages, &u.Characters, &u.Estimated, &ev.CostMicros, &ev.Currency,
 		&lat, &up, &ttfb, &ev.Attempts, &ev.RequestBytes, &ev.ResponseBytes, &ev.RequestTruncated,
-		&ev.ResponseTruncated, &ev.BodiesDropped}
+		&ev.ResponseTruncated, &ev.BodiesDropped, &ev.OwnKey}
 	if bodies {
 		dest = append(dest, &reqBody, &respBody)
 	}

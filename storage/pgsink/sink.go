@@ -79,7 +79,7 @@ var columns = []struct{ name, typ string }{
 	{"latency_ms", "int4"}, {"upstream_ms", "int4"}, {"ttfb_ms", "int4"}, {"attempts", "jsonb"},
 	{"request_body", "text"}, {"response_body", "text"},
 	{"request_bytes", "int8"}, {"response_bytes", "int8"}, {"request_truncated", "bool"},
-	{"response_truncated", "bool"}, {"bodies_dropped", "bool"},
+	{"response_truncated", "bool"}, {"bodies_dropped", "bool"}, {"own_key", "bool"},
 }
 
 // sums are the rollup counters, summed from the inserted rows.
@@ -101,17 +101,17 @@ var insertSQL = func() string {
 		}
 		fmt.Fprintf(&b, "$%d::%s[]", i+1, c.typ)
 	}
-	b.WriteString(") ON CONFLICT DO NOTHING RETURNING time, org_id, key_id, model, capability, currency, status, ")
+	b.WriteString(") ON CONFLICT DO NOTHING RETURNING time, org_id, key_id, model, capability, currency, status, own_key, ")
 	b.WriteString(strings.Join(sums, ", "))
-	b.WriteString(")\nINSERT INTO billing_daily AS b (day, org_id, key_id, model, capability, currency, requests, errors, ")
+	b.WriteString(")\nINSERT INTO billing_daily AS b (day, org_id, key_id, model, capability, currency, requests, errors, own_key_requests, own_key_cost_micros, ")
 	b.WriteString(strings.Join(sums, ", "))
-	b.WriteString(")\nSELECT (time AT TIME ZONE 'UTC')::date, org_id, key_id, model, capability, currency, count(*), count(*) FILTER (WHERE status >= 400)")
+	b.WriteString(")\nSELECT (time AT TIME ZONE 'UTC')::date, org_id, key_id, model, capability, currency, count(*), count(*) FILTER (WHERE status >= 400),\n\tcount(*) FILTER (WHERE own_key), coalesce(sum(cost_micros) FILTER (WHERE own_key), 0)::bigint")
 	for _, c := range sums {
 		fmt.Fprintf(&b, ", sum(%s)::bigint", c)
 	}
 	// Sorted, so concurrent batches (from this node or others) lock
 	// rollup rows in one order and never deadlock.
-	b.WriteString("\nFROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6\nON CONFLICT (day, org_id, key_id, model, capability, currency) DO UPDATE SET requests = b.requests + excluded.requests, errors = b.errors + excluded.errors")
+	b.WriteString("\nFROM ins GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6\nON CONFLICT (day, org_id, key_id, model, capability, currency) DO UPDATE SET requests = b.requests + excluded.requests, errors = b.errors + excluded.errors,\n\town_key_requests = b.own_key_requests + excluded.own_key_requests, own_key_cost_micros = b.own_key_cost_micros + excluded.own_key_cost_micros")
 	for _, c := range sums {
 		fmt.Fprintf(&b, ", %s = b.%s + excluded.%s", c, c, c)
 	}
@@ -195,7 +195,7 @@ type batch struct {
 	text              [10][]string // in the order add appends them
 	times             []time.Time
 	ints              [15][]int64
-	bools             [5][]bool
+	bools             [6][]bool
 	attempts          [][]event.Attempt
 	reqBody, respBody []*string
 }
@@ -228,7 +228,7 @@ func (b *batch) add(ev *event.Event) {
 		ev.RequestBytes, ev.ResponseBytes} {
 		b.ints[i] = append(b.ints[i], v)
 	}
-	for i, v := range [...]bool{ev.Stream, u.Estimated, ev.RequestTruncated, ev.ResponseTruncated, ev.BodiesDropped} {
+	for i, v := range [...]bool{ev.Stream, u.Estimated, ev.RequestTruncated, ev.ResponseTruncated, ev.BodiesDropped, ev.OwnKey} {
 		b.bools[i] = append(b.bools[i], v)
 	}
 	attempts := ev.Attempts
@@ -251,7 +251,7 @@ func (b *batch) args() []any {
 		o[0], i[0], t[8], i[1], i[2], i[3], i[4],
 		i[5], i[6], i[7], i[8], o[1], i[9], t[9],
 		i[10], i[11], i[12], b.attempts, b.reqBody, b.respBody,
-		i[13], i[14], o[2], o[3], o[4],
+		i[13], i[14], o[2], o[3], o[4], o[5],
 	}
 }
 

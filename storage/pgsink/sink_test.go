@@ -57,7 +57,9 @@ func TestShipIsExactlyOnceWithRollups(t *testing.T) {
 	day := time.Date(2026, 11, 25, 23, 59, 59, 0, time.UTC)
 	var evs []event.Event
 	for i := range 10 {
-		evs = append(evs, testEvent(i, day.Add(time.Duration(i)*time.Second))) // five cross midnight
+		ev := testEvent(i, day.Add(time.Duration(i)*time.Second)) // five cross midnight
+		ev.OwnKey = i%4 == 1                                      // an org's own upstream key
+		evs = append(evs, ev)
 	}
 	failed := testEvent(99, day)
 	failed.Status, failed.ErrorCode, failed.Usage, failed.CostMicros = 502, "upstream_error", event.Usage{}, 0
@@ -102,6 +104,15 @@ func TestShipIsExactlyOnceWithRollups(t *testing.T) {
 	want := []rollup{{"2026-11-25", 2, 1, 10, 100}, {"2026-11-26", 9, 0, 90, 900}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("rollups %v, want %v", got, want)
+	}
+	// Calls on an org's own key are marked, and counted apart in the bill.
+	var ownRows, ownReq, ownCost, ownEventCost int64
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_events WHERE own_key), (SELECT sum(cost_micros) FROM audit_events WHERE own_key),
+		sum(own_key_requests)::bigint, sum(own_key_cost_micros)::bigint FROM billing_daily`).Scan(&ownRows, &ownEventCost, &ownReq, &ownCost); err != nil {
+		t.Fatal(err)
+	}
+	if ownRows != 3 || ownReq != 3 || ownCost != ownEventCost || ownCost == 0 {
+		t.Fatalf("own-key rows %d, billed %d requests and %d (events %d)", ownRows, ownReq, ownCost, ownEventCost)
 	}
 	// The failover chain and the bodies come back as stored.
 	var attempts []event.Attempt
