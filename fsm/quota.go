@@ -19,7 +19,13 @@ const (
 const (
 	ScopeKey = "key"
 	ScopeOrg = "org"
+	// ScopeAlloc is an org's allocation on one provider (its policy's
+	// allocation concurrency); its id is AllocID(org, provider).
+	ScopeAlloc = "alloc"
 )
+
+// AllocID names an org's allocation on a provider.
+func AllocID(orgID, provider string) string { return orgID + "/" + provider }
 
 // QuotaWindow is the sliding window of RPM and TPM limits, kept in one
 // second buckets.
@@ -35,10 +41,13 @@ func QuotaKey(scope, id, kind string) string { return scope + ":" + id + ":" + k
 func ParseQuotaKey(k string) (scope, id, kind string, ok bool) {
 	scope, rest, ok1 := strings.Cut(k, ":")
 	i := strings.LastIndexByte(rest, ':')
-	if !ok1 || i <= 0 || (scope != ScopeKey && scope != ScopeOrg) {
+	if !ok1 || i <= 0 || (scope != ScopeKey && scope != ScopeOrg && scope != ScopeAlloc) {
 		return "", "", "", false
 	}
 	id, kind = rest[:i], rest[i+1:]
+	if scope == ScopeAlloc && kind != KindConcurrency {
+		return "", "", "", false
+	}
 	switch kind {
 	case KindRPM, KindTPM, KindConcurrency, KindBudget:
 		return scope, id, kind, true
@@ -105,6 +114,13 @@ func (s *State) QuotaLimit(key string) LimitSpec {
 			return LimitSpec{}
 		}
 		l, orgID = p.Limits, id
+	case ScopeAlloc:
+		org, prov, _ := strings.Cut(id, "/")
+		p := s.Policies[org]
+		if p == nil {
+			return LimitSpec{}
+		}
+		l, orgID = Limits{Concurrency: int64(p.Allocation[prov].Concurrency)}, org
 	}
 	spec := LimitSpec{Kind: kind, Period: l.BudgetPeriod}
 	switch kind {
@@ -334,6 +350,9 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 	}
 	for _, p := range s.Policies {
 		add(ScopeOrg, p.OrgID, p.OrgID, p.Limits)
+		for prov, a := range p.Allocation {
+			add(ScopeAlloc, AllocID(p.OrgID, prov), p.OrgID, Limits{Concurrency: int64(a.Concurrency)})
+		}
 	}
 	slices.SortFunc(out, func(a, b QuotaStatus) int { return strings.Compare(a.Key, b.Key) })
 	return out

@@ -20,6 +20,8 @@ const DefaultMaxTokens = 1024
 // quota manager fills it in.
 type Limiter interface {
 	Admit(ctx context.Context, r quota.Request) (quota.Ticket, error)
+	// AdmitSlot takes a slot of an org's allocation on a provider.
+	AdmitSlot(ctx context.Context, orgID, provider string, pol *fsm.Policy) (quota.Ticket, error)
 }
 
 // reserve admits a request against its key's and org's limits, reserving

@@ -110,7 +110,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 			PromptEstimate:   in.promptEstimate(),
 		}
 		ev.Stream = req.Stream
-		targets = s.balancer.Order(in.Model, route.StrategyFor(state, in.Model, p.Policy), targets)
+		targets = s.plan(state, p, in.Model, "llm", targets)
 		res, attempts, err = s.call(r.Context(), p, targets, req, sink, start)
 		return err
 	}
@@ -157,6 +157,9 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		lastErr  error
 		called   int
 		reopens  time.Time // the earliest time a skipped target probes again
+		// allocFull is set when a target was skipped because the org's
+		// allocation on it was full.
+		allocFull bool
 	)
 	for _, t := range targets {
 		now := s.now()
@@ -173,9 +176,18 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 			}
 			continue
 		}
+		slot, full := s.allocationSlot(ctx, p, t.Provider.Slug)
+		if full {
+			br.Release(probe)
+			attempts = append(attempts, event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: resultAllocationFull})
+			s.metrics.attempts.WithLabelValues(t.Provider.Slug, resultAllocationFull).Inc()
+			allocFull = true
+			continue
+		}
 		a := s.adapters[t.Provider.Format]
 		ep, err := s.endpoint(p, t.Provider)
 		if err != nil {
+			slot.Settle(0, 0)
 			br.Release(probe)
 			attempts = append(attempts, event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: provider.ClassAuth})
 			lastErr = err
@@ -187,6 +199,7 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		sink.ownKey = p.Policy != nil && len(p.Policy.OwnKeys[t.Provider.Slug]) > 0
 		t0 := s.now()
 		res, err := a.Do(ctx, ep, req, sink)
+		slot.Settle(0, 0)
 		at := event.Attempt{Provider: t.Provider.Slug, Model: t.Model, Result: "ok", Duration: s.now().Sub(t0)}
 		if err == nil {
 			judge(br, s.now(), probe, nil, nil)
@@ -214,6 +227,11 @@ func (s *Server) call(ctx context.Context, p auth.Principal, targets []route.Tar
 		if sink.Started() || !ue.Retryable() {
 			break
 		}
+	}
+	if lastErr == nil && allocFull {
+		e := apierr.Newf(apierr.CodeRateLimitExceeded, "this organization's allocation on every provider for %s is in use; retry shortly", req.ClientModel)
+		e.RetryAfter = time.Second
+		return provider.Result{}, attempts, e
 	}
 	if lastErr == nil && !reopens.IsZero() {
 		// Every usable target is behind an open breaker.

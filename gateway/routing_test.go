@@ -2,15 +2,20 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
@@ -205,5 +210,77 @@ func TestOwnKeyIsUsedAndMarked(t *testing.T) {
 	}
 	if got := ups[0].LastRequest().Header.Get("Authorization"); got != "Bearer sk-org-own" {
 		t.Fatalf("own key call sent %q", got)
+	}
+}
+
+// withLimiter replaces the env's gateway with one that has a quota
+// manager (needed for allocations).
+func (e *env) withLimiter() {
+	e.t.Helper()
+	m := quota.New(quota.Config{Node: "test-node"}, commitFunc(e.b.Commit))
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	go m.Run(ctx)
+	gw, err := gateway.New(gateway.DefaultConfig(), gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Limiter: m, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	e.t.Cleanup(srv.Close)
+	e.gw = srv
+}
+
+func TestOrgSharesSplitTraffic(t *testing.T) {
+	e := newEnv(t)
+	ups := e.upstreams(2, "m")
+	e.apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: fsm.Policy{OrgID: "org1",
+		Allocation: map[string]fsm.Allocation{"up0": {SharePercent: 80}, "up1": {SharePercent: 20}}}})
+	for range 100 {
+		if code, _, body := e.chatOnce("m", false); code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	if a, b := ups[0].Requests(), ups[1].Requests(); a != 80 || b != 20 {
+		t.Fatalf("shares 80/20 over 100 requests: %d and %d", a, b)
+	}
+}
+
+func TestAllocationCapSpillsOrRefuses(t *testing.T) {
+	e := newEnv(t)
+	e.withLimiter()
+	ups := e.upstreams(2, "m")
+	ups[0].Set(mockupstream.Behavior{Latency: 300 * time.Millisecond})
+	policy := fsm.Policy{OrgID: "org1", AllowedProviders: []string{"up0"},
+		Allocation: map[string]fsm.Allocation{"up0": {Concurrency: 2}}, Overflow: fsm.Overflow{Mode: fsm.OverflowSpill, Pool: "up1"}}
+	e.apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: policy})
+	burst := func() map[string]int {
+		var mu sync.Mutex
+		got := map[string]int{}
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, prov, _ := e.chatOnce("m", false)
+				mu.Lock()
+				got[fmt.Sprintf("%d %s", code, prov)]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return got
+	}
+	got := burst()
+	if ups[0].PeakInFlight() > 2 || got["200 up0"] < 1 || got["200 up0"]+got["200 up1"] != 6 {
+		t.Fatalf("spill: %v, up0 peak %d", got, ups[0].PeakInFlight())
+	}
+	// Refuse instead: the requests beyond the allocation get 429.
+	policy.Overflow = fsm.Overflow{Mode: fsm.OverflowRefuse}
+	cur := e.b.View().Policies["org1"]
+	policy.Version = cur.Version
+	e.apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: policy})
+	got = burst()
+	if ups[0].PeakInFlight() > 2 || got["200 up0"] < 1 || got["429 "] < 1 || got["200 up0"]+got["429 "] != 6 {
+		t.Fatalf("refuse: %v, up0 peak %d", got, ups[0].PeakInFlight())
 	}
 }

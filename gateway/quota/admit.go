@@ -74,13 +74,27 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 		t.admitted(m.cfg.Now())
 		return t, nil
 	}
-	return m.admitSlow(ctx, r, t)
+	return m.admitSlow(ctx, r.Policy, t, func(t *Ticket) { t.collect(m, r) })
+}
+
+// AdmitSlot takes one of an org's concurrency slots on a provider, the
+// allocation its policy sets, waiting like Admit. Settle the ticket when
+// the upstream call ends.
+func (m *Manager) AdmitSlot(ctx context.Context, orgID, provider string, pol *fsm.Policy) (Ticket, error) {
+	id := limitID{scope: 2, kind: kConc, id: fsm.AllocID(orgID, provider)}
+	t := Ticket{m: m}
+	t.add(m.get(id), 1)
+	if t.takeAll() < 0 {
+		t.admitted(m.cfg.Now())
+		return t, nil
+	}
+	return m.admitSlow(ctx, pol, t, func(t *Ticket) { t.add(m.get(id), 1) })
 }
 
 // admitSlow is Admit when a local balance fell short: the request waits
 // for grants while the cluster has room, its units counted as waiting so
 // every sync asks for them until it is admitted or gives up.
-func (m *Manager) admitSlow(ctx context.Context, r Request, t Ticket) (Ticket, error) {
+func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, recollect func(*Ticket)) (Ticket, error) {
 	defer func() { t.unwait() }()
 	var deadline time.Time
 	for {
@@ -96,7 +110,7 @@ func (m *Manager) admitSlow(ctx context.Context, r Request, t Ticket) (Ticket, e
 			// now: look them all up again.
 			t.unwait()
 			t = Ticket{m: m}
-			t.collect(m, r)
+			recollect(&t)
 			continue
 		}
 		for i := 0; i < t.n; i++ {
@@ -109,7 +123,7 @@ func (m *Manager) admitSlow(ctx context.Context, r Request, t Ticket) (Ticket, e
 			return Ticket{}, t.refusal(failed, now) // it can never fit
 		}
 		if m.partitioned(now) {
-			if m.failOpen(r.Policy, now) {
+			if m.failOpen(pol, now) {
 				m.metrics.failOpen.Inc()
 				t.force(now)
 				return t, nil

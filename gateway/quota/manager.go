@@ -77,7 +77,7 @@ type limitID struct {
 }
 
 var (
-	scopes = [...]string{fsm.ScopeKey, fsm.ScopeOrg}
+	scopes = [...]string{fsm.ScopeKey, fsm.ScopeOrg, fsm.ScopeAlloc}
 	kinds  = [...]string{fsm.KindRPM, fsm.KindTPM, fsm.KindConcurrency, fsm.KindBudget}
 )
 

@@ -104,12 +104,9 @@ func (b *Balancer) Order(route, strategy string, ts []Target) []Target {
 	return out
 }
 
-func weight(t Target) int {
-	if t.Weight <= 0 {
-		return 1
-	}
-	return t.Weight
-}
+// weight is a target's weight; 0 keeps it out of the choice (it stays in
+// the failover chain).
+func weight(t Target) int { return max(0, t.Weight) }
 
 // swrr is nginx's smooth weighted round-robin: each pick adds every
 // target's weight to its current value, picks the largest and takes the

@@ -31,7 +31,7 @@ func Resolve(state *fsm.State, model, capability string, allow Filter) []Target 
 		out := make([]Target, 0, len(r.Targets))
 		for _, t := range r.Targets {
 			if p := state.Providers[t.Provider]; usable(p) {
-				out = append(out, Target{Provider: p, Model: t.Model, Weight: t.Weight})
+				out = append(out, Target{Provider: p, Model: t.Model, Weight: max(1, t.Weight)})
 			}
 		}
 		return out
@@ -40,7 +40,7 @@ func Resolve(state *fsm.State, model, capability string, allow Filter) []Target 
 	for _, slug := range state.ProviderOrder {
 		p := state.Providers[slug]
 		if usable(p) && slices.Contains(p.Models, model) {
-			out = append(out, Target{Provider: p, Model: model})
+			out = append(out, Target{Provider: p, Model: model, Weight: 1})
 		}
 	}
 	return out
@@ -95,6 +95,9 @@ type ModelInfo struct {
 	ID      string
 	OwnedBy string
 }
+
+// Serves reports whether a provider offers a capability.
+func Serves(p *fsm.Provider, c string) bool { return hasCapability(p, c) }
 
 func hasCapability(p *fsm.Provider, c string) bool {
 	if len(p.Capabilities) == 0 {
