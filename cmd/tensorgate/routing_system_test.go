@@ -1,12 +1,56 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tensorgate/tensorgate/gateway/alert"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
 )
+
+// alertHook is a webhook receiver that checks each alert's signature.
+type alertHook struct {
+	t      *testing.T
+	secret string
+	mu     sync.Mutex
+	got    []alert.Alert
+	srv    *httptest.Server
+}
+
+func newAlertHook(t *testing.T, secret string) *alertHook {
+	h := &alertHook{t: t, secret: secret}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if sig := alert.Sign([]byte(secret), r.Header.Get(alert.HeaderTimestamp), body); sig != r.Header.Get(alert.HeaderSignature) {
+			t.Errorf("alert with a bad signature: %s", body)
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Errorf("alert body %s", body)
+		}
+		h.mu.Lock()
+		h.got = append(h.got, a)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// types counts the alerts received by type.
+func (h *alertHook) types() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]int{}
+	for _, a := range h.got {
+		out[a.Type]++
+	}
+	return out
+}
 
 // breakerState is the state of provider's breaker on p ("" if p has none).
 func breakerState(t *testing.T, p *proc, tok, provider string) string {
@@ -30,7 +74,8 @@ func TestBreakerSpreadsAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("system test")
 	}
-	ps := startCluster(t, 3)
+	hook := newAlertHook(t, "hook-secret")
+	ps := startClusterEnv(t, 3, []string{"TENSORGATE_ALERT_WEBHOOK_SECRET=hook-secret"}, "--alert-webhook-url", hook.srv.URL)
 	tok := ps[0].login("ai-gateway-admin-2026")
 	var mocks []*mockupstream.Server
 	for _, slug := range []string{"primary", "secondary"} {
@@ -83,6 +128,12 @@ func TestBreakerSpreadsAcrossNodes(t *testing.T) {
 	}
 	if n := mocks[0].Requests() - before; n != 0 {
 		t.Fatalf("the open primary got %d calls from the other nodes", n)
+	}
+	// The system webhook heard of it once, signed, from the node that saw
+	// it: the others learned it from gossip and did not repeat it.
+	time.Sleep(300 * time.Millisecond)
+	if got := hook.types(); got["breaker_open"] != 1 {
+		t.Fatalf("alerts received: %v", got)
 	}
 
 	// A policy written through node1 routes calls on every node at once:

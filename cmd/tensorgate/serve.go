@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway"
+	"github.com/tensorgate/tensorgate/gateway/alert"
 	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 	"github.com/tensorgate/tensorgate/storage/pgsink"
@@ -51,6 +53,8 @@ type serveConfig struct {
 	OutboxMaxBytes    int64
 	QuotaLeaseTTL     time.Duration
 	QuotaWait         time.Duration
+	AlertWebhookURL   string
+	AlertSecret       string
 
 	AdminEmail    string
 	AdminPassword string
@@ -112,6 +116,11 @@ func (c *serveConfig) validate() error {
 	if c.QuotaWait <= 0 || c.QuotaWait > 10*time.Second {
 		return fmt.Errorf("--quota-wait %v: must be positive and at most 10s", c.QuotaWait)
 	}
+	if c.AlertWebhookURL != "" {
+		if u, err := url.Parse(c.AlertWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--alert-webhook-url %q: must be an http or https URL", c.AlertWebhookURL)
+		}
+	}
 	if c.OutboxMaxBytes < 1<<20 {
 		return fmt.Errorf("--outbox-max-bytes %d: must be at least 1 MiB", c.OutboxMaxBytes)
 	}
@@ -151,6 +160,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.RetentionDays, "audit-retention-days", c.RetentionDays, "days of audit events kept in Postgres; older day partitions are dropped (0 keeps all)")
 	fs.Int64Var(&c.OutboxMaxBytes, "outbox-max-bytes", c.OutboxMaxBytes, "unshipped events the outbox holds before the outbox-full policy applies")
 	fs.StringVar(&c.Gateway.OutboxFullPolicy, "outbox-full-policy", c.Gateway.OutboxFullPolicy, "when the outbox is full: drop-bodies (keep serving, store events without bodies) or reject (answer 503)")
+	fs.StringVar(&c.AlertWebhookURL, "alert-webhook-url", "", "system webhook that receives every alert (breakers, budgets, limit bursts, lost nodes) as a signed JSON POST")
+	fs.StringVar(&c.AlertSecret, "alert-webhook-secret", "", "HMAC-SHA256 key that signs the system webhook's alerts (prefer TENSORGATE_ALERT_WEBHOOK_SECRET)")
 	fs.DurationVar(&c.QuotaLeaseTTL, "quota-lease-ttl", c.QuotaLeaseTTL, "life of a node's lease on a limit's capacity; a dead node's share comes back after it")
 	fs.DurationVar(&c.QuotaWait, "quota-wait", c.QuotaWait, "longest a request waits for a lease when its node's share of a limit is empty but the cluster has room")
 	fs.Usage = func() {
@@ -264,12 +275,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stopSinks()
 	c.Gateway.NodeID = c.NodeID
-	limits := quota.New(quota.Config{Node: c.NodeID, TTL: c.QuotaLeaseTTL, Wait: c.QuotaWait, State: f, Logger: lg}, node)
+	alerts := alert.New(alert.Config{Node: c.NodeID, System: alert.Target{URL: c.AlertWebhookURL, Secret: []byte(c.AlertSecret)},
+		Logger: lg, Registry: reg})
+	defer alerts.Close()
+	watcher := &alert.Watcher{Sender: alerts, State: f, Unsealer: keyring}
+	limits := quota.New(quota.Config{Node: c.NodeID, TTL: c.QuotaLeaseTTL, Wait: c.QuotaWait, State: f, OnRefuse: watcher.Refused, Logger: lg}, node)
 	reg.MustRegister(limits)
 	qctx, stopQuota := context.WithCancel(context.Background())
 	defer stopQuota()
 	go limits.Run(qctx)
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node,
+	go watcher.Run(qctx, clusterAlerts{node}, 5*time.Second)
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher,
 		Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/admin"
+	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/gateway"
 	usagectr "github.com/tensorgate/tensorgate/gateway/usage"
 	"github.com/tensorgate/tensorgate/storage/event"
@@ -96,4 +97,24 @@ func breakerLister(gw *gateway.Server) func() []admin.BreakerStatus {
 		}
 		return out
 	}
+}
+
+// clusterAlerts is what the alert watcher needs of the cluster.
+type clusterAlerts struct{ n *cluster.Node }
+
+func (c clusterAlerts) IsLeader() bool { return c.n.IsLeader() }
+
+// Lost lists raft members that gossip does not see alive.
+func (c clusterAlerts) Lost(ctx context.Context) ([]string, error) {
+	ms, err := c.n.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var lost []string
+	for _, m := range ms {
+		if !m.Alive && m.Role != "none" {
+			lost = append(lost, m.ID)
+		}
+	}
+	return lost, nil
 }

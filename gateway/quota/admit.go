@@ -148,6 +148,9 @@ func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, reco
 func (t *Ticket) refusal(i int, now time.Time) error {
 	l := t.needs[i].l
 	t.m.metrics.refused[l.scopeIdx][l.kindIdx].Inc()
+	if t.m.cfg.OnRefuse != nil {
+		t.m.cfg.OnRefuse(l.key)
+	}
 	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(now)}
 }
 

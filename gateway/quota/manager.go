@@ -40,9 +40,12 @@ type Config struct {
 	Wait time.Duration
 	// State, when set, puts every limit's cluster-wide usage in the
 	// metrics.
-	State  Viewer
-	Logger *slog.Logger
-	Now    func() time.Time
+	State Viewer
+	// OnRefuse, when set, hears of each refusal by a limit (its quota
+	// key), for alerts on bursts.
+	OnRefuse func(key string)
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 func (c *Config) defaults() {
