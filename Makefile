@@ -72,6 +72,9 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzTranslateRequest$$' -fuzztime $(FUZZTIME) ./gateway/provider/anthropic
 	$(GO) test -run '^$$' -fuzz '^FuzzStreamEvent$$' -fuzztime $(FUZZTIME) ./gateway/provider/anthropic
 	$(GO) test -run '^$$' -fuzz '^FuzzContentTokens$$' -fuzztime $(FUZZTIME) ./gateway/provider/openai
+	$(GO) test -run '^$$' -fuzz '^FuzzRedactor$$' -fuzztime $(FUZZTIME) ./storage/event
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendStreamText$$' -fuzztime $(FUZZTIME) ./storage/event
+	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./gateway/media
 
 .PHONY: clean
 clean: ## Remove build output (not ./data)
