@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/tensorgate/tensorgate/storage/event"
+import (
+	"strings"
+
+	"github.com/tensorgate/tensorgate/storage/event"
+)
 
 // captureSlack is how much more than the stored cap a capture keeps, so
 // redaction sees a secret that straddles the cut whole.
@@ -13,6 +17,9 @@ type bodyCapture struct {
 	buf     []byte
 	total   int64  // bytes of the whole response (assembled text for a stream)
 	scratch []byte // one chunk's text
+	// binary is the content type of an answer that is not text (audio):
+	// it is counted, not kept.
+	binary string
 }
 
 func newCapture(limit int) *bodyCapture {
@@ -25,6 +32,9 @@ func newCapture(limit int) *bodyCapture {
 // capture counts p and keeps what fits under the limit.
 func capture[T []byte | string](c *bodyCapture, p T) {
 	c.total += int64(len(p))
+	if c.binary != "" {
+		return
+	}
 	if room := c.limit - len(c.buf); room > 0 {
 		c.buf = append(c.buf, p[:min(room, len(p))]...)
 	}
@@ -34,4 +44,11 @@ func capture[T []byte | string](c *bodyCapture, p T) {
 func (c *bodyCapture) chunk(payload []byte) {
 	c.scratch = event.AppendStreamText(c.scratch[:0], payload)
 	capture(c, c.scratch)
+}
+
+// textual reports whether a content type is text the audit record can
+// keep: JSON, text, SSE.
+func textual(contentType string) bool {
+	ct := strings.ToLower(contentType)
+	return strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || ct == ""
 }

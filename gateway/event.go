@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
@@ -71,7 +72,10 @@ func (s *Server) fillBodies(ev *event.Event, body []byte, sink *responseSink, er
 		}
 		return
 	}
-	if c := sink.capture; c != nil {
+	if c := sink.capture; c != nil && c.binary != "" {
+		ev.ResponseBytes = c.total
+		ev.ResponseBody = fmt.Sprintf("[%s, %d bytes]", c.binary, c.total)
+	} else if c != nil {
 		ev.ResponseBytes = c.total
 		ev.ResponseBody, ev.ResponseTruncated = s.redactor.Body(c.buf)
 		ev.ResponseTruncated = ev.ResponseTruncated || c.total > int64(len(c.buf))

@@ -12,7 +12,6 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/apierr"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
-	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/gateway/route"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
@@ -43,45 +42,23 @@ func (s *Server) authenticate(r *http.Request, state *fsm.State, capability stri
 // llm serves chat completions, completions and embeddings.
 func (s *Server) llm(op provider.Op) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, rid string) (retErr error) {
-		start := s.now()
-		state := s.state.View()
-		// The scope is checked below, once the request is being recorded.
-		p, err := s.authenticate(r, state, "")
+		x, p, err := s.begin(w, r, rid, "llm")
 		if err != nil {
 			return err
 		}
-		// From here on every outcome is recorded, before the response's
-		// last byte (or its error) reaches the client.
-		ev := &event.Event{RequestID: rid, Time: start.UTC().Truncate(time.Microsecond), Node: s.cfg.NodeID, OrgID: p.Org.ID, KeyID: p.Key.ID, Capability: "llm"}
-		sink := newSink(w, s.cfg.AuditBodyBytes)
-		var (
-			res      provider.Result
-			attempts []event.Attempt
-			body     []byte
-			ticket   quota.Ticket
-		)
-		defer func() {
-			s.fillEvent(ev, state, sink, res, attempts, retErr, start)
-			s.fillBodies(ev, body, sink, retErr)
-			ticket.Settle(ev.Usage.PromptTokens+ev.Usage.CompletionTokens, ev.CostMicros)
-			s.observe("llm", ev.Model, ev.Provider, start, res, retErr)
-			s.record(ev)
-			if retErr == nil {
-				sink.finish()
-				return
-			}
-			retErr = s.finishWithError(w, sink, retErr, rid)
-		}()
+		defer func() { retErr = x.end(retErr) }()
+		state, ev, sink := x.state, x.ev, x.sink
 		if err := p.AllowPath("llm", r.URL.Path); err != nil {
 			return err
 		}
 		if err := s.admit(); err != nil {
 			return err
 		}
-		body, err = readBody(w, r, s.cfg.MaxBodyBytes)
+		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
 		if err != nil {
 			return err
 		}
+		x.body = body
 		in, err := decodeLLM(op, body)
 		if err != nil {
 			return err
@@ -99,7 +76,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		}
 		// Limits are checked last: a request refused for a bad body or an
 		// unknown model spends nothing.
-		if ticket, err = s.reserve(r.Context(), p, state, in); err != nil {
+		if x.ticket, err = s.reserve(r.Context(), p, state, in); err != nil {
 			return err
 		}
 		req := &provider.Request{
@@ -111,7 +88,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		}
 		ev.Stream = req.Stream
 		targets = s.plan(state, p, in.Model, "llm", targets)
-		res, attempts, err = s.call(r.Context(), p, targets, req, sink, start)
+		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, sink, x.start)
 		return err
 	}
 }

@@ -32,8 +32,12 @@ type Unsealer interface {
 
 // Config tunes the data plane.
 type Config struct {
-	// MaxBodyBytes bounds a request body (413 beyond it).
-	MaxBodyBytes int64
+	// MaxBodyBytes bounds a JSON request body (413 beyond it);
+	// MaxUploadBytes a multipart upload (image edits, transcriptions),
+	// spooled to UploadDir (default: the system's temporary directory).
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
+	UploadDir      string
 	// MaxAttempts bounds the upstream targets tried for one request.
 	MaxAttempts int
 	// FirstByteTimeout bounds the wait for a stream's first byte;
@@ -64,6 +68,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxBodyBytes:     20 << 20,
+		MaxUploadBytes:   25 << 20,
 		MaxAttempts:      3,
 		FirstByteTimeout: 60 * time.Second,
 		ResponseTimeout:  10 * time.Minute,
@@ -76,8 +81,8 @@ func DefaultConfig() Config {
 
 // Validate reports the first problem with c.
 func (c *Config) Validate() error {
-	if c.MaxBodyBytes <= 0 {
-		return errors.New("gateway: max body bytes must be positive")
+	if c.MaxBodyBytes <= 0 || c.MaxUploadBytes <= 0 {
+		return errors.New("gateway: max body and upload bytes must be positive")
 	}
 	if c.MaxAttempts < 1 {
 		return errors.New("gateway: max attempts must be at least 1")
@@ -180,6 +185,9 @@ func (s *Server) Register(r chi.Router) {
 		r.Post("/chat/completions", s.handle(s.llm(provider.OpChat)))
 		r.Post("/completions", s.handle(s.llm(provider.OpCompletion)))
 		r.Post("/embeddings", s.handle(s.llm(provider.OpEmbedding)))
+		for _, m := range mediaOps {
+			r.Post(m.path, s.handle(s.media(m)))
+		}
 		r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request, rid string) error {
 			return apierr.Newf(apierr.CodeNotFound, "unknown endpoint %s %s", r.Method, r.URL.Path)
 		}))

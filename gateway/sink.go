@@ -45,6 +45,9 @@ func (s *responseSink) Start(status int, contentType string) {
 		h.Set("X-Accel-Buffering", "no")
 	}
 	s.started, s.status = true, status
+	if s.capture != nil && !textual(contentType) {
+		s.capture.binary = contentType
+	}
 	s.w.WriteHeader(status)
 }
 

@@ -149,7 +149,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain requests on SIGTERM")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on SIGTERM, answer health checks with 503 this long before refusing new connections, so load balancers move away first")
-	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-request-bytes", c.Gateway.MaxBodyBytes, "largest /v1 request body accepted (413 beyond)")
+	fs.Int64Var(&c.Gateway.MaxBodyBytes, "max-request-bytes", c.Gateway.MaxBodyBytes, "largest /v1 JSON request body accepted (413 beyond)")
+	fs.Int64Var(&c.Gateway.MaxUploadBytes, "max-upload-bytes", c.Gateway.MaxUploadBytes, "largest multipart upload (image edits, transcriptions) accepted (413 beyond); spooled to disk, not memory")
 	fs.IntVar(&c.Gateway.MaxAttempts, "max-attempts", c.Gateway.MaxAttempts, "upstream targets tried per request before giving up")
 	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
 	fs.DurationVar(&c.Gateway.IdleTimeout, "upstream-idle-timeout", c.Gateway.IdleTimeout, "longest gap between two chunks of an upstream answer")
@@ -275,6 +276,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stopSinks()
 	c.Gateway.NodeID = c.NodeID
+	// Uploads spool next to the node's data, removed as soon as their
+	// request ends; a crash can leave some, swept here.
+	c.Gateway.UploadDir = filepath.Join(c.DataDir, "uploads")
+	if err := os.RemoveAll(c.Gateway.UploadDir); err != nil {
+		return fmt.Errorf("clear %s: %w", c.Gateway.UploadDir, err)
+	}
+	if err := os.MkdirAll(c.Gateway.UploadDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", c.Gateway.UploadDir, err)
+	}
 	alerts := alert.New(alert.Config{Node: c.NodeID, System: alert.Target{URL: c.AlertWebhookURL, Secret: []byte(c.AlertSecret)},
 		Logger: lg, Registry: reg})
 	defer alerts.Close()

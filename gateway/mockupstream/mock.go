@@ -38,6 +38,11 @@ type Behavior struct {
 	Reply string `json:"reply"`
 	// Record keeps a copy of each request for LastRequest.
 	Record bool `json:"record"`
+	// AudioSeconds is the duration a transcription reports (0: none, so
+	// the gateway measures the audio itself).
+	AudioSeconds float64 `json:"audio_seconds"`
+	// Pages is the page count an OCR answer has (default 1).
+	Pages int `json:"pages"`
 }
 
 // Recorded is a request the mock received.
@@ -56,7 +61,9 @@ type Server struct {
 	failures atomic.Int64
 	inFlight atomic.Int64
 	peak     atomic.Int64
-	mux      *http.ServeMux
+	// mediaSeen is the file bytes of the last multipart call.
+	mediaSeen atomic.Int64
+	mux       *http.ServeMux
 }
 
 // New returns a mock with behavior b.
@@ -69,6 +76,7 @@ func New(b Behavior) *Server {
 	s.mux.HandleFunc("GET /v1/models", s.listModels)
 	s.mux.HandleFunc("POST /mock/behavior", s.setBehavior)
 	s.mux.HandleFunc("GET /mock/stats", s.stats)
+	s.mediaRoutes()
 	return s
 }
 
@@ -88,6 +96,10 @@ func (s *Server) behavior() Behavior {
 
 // Requests is how many model calls the mock has received.
 func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// UploadedBytes is the size of the files in the last multipart call, as
+// the mock received them.
+func (s *Server) UploadedBytes() int64 { return s.mediaSeen.Load() }
 
 // PeakInFlight is the most calls the mock has served at once.
 func (s *Server) PeakInFlight() int64 { return s.peak.Load() }

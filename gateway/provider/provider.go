@@ -24,12 +24,33 @@ import (
 // Op is the operation a request asks for.
 type Op string
 
-// Operations of the llm capability. Other capabilities add theirs.
+// Operations of the six capabilities.
 const (
 	OpChat       Op = "chat.completions"
 	OpCompletion Op = "completions"
 	OpEmbedding  Op = "embeddings"
+
+	OpImageGeneration Op = "images.generations" // image
+	OpImageEdit       Op = "images.edits"       // image, multipart
+	OpTranscription   Op = "audio.transcriptions"
+	OpSpeech          Op = "audio.speech" // tts, binary audio out
+	OpOCR             Op = "ocr"
+	OpSegment         Op = "vision.segment"
 )
+
+// Upload is a multipart request body the gateway spooled to disk, read
+// afresh for each attempt so failover can send it again without holding
+// it in memory.
+type Upload interface {
+	// Open returns the body with the named text fields replaced (the
+	// model, renamed by the route), and its content type.
+	Open(fields map[string]string) (io.ReadCloser, string, error)
+	// File opens the first file part's content (the image or the audio)
+	// with its file name and content type.
+	File() (io.ReadCloser, string, string, error)
+	// Field returns a text field's value.
+	Field(name string) string
+}
 
 // Endpoint is where and how to reach one upstream.
 type Endpoint struct {
@@ -49,10 +70,8 @@ type Request struct {
 	ClientModel string
 	// Body is the client's JSON body, validated.
 	Body []byte
-	// ContentType is the body's type; multipart bodies stream from
-	// BodyReader instead of Body.
-	ContentType string
-	BodyReader  io.Reader
+	// Upload, for multipart operations, replaces Body.
+	Upload Upload
 	// Stream asks for server-sent events.
 	Stream bool
 	// ClientWantsUsage is the client's stream_options.include_usage.
@@ -189,3 +208,36 @@ var (
 	ErrFirstByteTimeout = errors.New("upstream sent nothing before the first-byte timeout")
 	ErrIdleTimeout      = errors.New("upstream went quiet past the idle timeout")
 )
+
+// CopyBinary streams a binary answer (audio) to the sink as it arrives,
+// flushing each read so the client hears it while it is produced. A read
+// error after the start is a broken answer.
+func CopyBinary(sink Sink, r io.Reader, contentType string) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if !sink.Started() {
+				sink.Start(http.StatusOK, contentType)
+			}
+			if _, werr := sink.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if ferr := sink.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			if !sink.Started() {
+				sink.Start(http.StatusOK, contentType)
+			}
+			return nil
+		}
+		if err != nil {
+			if ue, ok := err.(*UpstreamError); ok {
+				return ue
+			}
+			return &UpstreamError{Class: ClassBroken, Message: "the upstream's audio broke off", Err: err}
+		}
+	}
+}

@@ -34,7 +34,8 @@ func (a *Adapter) Supports(op provider.Op) bool {
 	case provider.OpChat, provider.OpCompletion, provider.OpEmbedding:
 		return true
 	}
-	return false
+	_, ok := mediaPaths[op]
+	return ok
 }
 
 // path returns the upstream path of an operation.
@@ -50,6 +51,9 @@ func path(op provider.Op, chatPath string) string {
 
 // Do performs the call and writes the answer to sink.
 func (a *Adapter) Do(ctx context.Context, ep provider.Endpoint, req *provider.Request, sink provider.Sink) (provider.Result, error) {
+	if _, ok := mediaPaths[req.Op]; ok {
+		return a.doMedia(ctx, ep, req, sink)
+	}
 	forceUsage := req.Stream && !req.ClientWantsUsage && req.Op != provider.OpEmbedding
 	body, err := PatchBody(req.Body, req.ClientModel, req.Model, forceUsage, req.HasStreamOptions)
 	if err != nil {

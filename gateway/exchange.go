@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/auth"
+	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/gateway/quota"
+	"github.com/tensorgate/tensorgate/storage/event"
+)
+
+// exchange is one authenticated data-plane request on its way: what its
+// audit event, limits and answer need once it ends, whatever the outcome.
+type exchange struct {
+	s          *Server
+	w          http.ResponseWriter
+	rid        string
+	capability string
+	start      time.Time
+	state      *fsm.State
+	ev         *event.Event
+	sink       *responseSink
+	res        provider.Result
+	attempts   []event.Attempt
+	// body is the request body as the audit record keeps it.
+	body   []byte
+	ticket quota.Ticket
+	// cleanup runs last (a spooled upload is removed).
+	cleanup func()
+}
+
+// begin authenticates a request (the scope is checked by the caller,
+// once the request is being recorded) and starts its exchange. From here
+// on every outcome is recorded, before the response's last byte (or its
+// error) reaches the client.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, rid, capability string) (*exchange, auth.Principal, error) {
+	start := s.now()
+	state := s.state.View()
+	p, err := s.authenticate(r, state, "")
+	if err != nil {
+		return nil, p, err
+	}
+	ev := &event.Event{RequestID: rid, Time: start.UTC().Truncate(time.Microsecond), Node: s.cfg.NodeID, OrgID: p.Org.ID,
+		KeyID: p.Key.ID, Capability: capability}
+	return &exchange{s: s, w: w, rid: rid, capability: capability, start: start, state: state, ev: ev,
+		sink: newSink(w, s.cfg.AuditBodyBytes)}, p, nil
+}
+
+// end completes the event, settles the limits, records the event durably
+// and only then lets the answer's end (or the error) go out.
+func (x *exchange) end(err error) error {
+	s, ev := x.s, x.ev
+	s.fillEvent(ev, x.state, x.sink, x.res, x.attempts, err, x.start)
+	s.fillBodies(ev, x.body, x.sink, err)
+	x.ticket.Settle(ev.Usage.PromptTokens+ev.Usage.CompletionTokens, ev.CostMicros)
+	s.observe(x.capability, ev.Model, ev.Provider, x.start, x.res, err)
+	s.record(ev)
+	if x.cleanup != nil {
+		defer x.cleanup()
+	}
+	if err == nil {
+		x.sink.finish()
+		return nil
+	}
+	return s.finishWithError(x.w, x.sink, err, x.rid)
+}
