@@ -29,10 +29,12 @@ type BootstrapConfig struct {
 func PreloadedProviders() []fsm.Provider {
 	return []fsm.Provider{
 		{
-			Slug: "dashscope", Name: "阿里云百炼", Format: fsm.FormatOpenAI,
+			Slug: "dashscope", Name: "阿里云百炼", Format: fsm.FormatDashScope,
 			BaseURL: "https://dashscope.aliyuncs.com/compatible-mode", APIPath: "/v1/chat/completions",
-			KeyEnv: "DASHSCOPE_API_KEY", Models: []string{"qwen-plus", "qwen-max", "qwen-vl-plus"},
-			Capabilities: []string{"llm"}, Enabled: true,
+			KeyEnv: "DASHSCOPE_API_KEY",
+			Models: []string{"qwen-plus", "qwen-max", "qwen-vl-plus",
+				"wan2.2-t2i-flash", "qwen3-asr-flash", "qwen-tts", "qwen-vl-ocr"},
+			Capabilities: []string{"llm", "image", "asr", "tts", "ocr"}, Enabled: true,
 		},
 		{
 			Slug: "deepseek", Name: "DeepSeek", Format: fsm.FormatOpenAI,

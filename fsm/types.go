@@ -29,6 +29,10 @@ const (
 const (
 	FormatOpenAI    = "openai"
 	FormatAnthropic = "anthropic"
+	// FormatDashScope is DashScope (阿里云百炼): chat through its
+	// OpenAI-compatible mode; image, speech, transcription and OCR through
+	// its native APIs.
+	FormatDashScope = "dashscope"
 )
 
 // Route strategies.
@@ -233,8 +237,8 @@ func (p *Provider) Validate() error {
 	if strings.TrimSpace(p.Name) == "" || len(p.Name) > 128 {
 		return invalid("name", "must be 1 to 128 characters")
 	}
-	if p.Format != FormatOpenAI && p.Format != FormatAnthropic {
-		return invalid("format", "must be openai or anthropic")
+	if p.Format != FormatOpenAI && p.Format != FormatAnthropic && p.Format != FormatDashScope {
+		return invalid("format", "must be openai, anthropic or dashscope")
 	}
 	u, err := url.Parse(p.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -177,6 +177,7 @@ func (s *Server) media(m mediaOp) handlerFunc {
 			}
 			x.ticket = t
 		}
+		req.Measured = measured
 		targets = s.plan(x.state, p, req.ClientModel, m.capability, targets)
 		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
 		if err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/breaker"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/provider/anthropic"
+	"github.com/tensorgate/tensorgate/gateway/provider/dashscope"
 	"github.com/tensorgate/tensorgate/gateway/provider/openai"
 	"github.com/tensorgate/tensorgate/gateway/route"
 	"github.com/tensorgate/tensorgate/storage/event"
@@ -167,6 +168,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.adapters = map[string]provider.Adapter{
 			fsm.FormatOpenAI:    &openai.Adapter{HTTP: h},
 			fsm.FormatAnthropic: &anthropic.Adapter{HTTP: h},
+			fsm.FormatDashScope: dashscope.New(h),
 		}
 	}
 	s.metrics = newMetrics(d.Registry)

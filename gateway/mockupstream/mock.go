@@ -63,6 +63,7 @@ type Server struct {
 	peak     atomic.Int64
 	// mediaSeen is the file bytes of the last multipart call.
 	mediaSeen atomic.Int64
+	dash      dashTasks
 	mux       *http.ServeMux
 }
 
@@ -77,6 +78,7 @@ func New(b Behavior) *Server {
 	s.mux.HandleFunc("POST /mock/behavior", s.setBehavior)
 	s.mux.HandleFunc("GET /mock/stats", s.stats)
 	s.mediaRoutes()
+	s.dashscopeRoutes()
 	return s
 }
 

@@ -48,6 +48,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	prompt := tokens(string(req.Messages))
 	created := time.Now().Unix()
+	if !req.Stream && s.mediaChat(w, req.Model, req.Messages, b) {
+		return
+	}
 	if !req.Stream {
 		resp := map[string]any{
 			"id": "chatcmpl-mock", "object": "chat.completion", "created": created, "model": req.Model,

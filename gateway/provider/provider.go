@@ -72,6 +72,9 @@ type Request struct {
 	Body []byte
 	// Upload, for multipart operations, replaces Body.
 	Upload Upload
+	// Measured is what the gateway measured of the request itself (the
+	// seconds of an uploaded audio file), for adapters that must state it.
+	Measured Usage
 	// Stream asks for server-sent events.
 	Stream bool
 	// ClientWantsUsage is the client's stream_options.include_usage.
