@@ -236,3 +236,22 @@ func (n *Node) isEvicted(id raft.ServerID, alive map[raft.ServerID]Member) bool 
 	}
 	return n.evicted[id]
 }
+
+// HTTPAddr returns the advertised HTTP address of a live member, from
+// gossip (no network call), for requests one node makes to another on a
+// client's behalf.
+func (n *Node) HTTPAddr(id string) (string, bool) {
+	if id == n.cfg.NodeID {
+		return n.cfg.HTTPAddr, true
+	}
+	if n.disc == nil {
+		return "", false
+	}
+	n.disc.liveMu.RLock()
+	m, ok := n.disc.live[id]
+	n.disc.liveMu.RUnlock()
+	if !ok || m.HTTPAddr == "" {
+		return "", false
+	}
+	return m.HTTPAddr, true
+}

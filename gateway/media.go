@@ -179,12 +179,51 @@ func (s *Server) media(m mediaOp) handlerFunc {
 		}
 		req.Measured = measured
 		targets = s.plan(x.state, p, req.ClientModel, m.capability, targets)
-		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
-		if err == nil {
-			x.res.Usage = billedUnits(m.op, x.res.Usage, measured)
+		if !s.keepsImages(m.op, req) {
+			x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
+			if err == nil {
+				x.res.Usage = billedUnits(m.op, x.res.Usage, measured)
+			}
+			return err
 		}
+		// Images answered as links: held back, stored here, and linked to
+		// this gateway instead of the upstream's short-lived storage.
+		held := &bufferedSink{}
+		x.sink.hold = held
+		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
+		x.sink.hold = nil
+		if err != nil {
+			return err
+		}
+		x.res.Usage = billedUnits(m.op, x.res.Usage, measured)
+		out, err := s.storeImages(r.Context(), r, held.buf)
+		if err != nil {
+			return err
+		}
+		x.sink.Start(http.StatusOK, "application/json")
+		_, err = x.sink.Write(out)
 		return err
 	}
+}
+
+// keepsImages reports whether an image call's answer is to be stored
+// and linked: the gateway keeps images, and the client asked for links
+// (url, OpenAI's default), not base64.
+func (s *Server) keepsImages(op provider.Op, req *provider.Request) bool {
+	if s.cfg.ImageDir == "" || (op != provider.OpImageGeneration && op != provider.OpImageEdit) {
+		return false
+	}
+	format := ""
+	if req.Upload != nil {
+		format = req.Upload.Field("response_format")
+	} else {
+		var f struct {
+			ResponseFormat string `json:"response_format"`
+		}
+		_ = json.Unmarshal(req.Body, &f)
+		format = f.ResponseFormat
+	}
+	return format == "" || format == "url"
 }
 
 // measureUpload reads what a multipart request will use: the seconds of

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -207,5 +208,55 @@ func TestUploadOverTheLimitIs413(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 413 || apiErr.Code != "request_too_large" {
 		t.Fatalf("a 1.3 MB upload over a 1 MB limit: %v", err)
+	}
+}
+
+func TestImageLinksAreStoredAndSigned(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, func(c *gateway.Config) {
+		c.ImageDir, c.ImageURLKey, c.ImageURLTTL = dir, []byte("image-link-key-0123456789"), time.Hour
+	})
+	e.withMedia()
+	c := e.client(e.key)
+	res, err := c.Images.Generate(context.Background(), openai.ImageGenerateParams{Model: "img-mock", Prompt: "a cat", N: openai.Int(2)})
+	if err != nil || len(res.Data) != 2 || res.Data[0].B64JSON != "" {
+		t.Fatalf("generate: %v %+v", err, res)
+	}
+	link := res.Data[0].URL
+	if !strings.HasPrefix(link, e.gw.URL+"/v1/files/images/test-node/") || !strings.Contains(link, "signature=") {
+		t.Fatalf("link %q", link)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 2 {
+		t.Fatalf("%d images stored, want 2", len(files))
+	}
+	get := func(u string) (int, []byte) {
+		r, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, b
+	}
+	if code, b := get(link); code != 200 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatalf("link answered %d %q", code, b)
+	}
+	// A changed signature, file or expiry is refused.
+	for _, bad := range []string{
+		strings.Replace(link, "signature=", "signature=0", 1),
+		strings.Replace(link, "expires=", "expires=9", 1),
+		strings.Replace(link, "/test-node/", "/other-node/", 1),
+	} {
+		if code, _ := get(bad); code != 403 {
+			t.Errorf("%s: %d, want 403", bad, code)
+		}
+	}
+	// The client asked for base64: nothing is stored.
+	if _, err := c.Images.Generate(context.Background(), openai.ImageGenerateParams{Model: "img-mock", Prompt: "a cat",
+		ResponseFormat: openai.ImageGenerateParamsResponseFormatB64JSON}); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 2 {
+		t.Fatalf("%d images stored after a b64_json call", len(files))
 	}
 }

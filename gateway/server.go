@@ -63,6 +63,14 @@ type Config struct {
 	// FailoverWindow is how long after a request arrived another target
 	// may still be tried; no new attempt starts after it.
 	FailoverWindow time.Duration
+	// ImageDir, when set, keeps the images of answers that return URLs:
+	// the client gets a link to this gateway signed with ImageURLKey,
+	// valid for ImageURLTTL, served by any node. PublicURL is the scheme
+	// and host those links use (default: the request's).
+	ImageDir    string
+	ImageURLKey []byte
+	ImageURLTTL time.Duration
+	PublicURL   string
 }
 
 // DefaultConfig returns the defaults.
@@ -77,6 +85,7 @@ func DefaultConfig() Config {
 		AuditBodyBytes:   event.DefaultBodyLimit,
 		OutboxFullPolicy: OutboxDropBodies,
 		FailoverWindow:   2 * time.Minute,
+		ImageURLTTL:      time.Hour,
 	}
 }
 
@@ -95,6 +104,9 @@ func (c *Config) Validate() error {
 	case "", OutboxDropBodies, OutboxReject:
 	default:
 		return fmt.Errorf("gateway: outbox full policy %q is not %s or %s", c.OutboxFullPolicy, OutboxDropBodies, OutboxReject)
+	}
+	if c.ImageDir != "" && (len(c.ImageURLKey) < 16 || c.ImageURLTTL <= 0) {
+		return errors.New("gateway: stored images need a signing key of at least 16 bytes and a positive link life")
 	}
 	if c.FirstByteTimeout <= 0 || c.ResponseTimeout <= 0 || c.IdleTimeout <= 0 || c.FailoverWindow <= 0 {
 		return errors.New("gateway: timeouts must be positive")
@@ -118,7 +130,10 @@ type Deps struct {
 	// this node.
 	Notifier Notifier
 	// Alerter hears breaker transitions; nil sends no alerts.
-	Alerter  BreakerAlerter
+	Alerter BreakerAlerter
+	// Peers finds the node holding a stored image; nil serves only this
+	// node's.
+	Peers    Peers
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
@@ -140,6 +155,8 @@ type Server struct {
 	keys     sync.Map // string(sealed key) -> plaintext
 	balancer *route.Balancer
 	breakers *breaker.Set
+	peers    Peers
+	fetcher  *http.Client // downloads images, fetches them from peers
 }
 
 // New returns the data plane.
@@ -159,11 +176,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	tr := d.Transport
+	if tr == nil {
+		tr = provider.NewTransport()
+	}
+	s.fetcher, s.peers = &http.Client{Transport: tr}, d.Peers
 	if s.adapters == nil {
-		tr := d.Transport
-		if tr == nil {
-			tr = provider.NewTransport()
-		}
 		h := &provider.HTTP{Client: &http.Client{Transport: tr}, FirstByte: cfg.FirstByteTimeout, Response: cfg.ResponseTimeout, Idle: cfg.IdleTimeout}
 		s.adapters = map[string]provider.Adapter{
 			fsm.FormatOpenAI:    &openai.Adapter{HTTP: h},
@@ -190,6 +208,7 @@ func (s *Server) Register(r chi.Router) {
 		for _, m := range mediaOps {
 			r.Post(m.path, s.handle(s.media(m)))
 		}
+		r.Get("/files/images/{node}/{file}", s.serveImage)
 		r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request, rid string) error {
 			return apierr.Newf(apierr.CodeNotFound, "unknown endpoint %s %s", r.Method, r.URL.Path)
 		}))

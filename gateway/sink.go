@@ -26,6 +26,9 @@ type responseSink struct {
 	// capture keeps the answer for the audit record; nil when bodies are
 	// not stored.
 	capture *bodyCapture
+	// hold, when set, takes the adapter's answer instead of the client:
+	// the gateway rewrites it before sending (stored images).
+	hold *bufferedSink
 }
 
 func newSink(w http.ResponseWriter, captureLimit int) *responseSink {
@@ -33,6 +36,10 @@ func newSink(w http.ResponseWriter, captureLimit int) *responseSink {
 }
 
 func (s *responseSink) Start(status int, contentType string) {
+	if s.hold != nil {
+		s.hold.Start(status, contentType)
+		return
+	}
 	if s.started {
 		return
 	}
@@ -53,6 +60,9 @@ func (s *responseSink) Start(status int, contentType string) {
 
 // Write sends body bytes, always holding back the last byte seen so far.
 func (s *responseSink) Write(p []byte) (int, error) {
+	if s.hold != nil {
+		return s.hold.Write(p)
+	}
 	if !s.started {
 		s.Start(http.StatusOK, "application/octet-stream")
 	}
@@ -75,6 +85,9 @@ func (s *responseSink) Write(p []byte) (int, error) {
 // Event sends one SSE event; the closing [DONE] is held back for finish.
 // Events are not held: a client acts on each as it arrives.
 func (s *responseSink) Event(payload []byte) error {
+	if s.hold != nil {
+		return s.hold.Event(payload)
+	}
 	if !s.started {
 		s.Start(http.StatusOK, "text/event-stream")
 	}
@@ -119,4 +132,9 @@ func (s *responseSink) Flush() error {
 	return s.rc.Flush()
 }
 
-func (s *responseSink) Started() bool { return s.started }
+func (s *responseSink) Started() bool {
+	if s.hold != nil {
+		return s.hold.Started()
+	}
+	return s.started
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,26 @@ func (h *alertHook) types() map[string]int {
 		out[a.Type]++
 	}
 	return out
+}
+
+// imageLink generates an image through p and returns the link it answers.
+func imageLink(t *testing.T, p *proc, key string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", p.url("/v1/images/generations"), strings.NewReader(`{"model":"img","prompt":"a cat"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Data []struct{ URL string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 || len(out.Data) != 1 {
+		t.Fatalf("image: %d %v", res.StatusCode, err)
+	}
+	return out.Data[0].URL
 }
 
 // breakerState is the state of provider's breaker on p ("" if p has none).
@@ -134,6 +155,31 @@ func TestBreakerSpreadsAcrossNodes(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if got := hook.types(); got["breaker_open"] != 1 {
 		t.Fatalf("alerts received: %v", got)
+	}
+
+	// An image link from node1 works through any node: the others fetch
+	// it from node1.
+	painter := httptest.NewServer(mockupstream.New(mockupstream.Behavior{}))
+	t.Cleanup(painter.Close)
+	if code, r := ps[0].call("POST", "/api/admin/providers", tok, map[string]any{"name": "painter", "slug": "painter",
+		"base_url": painter.URL, "models": "img", "capabilities": []string{"image"}}); code != 201 {
+		t.Fatalf("provider: %d %v", code, r)
+	}
+	for _, p := range ps {
+		p.call("GET", "/api/admin/providers/painter", tok, nil) // the read barrier: applied here
+	}
+	img := imageLink(t, ps[0], key)
+	for _, p := range ps {
+		u := strings.Replace(img, ps[0].http, p.http, 1)
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.HasPrefix(string(b), "\x89PNG") {
+			t.Fatalf("image link through %s: %d %q", p.id, res.StatusCode, b)
+		}
 	}
 
 	// A policy written through node1 routes calls on every node at once:

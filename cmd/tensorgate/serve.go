@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -155,6 +156,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
 	fs.DurationVar(&c.Gateway.IdleTimeout, "upstream-idle-timeout", c.Gateway.IdleTimeout, "longest gap between two chunks of an upstream answer")
 	fs.DurationVar(&c.Gateway.ResponseTimeout, "upstream-response-timeout", c.Gateway.ResponseTimeout, "longest wait for a non-streaming answer")
+	fs.DurationVar(&c.Gateway.ImageURLTTL, "image-url-ttl", c.Gateway.ImageURLTTL, "life of the signed links to generated images the gateway keeps (IMAGE_DATA_DIR); the files go with them")
+	fs.StringVar(&c.Gateway.PublicURL, "public-url", "", "scheme and host clients reach the gateway by, for the links it hands out (default: the request's Host)")
 	fs.DurationVar(&c.Gateway.FailoverWindow, "failover-window", c.Gateway.FailoverWindow, "no new upstream attempt starts this long after a request arrived")
 	fs.IntVar(&c.Gateway.AuditBodyBytes, "audit-body-bytes", c.Gateway.AuditBodyBytes, "bytes of each request and response body kept in the audit record (0 keeps none)")
 	fs.StringVar(&c.RedactFields, "audit-redact-fields", "", "comma-separated JSON fields whose values are never stored, besides api_key, password, token and the like")
@@ -279,6 +282,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// Uploads spool next to the node's data, removed as soon as their
 	// request ends; a crash can leave some, swept here.
 	c.Gateway.UploadDir = filepath.Join(c.DataDir, "uploads")
+	// Images answered as links are kept under IMAGE_DATA_DIR (the seed's
+	// variable), signed with a key derived from BETTER_AUTH_SECRET so
+	// every node checks every node's links.
+	c.Gateway.ImageDir = os.Getenv("IMAGE_DATA_DIR")
+	if c.Gateway.ImageDir == "" {
+		c.Gateway.ImageDir = filepath.Join(c.DataDir, "images")
+	}
+	if err := os.MkdirAll(c.Gateway.ImageDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", c.Gateway.ImageDir, err)
+	}
+	imageKey := sha256.Sum256([]byte("tensorgate image links v1\x00" + c.AuthSecret))
+	c.Gateway.ImageURLKey = imageKey[:]
 	if err := os.RemoveAll(c.Gateway.UploadDir); err != nil {
 		return fmt.Errorf("clear %s: %w", c.Gateway.UploadDir, err)
 	}
@@ -295,7 +310,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopQuota()
 	go limits.Run(qctx)
 	go watcher.Run(qctx, clusterAlerts{node}, 5*time.Second)
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher,
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher, Peers: node,
 		Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
@@ -306,6 +321,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	go gw.SweepImages(qctx, 10*time.Minute)
 	router := chi.NewRouter()
 	adm.Register(router)
 	gw.Register(router)

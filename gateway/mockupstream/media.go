@@ -45,16 +45,18 @@ func (s *Server) imagesJSON(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.begin(w, r, body, false); !ok {
 		return
 	}
-	writeJSON(w, imagesAnswer(max(1, req.N), req.ResponseFormat))
+	writeJSON(w, imagesAnswer(r.Host, max(1, req.N), req.ResponseFormat))
 }
 
-func imagesAnswer(n int, format string) map[string]any {
+// imagesAnswer lists n images, as base64 or as links to the mock's own
+// /files, as a provider's storage would serve them.
+func imagesAnswer(host string, n int, format string) map[string]any {
 	data := make([]any, n)
 	for i := range data {
 		if format == "b64_json" {
 			data[i] = map[string]any{"b64_json": base64.StdEncoding.EncodeToString(pngPixel)}
 		} else {
-			data[i] = map[string]any{"url": fmt.Sprintf("https://mock.invalid/image-%d.png", i)}
+			data[i] = map[string]any{"url": fmt.Sprintf("http://%s/files/image-%d.png", host, i)}
 		}
 	}
 	return map[string]any{"created": time.Now().Unix(), "data": data}
@@ -102,7 +104,7 @@ func (s *Server) multipartCall(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasSuffix(r.URL.Path, "/images/edits") {
 		n, _ := strconv.Atoi(fields["n"])
-		writeJSON(w, imagesAnswer(max(1, n), fields["response_format"]))
+		writeJSON(w, imagesAnswer(r.Host, max(1, n), fields["response_format"]))
 		return
 	}
 	text := "Hello from the mock transcriber."
