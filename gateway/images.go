@@ -47,10 +47,14 @@ func (b *bufferedSink) Start(_ int, contentType string) {
 		b.started, b.ct = true, contentType
 	}
 }
-func (b *bufferedSink) Write(p []byte) (int, error) { b.started = true; b.buf = append(b.buf, p...); return len(p), nil }
-func (b *bufferedSink) Event([]byte) error          { return nil }
-func (b *bufferedSink) Flush() error                { return nil }
-func (b *bufferedSink) Started() bool               { return b.started }
+func (b *bufferedSink) Write(p []byte) (int, error) {
+	b.started = true
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+func (b *bufferedSink) Event([]byte) error { return nil }
+func (b *bufferedSink) Flush() error       { return nil }
+func (b *bufferedSink) Started() bool      { return b.started }
 
 // storeImages replaces every image of an images answer by a signed,
 // expiring gateway URL of a copy this node keeps under ImageDir: fetched
