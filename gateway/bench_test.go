@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -198,5 +199,74 @@ func BenchmarkLimitsOnVsOff(b *testing.B) {
 				runLoad(b, srv.URL+"/v1/chat/completions", key, body, conc)
 			})
 		}
+	}
+}
+
+// BenchmarkMediaVsDirect calls each media endpoint b.N times directly on
+// the mock and b.N times through the gateway, alternating, and reports
+// the median of each and what the gateway adds:
+//
+//	go test ./gateway -run '^$' -bench MediaVsDirect -benchtime 300x
+func BenchmarkMediaVsDirect(b *testing.B) {
+	e := newEnv(b)
+	e.withMedia()
+	e.oa.Set(mockupstream.Behavior{})
+	e.rec.discard = true
+	var audio bytes.Buffer
+	mw := multipart.NewWriter(&audio)
+	_ = mw.WriteField("model", "asr-mock")
+	fw, _ := mw.CreateFormFile("file", "a.wav")
+	fw.Write(wav(1))
+	mw.Close()
+	var image bytes.Buffer
+	iw := multipart.NewWriter(&image)
+	_ = iw.WriteField("model", "img-mock")
+	_ = iw.WriteField("prompt", "a hat")
+	ifw, _ := iw.CreateFormFile("image", "cat.png")
+	ifw.Write([]byte("\x89PNG fake image"))
+	iw.Close()
+	cases := []struct {
+		name, path, ct string
+		body           []byte
+	}{
+		{"image", "/v1/images/generations", "application/json", []byte(`{"model":"img-mock","prompt":"a cat","response_format":"b64_json"}`)},
+		{"image-edit", "/v1/images/edits", iw.FormDataContentType(), image.Bytes()},
+		{"asr", "/v1/audio/transcriptions", mw.FormDataContentType(), audio.Bytes()},
+		{"tts", "/v1/audio/speech", "application/json", []byte(`{"model":"tts-mock","input":"你好，世界","voice":"alloy"}`)},
+		{"ocr", "/v1/ocr", "application/json", []byte(`{"model":"ocr-mock","document":{"type":"image_url","image_url":"http://x/a.png"}}`)},
+		{"vision-segment", "/v1/vision/segment", "application/json", []byte(`{"model":"seg-mock","image":"http://x/a.png"}`)},
+	}
+	client := &http.Client{Transport: benchTransport()}
+	once := func(url, key, ct string, body []byte) time.Duration {
+		t0 := time.Now()
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", ct)
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("%s: %d", url, res.StatusCode)
+		}
+		return time.Since(t0)
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			direct, through := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+			for range b.N {
+				direct = append(direct, once(e.oaURL+c.path, openaiKey, c.ct, c.body))
+				through = append(through, once(e.gw.URL+c.path, e.key, c.ct, c.body))
+			}
+			slices.Sort(direct)
+			slices.Sort(through)
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			b.ReportMetric(ms(direct[len(direct)/2]), "direct-p50-ms")
+			b.ReportMetric(ms(through[len(through)/2]), "gateway-p50-ms")
+			b.ReportMetric(ms(through[len(through)/2]-direct[len(direct)/2]), "added-ms")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }

@@ -260,3 +260,21 @@ func TestImageLinksAreStoredAndSigned(t *testing.T) {
 		t.Fatalf("%d images stored after a b64_json call", len(files))
 	}
 }
+
+func TestMediaCallsSpendBudgets(t *testing.T) {
+	e := newEnv(t)
+	e.withLimiter()
+	e.withMedia()
+	// 0.3 CNY: one image at 0.2 fits, a second does not.
+	key, _ := e.addKey(func(k *fsm.Key) { k.Limits = fsm.Limits{Budget: 300_000, BudgetPeriod: fsm.PeriodTotal} })
+	for i, want := range []int{200, 429} {
+		res := e.post("/v1/images/generations", key, `{"model":"img-mock","prompt":"a cat","response_format":"b64_json"}`)
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != want || (want == 429 && !strings.Contains(string(body), "insufficient_quota")) {
+			t.Fatalf("call %d: %d %s", i, res.StatusCode, body)
+		}
+	}
+	if n := e.oa.Requests(); n != 1 {
+		t.Fatalf("the refused call reached the upstream: %d calls", n)
+	}
+}
