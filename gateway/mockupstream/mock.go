@@ -1,7 +1,9 @@
 // Package mockupstream is a fake model provider for tests, benchmarks and
 // demos. It speaks the OpenAI format (chat completions, completions,
-// embeddings) and the Anthropic Messages format, JSON and SSE, with
-// configurable latency, failures and mid-stream breaks.
+// embeddings, images, audio, and the contract's OCR and segmentation),
+// the Anthropic Messages format, and DashScope's native task, multimodal
+// generation and compatible-mode shapes, JSON and SSE, with configurable
+// latency, failures and mid-stream breaks.
 package mockupstream
 
 import (
