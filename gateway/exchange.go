@@ -42,6 +42,9 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, rid, capability s
 	if err != nil {
 		return nil, p, err
 	}
+	if state.Keys[p.Key.ID] == nil {
+		state = s.state.View() // the key came with a catch-up
+	}
 	ev := &event.Event{RequestID: rid, Time: start.UTC().Truncate(time.Microsecond), Node: s.cfg.NodeID, OrgID: p.Org.ID,
 		KeyID: p.Key.ID, Capability: capability}
 	return &exchange{s: s, w: w, rid: rid, capability: capability, start: start, state: state, ev: ev,

@@ -21,6 +21,11 @@ import (
 // key may make), its scopes.
 func (s *Server) authenticate(r *http.Request, state *fsm.State, capability string) (auth.Principal, error) {
 	p, err := auth.Authenticate(state, r.Header.Get("Authorization"), s.now())
+	if err != nil && errors.Is(err, auth.ErrUnknownKey) && s.catchUp(r.Context()) {
+		// A key created through another node a moment ago may not have
+		// reached this one yet: look again once it has caught up.
+		p, err = auth.Authenticate(s.state.View(), r.Header.Get("Authorization"), s.now())
+	}
 	if err != nil {
 		s.metrics.authFailures.Inc()
 		if ok, held := s.authLog.allow(s.now()); ok {

@@ -133,7 +133,10 @@ type Deps struct {
 	Alerter BreakerAlerter
 	// Peers finds the node holding a stored image; nil serves only this
 	// node's.
-	Peers    Peers
+	Peers Peers
+	// Barrier lets a node that does not know a key catch up with the
+	// leader before refusing it; nil refuses at once.
+	Barrier  Barrier
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
@@ -157,6 +160,8 @@ type Server struct {
 	breakers *breaker.Set
 	peers    Peers
 	fetcher  *http.Client // downloads images, fetches them from peers
+	barrier  Barrier
+	catchUps catchUps
 }
 
 // New returns the data plane.
@@ -180,7 +185,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if tr == nil {
 		tr = provider.NewTransport()
 	}
-	s.fetcher, s.peers = &http.Client{Transport: tr}, d.Peers
+	s.fetcher, s.peers, s.barrier = &http.Client{Transport: tr}, d.Peers, d.Barrier
 	if s.adapters == nil {
 		h := &provider.HTTP{Client: &http.Client{Transport: tr}, FirstByte: cfg.FirstByteTimeout, Response: cfg.ResponseTimeout, Idle: cfg.IdleTimeout}
 		s.adapters = map[string]provider.Adapter{

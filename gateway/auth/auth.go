@@ -5,6 +5,7 @@ package auth
 
 import (
 	"crypto/sha256"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,10 @@ type Principal struct {
 }
 
 // Authenticate checks an Authorization header value against state.
+// ErrUnknownKey is wrapped by the error for a well-formed key this node's
+// state does not hold: perhaps created a moment ago through another node.
+var ErrUnknownKey = errors.New("auth: no such key")
+
 func Authenticate(state *fsm.State, authorization string, now time.Time) (Principal, *apierr.Error) {
 	tok, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok || !strings.HasPrefix(tok, "gk_") {
@@ -32,7 +37,9 @@ func Authenticate(state *fsm.State, authorization string, now time.Time) (Princi
 	sum := sha256.Sum256([]byte(tok))
 	k, ok := state.KeyByHash(sum)
 	if !ok {
-		return Principal{}, apierr.New(apierr.CodeInvalidAPIKey, "invalid API key")
+		e := apierr.New(apierr.CodeInvalidAPIKey, "invalid API key")
+		e.Err = ErrUnknownKey
+		return Principal{}, e
 	}
 	switch {
 	case k.RevokedAt != nil:
