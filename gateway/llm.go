@@ -59,7 +59,7 @@ func (s *Server) llm(op provider.Op) handlerFunc {
 		if err := s.admit(); err != nil {
 			return err
 		}
-		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+		body, err := readBody(w, r, s.cfg.maxBytes("llm", false))
 		if err != nil {
 			return err
 		}

@@ -133,7 +133,7 @@ func (s *Server) media(m mediaOp) handlerFunc {
 		req := &provider.Request{Op: m.op, Capability: m.capability}
 		var measured provider.Usage
 		if m.multipart {
-			up, err := spoolUpload(w, r, s.cfg.UploadDir, s.cfg.MaxUploadBytes)
+			up, err := spoolUpload(w, r, s.cfg.UploadDir, s.cfg.maxBytes(m.capability, true))
 			if err != nil {
 				return err
 			}
@@ -144,7 +144,7 @@ func (s *Server) media(m mediaOp) handlerFunc {
 			}
 			req.Upload, req.ClientModel = up, up.Field("model")
 		} else {
-			body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+			body, err := readBody(w, r, s.cfg.maxBytes(m.capability, false))
 			if err != nil {
 				return err
 			}

@@ -209,6 +209,18 @@ func TestUploadOverTheLimitIs413(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 413 || apiErr.Code != "request_too_large" {
 		t.Fatalf("a 1.3 MB upload over a 1 MB limit: %v", err)
 	}
+	// A capability's own limit wins over the general ones.
+	e = newEnv(t, func(c *gateway.Config) { c.CapabilityMaxBytes = map[string]int64{"tts": 100, "asr": 4 << 20} })
+	e.withMedia()
+	res := e.post("/v1/audio/speech", e.key, `{"model":"tts-mock","voice":"alloy","input":"`+strings.Repeat("long ", 30)+`"}`)
+	if res.StatusCode != 413 {
+		t.Fatalf("speech over its 100-byte limit: %d", res.StatusCode)
+	}
+	c = e.client(e.key)
+	if _, err := c.Audio.Transcriptions.New(context.Background(), openai.AudioTranscriptionNewParams{Model: "asr-mock",
+		File: openai.File(bytes.NewReader(wav(40)), "long.wav", "audio/wav")}); err != nil {
+		t.Fatalf("a 1.3 MB upload under asr's own 4 MB limit: %v", err)
+	}
 }
 
 func TestImageLinksAreStoredAndSigned(t *testing.T) {

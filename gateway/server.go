@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,9 @@ type Config struct {
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
 	UploadDir      string
+	// CapabilityMaxBytes overrides those limits for one capability's
+	// requests ("asr", "image", "tts", "ocr", "vision-segment", "llm").
+	CapabilityMaxBytes map[string]int64
 	// MaxAttempts bounds the upstream targets tried for one request.
 	MaxAttempts int
 	// FirstByteTimeout bounds the wait for a stream's first byte;
@@ -93,6 +97,11 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	if c.MaxBodyBytes <= 0 || c.MaxUploadBytes <= 0 {
 		return errors.New("gateway: max body and upload bytes must be positive")
+	}
+	for capability, n := range c.CapabilityMaxBytes {
+		if !slices.Contains(fsm.Capabilities, capability) || n <= 0 {
+			return fmt.Errorf("gateway: size limit %s=%d: the capability must be one of %v and the limit positive", capability, n, fsm.Capabilities)
+		}
 	}
 	if c.MaxAttempts < 1 {
 		return errors.New("gateway: max attempts must be at least 1")
@@ -256,4 +265,15 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 			apierr.Write(w, e)
 		}
 	}
+}
+
+// maxBytes is the body limit of a capability's requests.
+func (c *Config) maxBytes(capability string, multipart bool) int64 {
+	if n := c.CapabilityMaxBytes[capability]; n > 0 {
+		return n
+	}
+	if multipart {
+		return c.MaxUploadBytes
+	}
+	return c.MaxBodyBytes
 }

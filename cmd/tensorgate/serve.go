@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -156,6 +157,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.Gateway.FirstByteTimeout, "upstream-first-byte-timeout", c.Gateway.FirstByteTimeout, "longest wait for a stream's first byte")
 	fs.DurationVar(&c.Gateway.IdleTimeout, "upstream-idle-timeout", c.Gateway.IdleTimeout, "longest gap between two chunks of an upstream answer")
 	fs.DurationVar(&c.Gateway.ResponseTimeout, "upstream-response-timeout", c.Gateway.ResponseTimeout, "longest wait for a non-streaming answer")
+	fs.Func("max-capability-bytes", "per-capability body limits overriding the two above, e.g. asr=52428800,tts=65536", func(v string) error {
+		limits, err := parseSizeLimits(v)
+		c.Gateway.CapabilityMaxBytes = limits
+		return err
+	})
 	fs.DurationVar(&c.Gateway.ImageURLTTL, "image-url-ttl", c.Gateway.ImageURLTTL, "life of the signed links to generated images the gateway keeps (IMAGE_DATA_DIR); the files go with them")
 	fs.StringVar(&c.Gateway.PublicURL, "public-url", "", "scheme and host clients reach the gateway by, for the links it hands out (default: the request's Host)")
 	fs.DurationVar(&c.Gateway.FailoverWindow, "failover-window", c.Gateway.FailoverWindow, "no new upstream attempt starts this long after a request arrived")
@@ -428,4 +434,22 @@ func (c *serveConfig) advertisedHTTP() string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// parseSizeLimits reads "capability=bytes,..." (the capabilities are
+// checked by the gateway's config).
+func parseSizeLimits(v string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		k, n, ok := strings.Cut(part, "=")
+		size, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+		if !ok || err != nil || size <= 0 {
+			return nil, fmt.Errorf("%q: want capability=bytes", part)
+		}
+		out[strings.TrimSpace(k)] = size
+	}
+	return out, nil
 }
