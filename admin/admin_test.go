@@ -23,6 +23,7 @@ import (
 type testEnv struct {
 	t     *testing.T
 	srv   *httptest.Server
+	api   *Server
 	node  *cluster.Node
 	fsm   *fsm.FSM
 	keys  *Keyring
@@ -71,7 +72,7 @@ func newEnv(t *testing.T) *testEnv {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e := &testEnv{t: t, srv: srv, node: node, fsm: f, keys: kr, events: events}
+	e := &testEnv{t: t, srv: srv, api: s, node: node, fsm: f, keys: kr, events: events}
 	e.token = e.login(DefaultAdminEmail, DefaultAdminPassword)
 	return e
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -65,5 +66,25 @@ func (s *Server) transferLeader(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"leader": s.d.Cluster.Leader()})
+	return nil
+}
+
+// stepDown hands leadership away if this node leads: the hook a node's
+// own supervisor calls before stopping it (a Kubernetes preStop). It takes
+// no credential, so it answers only callers on the node itself.
+func (s *Server) stepDown(w http.ResponseWriter, r *http.Request) error {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() || r.Header.Get("X-Forwarded-For") != "" {
+		return forbidden("step-down is only taken from the node itself (loopback)")
+	}
+	st := s.d.Cluster.Status()
+	if st.State != "Leader" {
+		writeJSON(w, http.StatusOK, map[string]any{"transferred": false, "leader": st.Leader})
+		return nil
+	}
+	if err := s.d.Cluster.TransferLeader(r.Context(), ""); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"transferred": true, "leader": s.d.Cluster.Leader()})
 	return nil
 }

@@ -135,6 +135,7 @@ func (s *Server) Register(r chi.Router) {
 		r.Handle("/api/metrics/prom", metrics)
 		r.Handle("/metrics", metrics)
 
+		r.Post("/api/cluster/step-down", s.wrap(s.stepDown))
 		r.Post("/api/auth/login", s.wrap(s.login))
 		r.Post("/api/auth/logout", s.wrap(s.logout))
 		r.With(s.authenticate).Get("/api/auth/me", s.wrap(s.me))

@@ -24,6 +24,9 @@ Usage:
   tensorgate snapshot save FILE         back up the replicated state
   tensorgate snapshot restore FILE      restore a backup into the cluster
   tensorgate migrate                    apply the Postgres migrations to DATABASE_URL
+  tensorgate health [--addr URL]        exit 0 if the node is healthy (container healthchecks)
+  tensorgate step-down [--addr URL]     hand leadership away if this node leads (preStop hooks;
+                                        taken from loopback only)
   tensorgate version                    print the version
 
 Run "tensorgate serve -h" for the node's flags. Operator commands talk to a
@@ -52,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = clusterCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCmd(ctx, stdout, stderr)
+	case "health":
+		err = healthCmd(ctx, args[1:], stdout, stderr)
+	case "step-down":
+		err = stepDownCmd(ctx, args[1:], stdout, stderr)
 	case "snapshot":
 		err = snapshotCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -180,6 +181,31 @@ func TestBreakerSpreadsAcrossNodes(t *testing.T) {
 		if res.StatusCode != 200 || !strings.HasPrefix(string(b), "\x89PNG") {
 			t.Fatalf("image link through %s: %d %q", p.id, res.StatusCode, b)
 		}
+	}
+
+	// The container healthcheck and the preStop hook: health answers, and
+	// step-down hands leadership over from the leader only.
+	leader := leaderOf(ps)
+	for _, p := range ps {
+		out, err := exec.Command(binPath, "health", "--addr", p.url("")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"status":"ok"`) {
+			t.Fatalf("health on %s: %v %s", p.id, err, out)
+		}
+		out, err = exec.Command(binPath, "step-down", "--addr", p.url("")).CombinedOutput()
+		want := "not the leader"
+		if p == leader {
+			want = "leadership handed to"
+		}
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("step-down on %s (leader %s): %v %s", p.id, leader.id, err, out)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l := leaderOf(ps); l == nil || l == leader; l = leaderOf(ps) {
+		if time.Now().After(deadline) {
+			t.Fatal("leadership did not move after step-down")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// A policy written through node1 routes calls on every node at once:

@@ -369,6 +369,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	adm.Draining()
+	if node.IsLeader() {
+		// Hand leadership over before going, so the cluster does not wait
+		// out an election timeout for a node that is leaving on purpose.
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := node.TransferLeader(tctx, ""); err != nil {
+			lg.Warn("could not hand leadership over before stopping", "err", err)
+		}
+		cancel()
+	}
 	if c.DrainDelay > 0 {
 		lg.Info("draining: health answers 503 before connections close", "drain_delay", c.DrainDelay)
 		time.Sleep(c.DrainDelay)
