@@ -76,6 +76,11 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendStreamText$$' -fuzztime $(FUZZTIME) ./storage/event
 	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./gateway/media
 
+.PHONY: docker
+docker: ## Build the container image tensorgate:$(VERSION) (needs a Docker engine)
+	docker build -f deploy/Dockerfile -t tensorgate:$(VERSION) --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) .
+
 .PHONY: clean
 clean: ## Remove build output (not ./data)
 	rm -rf bin

@@ -399,3 +399,29 @@ func TestRecoverFromLossOfMajority(t *testing.T) {
 		t.Fatal("peers.json left behind after recovery")
 	}
 }
+
+// TestHostNamesAreKeptAsRaftAddresses: nodes named by host (a container's
+// or pod's DNS name) are stored in the raft configuration by that name,
+// which survives a restart on a new IP; gossip binds the name's IP.
+func TestHostNamesAreKeptAsRaftAddresses(t *testing.T) {
+	byName := func(a string) string { return strings.Replace(a, "127.0.0.1", "localhost", 1) }
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.RaftAddr, c.GossipAddr = byName(c.RaftAddr), byName(c.GossipAddr)
+		for i := range c.Join {
+			c.Join[i] = byName(c.Join[i])
+		}
+	})
+	l := tc.leader()
+	fut := l.node.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range fut.Configuration().Servers {
+		if !strings.HasPrefix(string(s.Address), "localhost:") {
+			t.Fatalf("raft stores %s for %s, want the host name", s.Address, s.ID)
+		}
+	}
+	if _, err := tc.follower().node.Apply(context.Background(), orgCmd("h", "by host name")); err != nil {
+		t.Fatal(err)
+	}
+}

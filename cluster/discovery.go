@@ -65,6 +65,21 @@ func newDiscovery(n *Node) (*discovery, error) {
 		RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr, Version: n.cfg.Version,
 		Expect: n.cfg.BootstrapExpect, Fresh: !n.hasState(),
 	}}
+	// memberlist binds and advertises IPs: a host name (a container's
+	// or pod's) is resolved to the address it has now.
+	if net.ParseIP(host) == nil {
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return nil, fmt.Errorf("gossip address %q: cannot resolve %s: %v", n.cfg.GossipAddr, host, err)
+		}
+		host = ips[0].String()
+		for _, ip := range ips {
+			if ip.To4() != nil {
+				host = ip.String()
+				break
+			}
+		}
+	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = n.cfg.NodeID
 	mc.BindAddr, mc.BindPort = host, port

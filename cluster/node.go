@@ -132,9 +132,9 @@ func (n *Node) open(bootstrap bool) error {
 		return fmt.Errorf("listen for raft on %s: %w", n.cfg.RaftAddr, err)
 	}
 	n.mux = m
-	advertise, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
-	if err != nil || advertise.IP == nil || advertise.IP.IsUnspecified() {
-		return fmt.Errorf("cluster: raft address %q must name a reachable IP, not a wildcard", n.cfg.RaftAddr)
+	advertise, err := advertiseAddr(n.cfg.RaftAddr)
+	if err != nil {
+		return err
 	}
 	layer := &raftLayer{subListener: m.listener(connRaft), auth: n.auth, advertise: advertise}
 	trans := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hlog)
@@ -381,4 +381,26 @@ func (n *Node) recoverFromPeersJSON(raftDir string, rc *raft.Config, store *raft
 		return fmt.Errorf("remove %s after recovery: %w", path, err)
 	}
 	return nil
+}
+
+// hostAddr is an advertised address kept as a host name, so peers store a
+// name that survives the node's IP changing (a restarted pod or
+// container), not the IP it had.
+type hostAddr string
+
+func (a hostAddr) Network() string { return "tcp" }
+func (a hostAddr) String() string  { return string(a) }
+
+// advertiseAddr is what raft tells peers to dial: the raft address as
+// given when it names a host (checked to resolve), its IP otherwise.
+func advertiseAddr(raftAddr string) (net.Addr, error) {
+	host, _, _ := net.SplitHostPort(raftAddr)
+	tcp, err := net.ResolveTCPAddr("tcp", raftAddr)
+	if err != nil || tcp.IP == nil || tcp.IP.IsUnspecified() {
+		return nil, fmt.Errorf("cluster: raft address %q must name this node's host or IP, not a wildcard", raftAddr)
+	}
+	if net.ParseIP(host) == nil {
+		return hostAddr(raftAddr), nil
+	}
+	return tcp, nil
 }
