@@ -40,6 +40,12 @@ func newMetrics(n *Node, reg prometheus.Registerer) *metrics {
 			}
 			return 0
 		}),
+		gauge("tensorgate_gossip_members", "Live gossip members this node sees, itself included (1 without gossip).", func() float64 {
+			if n.disc == nil {
+				return 1
+			}
+			return float64(n.disc.ml.NumMembers())
+		}),
 		gauge("tensorgate_raft_applied_index", "Last log index applied to the fsm on this node.",
 			func() float64 { return float64(n.raft.AppliedIndex()) }),
 		gauge("tensorgate_raft_last_index", "Last log index stored on this node.",

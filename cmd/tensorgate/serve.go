@@ -27,6 +27,7 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/alert"
 	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/storage/outbox"
+	"github.com/tensorgate/tensorgate/storage/promwrite"
 	"github.com/tensorgate/tensorgate/storage/pgsink"
 )
 
@@ -328,6 +329,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go gw.SweepImages(qctx, 10*time.Minute)
+	if u := os.Getenv("GREPTIMEDB_REMOTE_WRITE_UPSTREAM_URL"); u != "" {
+		// Metrics go to GreptimeDB by remote write: no scraper needed.
+		pusher := &promwrite.Pusher{URL: u, Gatherer: reg, Labels: map[string]string{"instance": c.NodeID, "job": "tensorgate"}, Logger: lg}
+		go pusher.Run(qctx)
+	}
 	router := chi.NewRouter()
 	adm.Register(router)
 	gw.Register(router)
