@@ -27,8 +27,8 @@ import (
 	"github.com/tensorgate/tensorgate/gateway/alert"
 	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/storage/outbox"
-	"github.com/tensorgate/tensorgate/storage/promwrite"
 	"github.com/tensorgate/tensorgate/storage/pgsink"
+	"github.com/tensorgate/tensorgate/storage/promwrite"
 )
 
 // serveConfig is everything `tensorgate serve` reads from flags and env.
