@@ -24,13 +24,13 @@ const clusterSecretEnv = "TENSORGATE_CLUSTER_SECRET=system-test-cluster-secret"
 
 // startCluster launches size nodes that bootstrap together and waits for
 // all of them to be healthy.
-func startCluster(t *testing.T, size int, extra ...string) []*proc {
+func startCluster(t testing.TB, size int, extra ...string) []*proc {
 	t.Helper()
 	return startClusterEnv(t, size, nil, extra...)
 }
 
 // startClusterEnv is startCluster with extra environment for every node.
-func startClusterEnv(t *testing.T, size int, env []string, extra ...string) []*proc {
+func startClusterEnv(t testing.TB, size int, env []string, extra ...string) []*proc {
 	t.Helper()
 	var ps []*proc
 	for i := 1; i <= size; i++ {
@@ -198,7 +198,7 @@ func (l *loadRunner) finish(t *testing.T) {
 }
 
 // setupUpstream creates the mock provider and a key through one node.
-func setupUpstream(t *testing.T, p *proc) (string, *mockupstream.Server) {
+func setupUpstream(t testing.TB, p *proc) (string, *mockupstream.Server) {
 	t.Helper()
 	mock := mockupstream.New(mockupstream.Behavior{})
 	up := httptest.NewServer(mock)
