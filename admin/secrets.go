@@ -20,11 +20,23 @@ type Keyring struct {
 	sessionKey []byte
 }
 
-// NewKeyring derives the secret-sealing and session-signing keys.
-func NewKeyring(authSecret string) (*Keyring, error) {
+// NewKeyring derives the secret-sealing and session-signing keys. A
+// previous secret, during a rotation, still opens what was sealed under
+// it (sessions signed under it end).
+func NewKeyring(authSecret string, previous ...string) (*Keyring, error) {
 	sealer, err := secret.New(authSecret)
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range previous {
+		if p == "" || p == authSecret {
+			continue
+		}
+		old, err := secret.New(p)
+		if err != nil {
+			return nil, err
+		}
+		sealer = sealer.WithPrevious(old)
 	}
 	sessKey, err := secret.DeriveKey(authSecret, "sessions v1")
 	if err != nil {

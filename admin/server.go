@@ -183,6 +183,7 @@ func (s *Server) Register(r chi.Router) {
 			r.Get("/audit", s.wrap(s.audit))
 			r.Get("/audit/{id}", s.wrap(s.auditEvent))
 
+			r.Post("/secrets/reseal", s.wrap(s.reseal))
 			r.Get("/snapshot", s.wrap(s.saveSnapshot))
 			r.Post("/snapshot/restore", s.wrap(s.restoreSnapshot))
 			r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {

@@ -24,6 +24,8 @@ Usage:
   tensorgate snapshot save FILE         back up the replicated state
   tensorgate snapshot restore FILE      restore a backup into the cluster
   tensorgate migrate                    apply the Postgres migrations to DATABASE_URL
+  tensorgate secrets reseal             seal every stored secret again under the current
+                                        BETTER_AUTH_SECRET (rotation, see the README)
   tensorgate health [--addr URL]        exit 0 if the node is healthy (container healthchecks)
   tensorgate step-down [--addr URL]     hand leadership away if this node leads (preStop hooks;
                                         taken from loopback only)
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = clusterCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCmd(ctx, stdout, stderr)
+	case "secrets":
+		err = secretsCmd(ctx, args[1:], stdout, stderr)
 	case "health":
 		err = healthCmd(ctx, args[1:], stdout, stderr)
 	case "step-down":

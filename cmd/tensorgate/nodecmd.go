@@ -74,3 +74,35 @@ func stepDownCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	return nil
 }
+
+// secretsCmd is "secrets reseal": seal every stored secret again under
+// the current BETTER_AUTH_SECRET, the middle step of a rotation.
+func secretsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "reseal" {
+		fmt.Fprintln(stderr, "Usage: tensorgate secrets reseal [--addr URL] [--token TOKEN]")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("secrets reseal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr, token := opFlags(fs)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	c, err := newOpClient(ctx, *addr, *token)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Providers int      `json:"providers"`
+		Policies  int      `json:"policies"`
+		Failed    []string `json:"failed"`
+	}
+	if err := c.call(ctx, "POST", "/api/admin/secrets/reseal", "", nil, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "resealed %d provider keys and %d org policies under the current secret\n", out.Providers, out.Policies)
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("these secrets open under neither secret and must be entered again: %s", strings.Join(out.Failed, "; "))
+	}
+	return nil
+}

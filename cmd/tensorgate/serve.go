@@ -225,7 +225,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.AuthSecret == admin.SeedAuthSecret {
 		lg.Warn("BETTER_AUTH_SECRET is the seed default; set your own before storing real provider keys")
 	}
-	keyring, err := admin.NewKeyring(c.AuthSecret)
+	keyring, err := admin.NewKeyring(c.AuthSecret, os.Getenv("BETTER_AUTH_SECRET_PREVIOUS"))
 	if err != nil {
 		return err
 	}

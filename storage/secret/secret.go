@@ -30,6 +30,15 @@ const MinSecretLen = 16
 // Sealer seals and opens values with a key derived from the auth secret.
 type Sealer struct {
 	aead cipher.AEAD
+	// previous opens what was sealed under the secret before a rotation.
+	previous *Sealer
+}
+
+// WithPrevious returns a Sealer that seals under s and opens under s or,
+// failing that, under prev: the state during a secret rotation, until
+// every stored secret is sealed again.
+func (s *Sealer) WithPrevious(prev *Sealer) *Sealer {
+	return &Sealer{aead: s.aead, previous: prev}
 }
 
 // DeriveKey derives a 32-byte key for one use (info) from the auth secret.
@@ -78,6 +87,9 @@ func (s *Sealer) Open(purpose string, sealed []byte) ([]byte, error) {
 	}
 	pt, err := s.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(purpose))
 	if err != nil {
+		if s.previous != nil {
+			return s.previous.Open(purpose, sealed)
+		}
 		return nil, ErrOpen
 	}
 	return pt, nil
