@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +26,25 @@ func TestStepDownOnlyFromLoopback(t *testing.T) {
 	e.api.Handler().ServeHTTP(rec, req)
 	if rec.Code != 403 {
 		t.Fatalf("through a proxy: %d", rec.Code)
+	}
+}
+
+func TestSessionCookieSecureBehindTLS(t *testing.T) {
+	e := newEnv(t)
+	for proto, secure := range map[string]bool{"": false, "https": true} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/api/auth/login", strings.NewReader(`{"email":"`+DefaultAdminEmail+`","password":"`+DefaultAdminPassword+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		c := res.Header.Get("Set-Cookie")
+		if res.StatusCode != 200 || strings.Contains(c, "Secure") != secure || !strings.Contains(c, "HttpOnly") {
+			t.Errorf("proto %q: %d %q", proto, res.StatusCode, c)
+		}
 	}
 }

@@ -122,15 +122,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.log.Warn("failed sign-in", "user_id", u.ID)
 		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
 	}
-	return s.startSession(w, u)
+	return s.startSession(w, r, u)
 }
 
-func (s *Server) startSession(w http.ResponseWriter, u *fsm.User) error {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *fsm.User) error {
 	exp := s.d.Now().Add(SessionTTL)
 	tok := s.d.Keyring.issueToken(session{UserID: u.ID, Gen: u.SessionGen, Exp: exp.Unix()})
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: tok, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookies,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
 	})
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token":      tok,
@@ -142,7 +142,7 @@ func (s *Server) startSession(w http.ResponseWriter, u *fsm.User) error {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookies})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r)})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -186,7 +186,14 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.startSession(w, res.(*fsm.User))
+	return s.startSession(w, r, res.(*fsm.User))
 }
 
 func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// secureCookie reports whether session cookies must be Secure: always
+// when configured, and whenever the request came over TLS (directly or
+// through a proxy that says so).
+func (s *Server) secureCookie(r *http.Request) bool {
+	return s.cfg.SecureCookies || r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
