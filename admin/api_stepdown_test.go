@@ -48,3 +48,22 @@ func TestSessionCookieSecureBehindTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestSignInLockout(t *testing.T) {
+	e := newEnv(t)
+	try := func(pw string) resp {
+		return e.do("POST", "/api/auth/login", "", map[string]any{"email": DefaultAdminEmail, "password": pw})
+	}
+	for i := range maxFailures {
+		if r := try("wrong-password"); r.status != 401 {
+			t.Fatalf("failure %d: %d", i, r.status)
+		}
+	}
+	r := try(DefaultAdminPassword)
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("the right password while locked out: %d %q", r.status, r.header.Get("Retry-After"))
+	}
+	if code, _ := r.errCode(t); code != "too_many_attempts" {
+		t.Fatalf("code %q", code)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
 )
@@ -110,34 +111,60 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		return badRequest("password", "password: is required")
 	}
-	u, ok := s.d.Viewer.View().UserByEmail(normalizeEmail(req.Email))
-	if !ok {
-		// Spend the same time as a real check so response times don't tell
-		// which emails exist.
-		dummyHashOnce.Do(func() { dummyHash, _ = HashPassword("tensorgate-dummy-password") })
-		checkPassword(req.Password, dummyHash)
-		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
-	}
-	if !checkPassword(req.Password, u.PasswordHash) || u.Disabled {
-		s.log.Warn("failed sign-in", "user_id", u.ID)
-		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
+	u, err := s.checkLogin(r, req.Email, req.Password)
+	if err != nil {
+		return err
 	}
 	return s.startSession(w, r, u)
 }
 
+// checkLogin verifies an email and password, with the lockout after
+// repeated failures.
+func (s *Server) checkLogin(r *http.Request, email, password string) (*fsm.User, error) {
+	email = normalizeEmail(email)
+	key := guardKey(r, email)
+	now := s.d.Now()
+	if err := s.guard.check(key, now); err != nil {
+		return nil, err
+	}
+	wrong := &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
+	u, ok := s.d.Viewer.View().UserByEmail(email)
+	if !ok {
+		// Spend the same time as a real check so response times don't tell
+		// which emails exist.
+		dummyHashOnce.Do(func() { dummyHash, _ = HashPassword("tensorgate-dummy-password") })
+		checkPassword(password, dummyHash)
+		s.guard.failed(key, now)
+		return nil, wrong
+	}
+	if !checkPassword(password, u.PasswordHash) || u.Disabled {
+		s.log.Warn("failed sign-in", "user_id", u.ID)
+		s.guard.failed(key, now)
+		return nil, wrong
+	}
+	s.guard.succeeded(key)
+	return u, nil
+}
+
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *fsm.User) error {
-	exp := s.d.Now().Add(SessionTTL)
-	tok := s.d.Keyring.issueToken(session{UserID: u.ID, Gen: u.SessionGen, Exp: exp.Unix()})
-	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: tok, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
-	})
+	tok, exp := s.setSession(w, r, u)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token":      tok,
 		"expires_at": exp.UTC(),
 		"user":       toUserJSON(u),
 	})
 	return nil
+}
+
+// setSession issues a session for u and sets its cookie.
+func (s *Server) setSession(w http.ResponseWriter, r *http.Request, u *fsm.User) (string, time.Time) {
+	exp := s.d.Now().Add(SessionTTL)
+	tok := s.d.Keyring.issueToken(session{UserID: u.ID, Gen: u.SessionGen, Exp: exp.Unix()})
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: tok, Path: "/", Expires: exp,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
+	})
+	return tok, exp
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
@@ -19,6 +21,8 @@ type apiError struct {
 	Param   string
 	Message string
 	Err     error
+	// RetryAfter, when set, is sent as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -99,7 +103,10 @@ func writeError(w http.ResponseWriter, r *http.Request, lg *slog.Logger, err err
 			ae.Message = "internal error (request " + w.Header().Get("X-Request-Id") + ")"
 		}
 	}
-	if ae.Status == http.StatusServiceUnavailable {
+	switch {
+	case ae.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Seconds())+1))
+	case ae.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	var body errorBody

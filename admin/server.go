@@ -75,6 +75,7 @@ type Deps struct {
 
 // Server is the admin API.
 type Server struct {
+	guard    loginGuard
 	cfg      Config
 	d        Deps
 	log      *slog.Logger
