@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -160,11 +161,23 @@ func (kr *keyRequest) overlay(k *fsm.Key) {
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
-	p := principalFrom(r.Context())
 	var req keyRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	k, secret, err := s.newKey(r.Context(), principalFrom(r.Context()), req)
+	if err != nil {
+		return err
+	}
+	out := toKeyJSON(k, s.d.Now())
+	out.Key = secret
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// newKey creates a key for p (the API and the console): it returns the
+// stored key and its secret, which is never shown again.
+func (s *Server) newKey(ctx context.Context, p principal, req keyRequest) (*fsm.Key, string, error) {
 	orgID := p.user.OrgID
 	if req.OrgID != nil {
 		orgID = *req.OrgID
@@ -176,17 +189,17 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 				orgID = id
 			}
 		} else {
-			return badRequest("org_id", "org_id: is required when there is more than one org")
+			return nil, "", badRequest("org_id", "org_id: is required when there is more than one org")
 		}
 	}
 	if _, ok := s.d.Viewer.View().Orgs[orgID]; !ok || !p.canRead(orgID) {
-		return badRequest("org_id", "org_id: org "+orgID+" not found")
+		return nil, "", badRequest("org_id", "org_id: org "+orgID+" not found")
 	}
 	if !p.canManage(orgID) {
-		return forbidden("you may not create keys in this org")
+		return nil, "", forbidden("you may not create keys in this org")
 	}
 	if req.Name == nil {
-		return badRequest("name", "name: is required")
+		return nil, "", badRequest("name", "name: is required")
 	}
 	secret, prefix, hash := newAPIKey()
 	k := fsm.Key{
@@ -195,20 +208,17 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.overlay(&k)
 	if k.ExpiresAt != nil && !k.ExpiresAt.After(s.d.Now()) {
-		return badRequest("expires_at", "expires_at: must be in the future")
+		return nil, "", badRequest("expires_at", "expires_at: must be in the future")
 	}
 	if err := k.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
+		return nil, "", err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
-	res, err := s.propose(r.Context(), fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
+	res, err := s.propose(ctx, fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	out := toKeyJSON(res.(*fsm.Key), s.d.Now())
-	out.Key = secret
 	s.log.Info("key created", "key_id", k.ID, "org_id", orgID, "user_id", p.user.ID)
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return res.(*fsm.Key), secret, nil
 }
 
 func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -76,6 +78,7 @@ type Deps struct {
 // Server is the admin API.
 type Server struct {
 	guard    loginGuard
+	pages    map[string]*template.Template // the console's pages
 	cfg      Config
 	d        Deps
 	log      *slog.Logger
@@ -96,7 +99,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Gatherer == nil {
 		d.Gatherer = prometheus.NewRegistry()
 	}
-	return &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}, nil
+	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}
+	if err := s.parseConsole(); err != nil {
+		return nil, fmt.Errorf("admin: console templates: %w", err)
+	}
+	return s, nil
 }
 
 // handlerFunc is an HTTP handler that returns its error for one place to
@@ -142,6 +149,7 @@ func (s *Server) Register(r chi.Router) {
 		r.With(s.authenticate).Get("/api/auth/me", s.wrap(s.me))
 		r.With(s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
 
+		s.registerConsole(r)
 		r.Route("/api/admin", func(r chi.Router) {
 			r.Use(s.barrier, s.authenticate)
 			r.Get("/orgs", s.wrap(s.listOrgs))

@@ -1,0 +1,63 @@
+package admin
+
+// Console strings, Chinese (the default, as the seed) and English.
+var consoleText = map[string]map[string]string{
+	"zh": {
+		"app": "Tensorgate 网关", "nav.overview": "概览", "nav.keys": "API密钥", "nav.cluster": "集群",
+		"nav.password": "修改密码", "nav.login": "登录", "logout": "退出", "lang.other": "English",
+		"login.email": "邮箱", "login.password": "密码", "login.submit": "登录",
+		"login.wrong": "邮箱或密码错误", "login.locked": "登录失败次数过多，请稍后再试",
+		"err.csrf": "表单已过期，请刷新页面后重试", "err.forbidden": "没有执行此操作的权限",
+		"pw.current": "当前密码", "pw.new": "新密码（至少 12 个字符）", "pw.submit": "修改密码",
+		"pw.must": "您仍在使用初始密码，请先修改密码。", "pw.done": "密码已修改",
+		"ov.requests": "请求数（24 小时）", "ov.errors": "错误", "ov.tokens": "Tokens", "ov.cost": "费用",
+		"ov.bycap": "按能力", "ov.capability": "能力", "ov.series": "每小时请求数", "ov.cluster": "集群状态",
+		"ov.members": "节点", "ov.leader": "领导者", "ov.source": "数据来源",
+		"keys.create": "创建密钥", "keys.name": "名称", "keys.org": "组织", "keys.scopes": "能力范围",
+		"keys.models": "允许的模型（逗号分隔，留空为全部）", "keys.rpm": "每分钟请求数", "keys.tpm": "每分钟 Tokens",
+		"keys.concurrency": "并发数", "keys.budget": "预算", "keys.period": "预算周期", "keys.expires": "过期时间",
+		"keys.prefix": "前缀", "keys.status": "状态", "keys.created": "创建时间", "keys.actions": "操作",
+		"keys.active": "启用", "keys.disabled": "已停用", "keys.revoked": "已吊销", "keys.expired": "已过期",
+		"keys.disable": "停用", "keys.enable": "启用", "keys.revoke": "吊销", "keys.confirm": "确定吊销此密钥？此操作不可撤销。",
+		"keys.secret": "请立即复制新密钥，它不会再次显示：", "keys.copy": "复制", "keys.limits": "限额",
+		"period.monthly": "每月", "period.daily": "每天", "period.total": "总计", "none": "无",
+		"cl.id": "节点", "cl.role": "角色", "cl.alive": "存活", "cl.applied": "已应用索引", "cl.lag": "延迟",
+		"cl.version": "版本", "cl.http": "地址", "cl.transfer": "转移领导权", "cl.remove": "移除",
+		"cl.confirm.remove": "确定将此节点移出集群？", "cl.confirm.transfer": "确定转移领导权？", "yes": "是", "no": "否",
+	},
+	"en": {
+		"app": "Tensorgate gateway", "nav.overview": "Overview", "nav.keys": "API keys", "nav.cluster": "Cluster",
+		"nav.password": "Change password", "nav.login": "Sign in", "logout": "Sign out", "lang.other": "中文",
+		"login.email": "Email", "login.password": "Password", "login.submit": "Sign in",
+		"login.wrong": "Wrong email or password", "login.locked": "Too many failed sign-ins; try again later",
+		"err.csrf": "This form expired; reload the page and try again", "err.forbidden": "You may not do this",
+		"pw.current": "Current password", "pw.new": "New password (12 characters or more)", "pw.submit": "Change password",
+		"pw.must": "You are still on the initial password: change it first.", "pw.done": "Password changed",
+		"ov.requests": "Requests (24 h)", "ov.errors": "Errors", "ov.tokens": "Tokens", "ov.cost": "Cost",
+		"ov.bycap": "By capability", "ov.capability": "Capability", "ov.series": "Requests per hour", "ov.cluster": "Cluster",
+		"ov.members": "Nodes", "ov.leader": "Leader", "ov.source": "Source",
+		"keys.create": "Create key", "keys.name": "Name", "keys.org": "Organization", "keys.scopes": "Capabilities",
+		"keys.models": "Allowed models (comma-separated; empty for all)", "keys.rpm": "Requests per minute", "keys.tpm": "Tokens per minute",
+		"keys.concurrency": "Concurrency", "keys.budget": "Budget", "keys.period": "Budget period", "keys.expires": "Expires",
+		"keys.prefix": "Prefix", "keys.status": "Status", "keys.created": "Created", "keys.actions": "Actions",
+		"keys.active": "active", "keys.disabled": "disabled", "keys.revoked": "revoked", "keys.expired": "expired",
+		"keys.disable": "Disable", "keys.enable": "Enable", "keys.revoke": "Revoke", "keys.confirm": "Revoke this key? This cannot be undone.",
+		"keys.secret": "Copy the new key now; it will not be shown again:", "keys.copy": "Copy", "keys.limits": "Limits",
+		"period.monthly": "monthly", "period.daily": "daily", "period.total": "total", "none": "none",
+		"cl.id": "Node", "cl.role": "Role", "cl.alive": "Alive", "cl.applied": "Applied index", "cl.lag": "Lag",
+		"cl.version": "Version", "cl.http": "Address", "cl.transfer": "Transfer leadership", "cl.remove": "Remove",
+		"cl.confirm.remove": "Remove this node from the cluster?", "cl.confirm.transfer": "Transfer leadership?", "yes": "yes", "no": "no",
+	},
+}
+
+// translate looks a console string up; a missing one shows its key, so
+// a gap is visible, not silent.
+func translate(lang, key string) string {
+	if v, ok := consoleText[lang][key]; ok {
+		return v
+	}
+	if v, ok := consoleText["zh"][key]; ok {
+		return v
+	}
+	return key
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts Debian's Chromium headless for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Fatal("the console's browser tests need Chromium: apt-get install chromium (.ci/run does)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// screenshot saves the page as a test artifact under
+// $TENSORGATE_ARTIFACTS (default: the test's temporary directory).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("TENSORGATE_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "console-"+name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsoleInBrowser signs in to a real node's console in Chromium,
+// changes the initial password, creates a key and reads it off the page,
+// calls the data plane with it, disables it and sees the next call
+// refused.
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	p := startProc(t, t.TempDir(), "BETTER_AUTH_SECRET=console-test-secret-0123456789")
+	_, _ = setupUpstream(t, p) // a provider for mock-model, through the API
+	ctx := browser(t)
+	base := p.url("")
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#signin")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "admin@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "ai-gateway-admin-2026"),
+		chromedp.Click(chromedp.CSS("#signin")),
+		// The initial password must go first.
+		chromedp.WaitVisible(chromedp.CSS("#new")),
+	)
+	text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".notice")))
+	if err != nil || !strings.Contains(text, "初始密码") {
+		t.Fatalf("sign-in: %v %q", err, text)
+	}
+	screenshot(t, ctx, "password")
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#cur"), "ai-gateway-admin-2026"),
+		chromedp.SendKeys(chromedp.CSS("#new"), "a-much-longer-password-2026"),
+		chromedp.Submit(chromedp.CSS("#new")),
+		chromedp.WaitVisible(chromedp.CSS("#stat-requests")),
+	)
+	if err != nil {
+		t.Fatalf("change password: %v", err)
+	}
+	screenshot(t, ctx, "overview")
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/keys"),
+		chromedp.WaitVisible(chromedp.CSS("#create-key")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "browser key"),
+		chromedp.Click(chromedp.CSS("#create")),
+		chromedp.WaitVisible(chromedp.CSS("#new-secret")),
+	)
+	secret, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#new-secret")))
+	secret = strings.TrimSpace(secret)
+	if err != nil || !strings.HasPrefix(secret, "gk_") {
+		t.Fatalf("create key: %v %q", err, secret)
+	}
+	screenshot(t, ctx, "keys")
+	if r := chat(p, secret, "mock-model", 8); r.status != 200 {
+		t.Fatalf("a call with the key from the page: %+v", r)
+	}
+
+	// Disable it from the page: the next call is refused.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//button[contains(., "停用")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//span[contains(., "已停用")]`)),
+	)
+	if err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	if r := chat(p, secret, "mock-model", 8); r.status != 401 {
+		t.Fatalf("a call with the disabled key: %+v", r)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/cluster"),
+		chromedp.WaitVisible(chromedp.CSS("table")),
+		chromedp.Click(chromedp.Search(`//a[contains(., "English")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Cluster")]`)),
+	)
+	langText, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+	if err != nil || langText != "Cluster" {
+		t.Fatalf("English: %v %q", err, langText)
+	}
+	screenshot(t, ctx, "cluster")
+}
