@@ -1,0 +1,161 @@
+package admin
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// consoleClient is a browser-like client of the console: cookies, forms,
+// no redirects followed.
+type consoleClient struct {
+	t     *testing.T
+	e     *testEnv
+	token string
+}
+
+func (e *testEnv) consoleAs(t *testing.T, role, orgID, email string) *consoleClient {
+	t.Helper()
+	hash, _ := HashPassword("console-test-password")
+	if _, err := e.node.Apply(context.Background(), fsm.Command{Type: fsm.TypeUserUpsert, Body: fsm.UserUpsertBody{Create: true,
+		User: fsm.User{ID: newID("usr"), Email: email, PasswordHash: hash, Role: role, OrgID: orgID}}}); err != nil {
+		t.Fatal(err)
+	}
+	return &consoleClient{t: t, e: e, token: e.login(email, "console-test-password")}
+}
+
+func (c *consoleClient) req(method, path string, form url.Values) (int, string, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	r, _ := http.NewRequest(method, c.e.srv.URL+path, body)
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	r.AddCookie(&http.Cookie{Name: SessionCookie, Value: c.token})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(r)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("Location"), string(b)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (c *consoleClient) csrf() string {
+	c.t.Helper()
+	_, _, page := c.req("GET", "/keys", nil)
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		c.t.Fatalf("no csrf token on the page: %.300s", page)
+	}
+	return m[1]
+}
+
+func TestConsoleAuthorizationAndCSRF(t *testing.T) {
+	e := newEnv(t)
+	def := e.defaultOrg()
+	other := e.do("POST", "/api/admin/orgs", e.token, map[string]any{"name": "other"}).json(t)["id"].(string)
+	otherKey := e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "theirs", "org_id": other}).json(t)["id"].(string)
+	ownKey := e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "ours", "org_id": def}).json(t)["id"].(string)
+
+	// Not signed in: every page sends to the sign-in page.
+	anon := &consoleClient{t: t, e: e}
+	for _, p := range []string{"/", "/keys", "/cluster"} {
+		if code, loc, _ := anon.req("GET", p, nil); code != 303 || !strings.HasPrefix(loc, "/login") {
+			t.Errorf("%s without a session: %d %s", p, code, loc)
+		}
+	}
+
+	admin := e.consoleAs(t, fsm.RoleOrgAdmin, def, "oa@example.com")
+	member := e.consoleAs(t, fsm.RoleMember, def, "member@example.com")
+	tok := admin.csrf()
+
+	// CSRF: a form without the token, or with another session's, is refused.
+	if code, _, _ := admin.req("POST", "/keys", url.Values{"name": {"x"}}); code != 403 {
+		t.Errorf("create without csrf: %d", code)
+	}
+	if code, _, _ := admin.req("POST", "/keys", url.Values{"name": {"x"}, "csrf": {member.csrf()}}); code != 403 {
+		t.Errorf("create with another session's csrf: %d", code)
+	}
+	// The org admin creates in its own org; the page shows the key once.
+	code, _, page := admin.req("POST", "/keys", url.Values{"name": {"made in console"}, "csrf": {tok}, "scopes": {"llm", "asr"}, "rpm": {"60"}})
+	if code != 200 || !strings.Contains(page, `id="new-secret">gk_`) {
+		t.Fatalf("create: %d %.500s", code, page)
+	}
+	var made *fsm.Key
+	for _, k := range e.fsm.View().Keys {
+		if k.Name == "made in console" {
+			made = k
+		}
+	}
+	if made == nil || made.OrgID != def || made.Limits.RPM != 60 || len(made.Scopes) != 2 {
+		t.Fatalf("created %+v", made)
+	}
+	// ...but not in another org, and cannot touch another org's keys.
+	if code, _, _ := admin.req("POST", "/keys", url.Values{"name": {"x"}, "csrf": {tok}, "org_id": {other}}); code != 400 {
+		t.Errorf("create in another org: %d", code)
+	}
+	if code, _, _ := admin.req("POST", "/keys/"+otherKey+"/disable", url.Values{"csrf": {tok}}); code != 404 {
+		t.Errorf("disable another org's key: %d", code)
+	}
+	if _, _, page := admin.req("GET", "/keys", nil); strings.Contains(page, "theirs") {
+		t.Error("the org admin sees another org's key")
+	}
+	// A read-only member sees the keys and changes nothing.
+	mt := member.csrf()
+	if _, _, page := member.req("GET", "/keys", nil); !strings.Contains(page, "ours") || strings.Contains(page, `id="create-key"`) {
+		t.Error("member's keys page")
+	}
+	for path, form := range map[string]url.Values{
+		"/keys":                       {"name": {"x"}, "csrf": {mt}},
+		"/keys/" + ownKey + "/revoke": {"csrf": {mt}},
+		"/cluster/transfer-leader":    {"csrf": {mt}},
+	} {
+		if code, _, _ := member.req("POST", path, form); code != 403 {
+			t.Errorf("member POST %s: %d, want 403", path, code)
+		}
+	}
+	if e.fsm.View().Keys[ownKey].RevokedAt != nil {
+		t.Fatal("a member revoked a key")
+	}
+	// The org admin may not change the cluster either.
+	if code, _, _ := admin.req("POST", "/cluster/members/n9/remove", url.Values{"csrf": {tok}}); code != 403 {
+		t.Errorf("org admin removing a node: %d", code)
+	}
+	// Disable, then enable, its own key.
+	for _, action := range []string{"disable", "enable"} {
+		if code, loc, _ := admin.req("POST", "/keys/"+made.ID+"/"+action, url.Values{"csrf": {tok}}); code != 303 || loc != "/keys" {
+			t.Errorf("%s: %d %s", action, code, loc)
+		}
+	}
+	if e.fsm.View().Keys[made.ID].Disabled {
+		t.Error("key still disabled after enable")
+	}
+}
+
+func TestConsoleSignInForm(t *testing.T) {
+	e := newEnv(t)
+	jar := &consoleClient{t: t, e: e}
+	// A sign-in post without the form's own token is refused.
+	if code, _, _ := jar.req("POST", "/login", url.Values{"email": {DefaultAdminEmail}, "password": {DefaultAdminPassword}}); code != 403 {
+		t.Errorf("sign-in without its token: %d", code)
+	}
+	// Open redirects are not followed.
+	for in, want := range map[string]string{"/keys": "/keys", "https://evil.example/": "/", "//evil.example": "/", "/\\evil": "/"} {
+		if got := localPath(in, "/"); got != want {
+			t.Errorf("localPath(%q) = %q", in, got)
+		}
+	}
+}
