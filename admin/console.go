@@ -65,6 +65,7 @@ func (s *Server) parseConsole() error {
 			return template.JS(b)
 		},
 		"money": formatMicros,
+		"list":  func(v ...string) []string { return v },
 	}
 	pages, err := fs.Glob(consoleTemplates, "console/templates/*.html")
 	if err != nil {
@@ -201,6 +202,10 @@ func (s *Server) registerConsole(r chi.Router) {
 		r.Get("/keys", s.keysPage)
 		r.Post("/keys", s.keysCreate)
 		r.Post("/keys/{id}/{action}", s.keysAction)
+		r.Get("/usage", s.usagePage)
+		r.Get("/usage.csv", s.usageCSV)
+		r.Get("/audit", s.auditPage)
+		r.Get("/audit/{id}", s.auditDetail)
 		r.Get("/cluster", s.clusterPage)
 		r.Post("/cluster/transfer-leader", s.clusterTransfer)
 		r.Post("/cluster/members/{id}/remove", s.clusterRemove)

@@ -24,6 +24,13 @@ var consoleText = map[string]map[string]string{
 		"cl.id": "节点", "cl.role": "角色", "cl.alive": "存活", "cl.applied": "已应用索引", "cl.lag": "延迟",
 		"cl.version": "版本", "cl.http": "地址", "cl.transfer": "转移领导权", "cl.remove": "移除",
 		"cl.confirm.remove": "确定将此节点移出集群？", "cl.confirm.transfer": "确定转移领导权？", "yes": "是", "no": "否",
+		"nav.usage": "用量", "nav.audit": "审计", "nav.audit_event": "审计详情",
+		"us.key": "密钥 ID", "us.model": "模型", "us.from": "开始", "us.to": "结束", "us.bucket": "粒度", "us.day": "按天", "us.hour": "按小时",
+		"us.group": "分组", "us.apply": "查询", "us.csv": "导出 CSV", "us.units": "用量",
+		"us.g.model": "模型", "us.g.key": "密钥", "us.g.capability": "能力", "us.g.provider": "供应商", "us.g.org": "组织",
+		"au.request": "请求 ID", "au.time": "时间", "au.provider": "供应商", "au.latency": "延迟", "au.more": "更早的记录",
+		"au.chain": "故障转移链", "au.result": "结果", "au.error": "错误", "au.duration": "耗时", "au.ttfb": "首字节",
+		"au.request.body": "请求内容", "au.response.body": "响应内容", "au.ownkey": "组织自有密钥", "au.estimated": "估算",
 	},
 	"en": {
 		"app": "Tensorgate gateway", "nav.overview": "Overview", "nav.keys": "API keys", "nav.cluster": "Cluster",
@@ -47,6 +54,13 @@ var consoleText = map[string]map[string]string{
 		"cl.id": "Node", "cl.role": "Role", "cl.alive": "Alive", "cl.applied": "Applied index", "cl.lag": "Lag",
 		"cl.version": "Version", "cl.http": "Address", "cl.transfer": "Transfer leadership", "cl.remove": "Remove",
 		"cl.confirm.remove": "Remove this node from the cluster?", "cl.confirm.transfer": "Transfer leadership?", "yes": "yes", "no": "no",
+		"nav.usage": "Usage", "nav.audit": "Audit", "nav.audit_event": "Audit record",
+		"us.key": "Key id", "us.model": "Model", "us.from": "From", "us.to": "To", "us.bucket": "Buckets", "us.day": "daily", "us.hour": "hourly",
+		"us.group": "Group by", "us.apply": "Apply", "us.csv": "Export CSV", "us.units": "Usage",
+		"us.g.model": "Model", "us.g.key": "Key", "us.g.capability": "Capability", "us.g.provider": "Provider", "us.g.org": "Organization",
+		"au.request": "Request id", "au.time": "Time", "au.provider": "Provider", "au.latency": "Latency", "au.more": "Older records",
+		"au.chain": "Failover chain", "au.result": "Result", "au.error": "Error", "au.duration": "Duration", "au.ttfb": "first byte",
+		"au.request.body": "Request body", "au.response.body": "Response body", "au.ownkey": "org's own key", "au.estimated": "estimated",
 	},
 }
 

@@ -2,14 +2,17 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // consoleClient is a browser-like client of the console: cookies, forms,
@@ -157,5 +160,31 @@ func TestConsoleSignInForm(t *testing.T) {
 		if got := localPath(in, "/"); got != want {
 			t.Errorf("localPath(%q) = %q", in, got)
 		}
+	}
+}
+
+func TestConsoleUsageAndAuditStayInTheOrg(t *testing.T) {
+	e := newEnv(t)
+	def := e.defaultOrg()
+	other := e.do("POST", "/api/admin/orgs", e.token, map[string]any{"name": "other"}).json(t)["id"].(string)
+	now := e.api.d.Now().UTC()
+	for i, org := range []string{def, other} {
+		e.events.add(t, event.Event{RequestID: fmt.Sprintf("req_c%d", i), Time: now.Add(-time.Minute), OrgID: org, KeyID: "k" + org,
+			Capability: "llm", Model: "m-" + org, Status: 200, Usage: event.Usage{PromptTokens: 3}, CostMicros: 1500, Currency: "CNY",
+			Attempts: []event.Attempt{{Provider: "p", Model: "m", Result: "ok"}}})
+	}
+	oa := e.consoleAs(t, fsm.RoleOrgAdmin, def, "oa2@example.com")
+	if code, _, page := oa.req("GET", "/audit", nil); code != 200 || !strings.Contains(page, "req_c0") || strings.Contains(page, "req_c1") {
+		t.Fatalf("audit list: %d", code)
+	}
+	if code, _, _ := oa.req("GET", "/audit/req_c1", nil); code != 404 {
+		t.Fatalf("another org's event: %d", code)
+	}
+	if code, _, page := oa.req("GET", "/audit/req_c0", nil); code != 200 || !strings.Contains(page, `id="chain"`) {
+		t.Fatalf("own event: %d", code)
+	}
+	code, _, csv := oa.req("GET", "/usage.csv?group_by=org", nil)
+	if code != 200 || !strings.HasPrefix(csv, "org,requests,") || !strings.Contains(csv, def+",1,0,3,") || strings.Contains(csv, other) {
+		t.Fatalf("csv: %d %q", code, csv)
 	}
 }

@@ -105,8 +105,37 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("a call with the key from the page: %+v", r)
 	}
 
+	// The call is on the audit page, with its failover chain.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/audit"),
+		chromedp.WaitVisible(chromedp.CSS("#audit-table")),
+		chromedp.Click(chromedp.Search(`//table[@id="audit-table"]//tr[td[4][normalize-space()="mock-model"]]//a`)),
+		chromedp.WaitVisible(chromedp.CSS("#chain")),
+	)
+	chain, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#chain")))
+	if err != nil || !strings.Contains(chain, "mock") || !strings.Contains(chain, "ok") {
+		t.Fatalf("audit detail: %v %q", err, chain)
+	}
+	screenshot(t, ctx, "audit")
+	// And on the usage page once the counters have it (shipped within a
+	// second or two).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err = chromedp.Do(ctx, chromedp.Navigate(base+"/usage?group_by=key"), chromedp.WaitVisible(chromedp.CSS("#usage-requests")))
+		n, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#usage-requests")))
+		if err == nil && strings.TrimSpace(n) != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage page: %v, %q requests", err, n)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	screenshot(t, ctx, "usage")
+
 	// Disable it from the page: the next call is refused.
 	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/keys"),
 		chromedp.Click(chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//button[contains(., "停用")]`)),
 		chromedp.WaitVisible(chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//span[contains(., "已停用")]`)),
 	)

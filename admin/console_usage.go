@@ -1,0 +1,196 @@
+package admin
+
+import (
+	"encoding/csv"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/storage/event"
+)
+
+// usageData is the 用量 page's data.
+type usageData struct {
+	Query   url.Values
+	Report  *event.UsageReport
+	Orgs    []orgOption
+	GroupBy string
+	// Series is the bucketed requests for the chart: [times, values].
+	Series [2][]float64
+	CSV    string
+}
+
+type orgOption struct{ ID, Name string }
+
+// consoleFilter reads the usage and audit filters the way the API does,
+// confined to the caller's org.
+func (s *Server) consoleFilter(r *http.Request) (event.Filter, *time.Location, error) {
+	q := r.URL.Query()
+	clean := url.Values{}
+	for _, k := range []string{"org_id", "key_id", "model", "capability", "from", "to", "tz"} {
+		if v := q.Get(k); v != "" {
+			clean.Set(k, v)
+		}
+	}
+	return s.filter(r, clean)
+}
+
+func (s *Server) orgOptions(r *http.Request) []orgOption {
+	p := principalFrom(r.Context())
+	var out []orgOption
+	for _, o := range s.d.Viewer.View().Orgs {
+		if p.canRead(o.ID) {
+			out = append(out, orgOption{o.ID, o.Name})
+		}
+	}
+	slices.SortFunc(out, func(a, b orgOption) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func (s *Server) usageQuery(r *http.Request) (event.UsageQuery, error) {
+	f, loc, err := s.consoleFilter(r)
+	if err != nil {
+		return event.UsageQuery{}, err
+	}
+	q := event.UsageQuery{Filter: f, Loc: loc, Bucket: r.URL.Query().Get("bucket"), GroupBy: r.URL.Query().Get("group_by")}
+	if !slices.Contains(event.Buckets, q.Bucket) {
+		q.Bucket = "day"
+	}
+	if q.GroupBy != "" && !slices.Contains(event.GroupBys, q.GroupBy) {
+		q.GroupBy = ""
+	}
+	if q.GroupBy == "" {
+		q.GroupBy = "model"
+	}
+	now := s.d.Now()
+	if q.From.IsZero() {
+		if q.Bucket == "hour" {
+			q.From = event.BucketStart("hour", now.Add(-24*time.Hour), loc).UTC()
+		} else {
+			q.From = event.BucketStart("day", now, loc).AddDate(0, 0, -29).UTC()
+		}
+	}
+	return q, nil
+}
+
+func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
+	d := usageData{Query: r.URL.Query(), Orgs: s.orgOptions(r)}
+	pg := page{Active: "usage", Data: &d}
+	q, err := s.usageQuery(r)
+	if err == nil {
+		d.GroupBy = q.GroupBy
+		d.Report, err = s.d.Usage.Usage(r.Context(), q)
+	}
+	if err != nil {
+		pg.Error = consoleError(langOf(r), err)
+		s.render(w, r, "usage", pg)
+		return
+	}
+	for _, pt := range d.Report.Series {
+		d.Series[0] = append(d.Series[0], float64(pt.Time.Unix()))
+		d.Series[1] = append(d.Series[1], float64(pt.Requests))
+	}
+	csvQ := r.URL.Query()
+	d.CSV = "/usage.csv?" + csvQ.Encode()
+	s.render(w, r, "usage", pg)
+}
+
+// usageCSV exports the usage page's table.
+func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
+	q, err := s.usageQuery(r)
+	var rep *event.UsageReport
+	if err == nil {
+		rep, err = s.d.Usage.Usage(r.Context(), q)
+	}
+	if err != nil {
+		http.Error(w, consoleError(langOf(r), err), toAPIError(err).Status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="tensorgate-usage.csv"`)
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{q.GroupBy, "requests", "errors", "prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "currency", "cost"})
+	for _, g := range rep.Groups {
+		base := []string{g.Key, itoa(g.Requests), itoa(g.Errors), itoa(g.PromptTokens), itoa(g.CompletionTokens), itoa(g.Images), itoa(g.Seconds), itoa(g.Pages), itoa(g.Characters)}
+		if len(g.CostMicros) == 0 {
+			_ = cw.Write(append(base, "", "0"))
+		}
+		for cur, v := range g.CostMicros {
+			_ = cw.Write(append(slices.Clone(base), cur, formatMicros(v)))
+		}
+	}
+	cw.Flush()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// auditData is the 审计 page's data.
+type auditData struct {
+	Query url.Values
+	Page  *event.AuditPage
+	Orgs  []orgOption
+	Next  string
+	Loc   *time.Location
+}
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
+	d := auditData{Query: r.URL.Query(), Orgs: s.orgOptions(r), Loc: time.UTC}
+	if p := principalFrom(r.Context()); !p.super() {
+		d.Loc = s.d.Viewer.View().OrgLocation(p.user.OrgID)
+	}
+	pg := page{Active: "audit", Data: &d}
+	if id := r.URL.Query().Get("request_id"); id != "" {
+		http.Redirect(w, r, "/audit/"+url.PathEscape(id), http.StatusSeeOther)
+		return
+	}
+	f, loc, err := s.consoleFilter(r)
+	if err == nil {
+		d.Loc = loc
+		q := event.AuditQuery{Filter: f, Status: r.URL.Query().Get("status"), Limit: 50, Cursor: r.URL.Query().Get("cursor")}
+		if q.Status != "ok" && q.Status != "error" {
+			q.Status = ""
+		}
+		d.Page, err = s.d.Usage.Audit(r.Context(), q)
+		if errors.Is(err, event.ErrBadCursor) {
+			err = badRequest("cursor", err.Error())
+		}
+	}
+	if err != nil {
+		pg.Error = consoleError(langOf(r), err)
+		s.render(w, r, "audit", pg)
+		return
+	}
+	if d.Page.Next != "" {
+		next := r.URL.Query()
+		next.Set("cursor", d.Page.Next)
+		d.Next = "/audit?" + next.Encode()
+	}
+	s.render(w, r, "audit", pg)
+}
+
+// auditDetail shows one event whole: failover chain, usage, cost, bodies.
+func (s *Server) auditDetail(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	ev, err := s.oneEvent(r, id)
+	pg := page{Active: "audit"}
+	if err != nil {
+		w.WriteHeader(toAPIError(err).Status)
+		pg.Error = consoleError(langOf(r), err)
+		s.render(w, r, "audit_event", pg)
+		return
+	}
+	pg.Data = struct {
+		*event.Event
+		Loc *time.Location
+	}{ev, s.d.Viewer.View().OrgLocation(ev.OrgID)}
+	s.render(w, r, "audit_event", pg)
+}
