@@ -188,3 +188,32 @@ func TestConsoleUsageAndAuditStayInTheOrg(t *testing.T) {
 		t.Fatalf("csv: %d %q", code, csv)
 	}
 }
+
+// TestConsolePageWeight keeps each page, with its scripts and styles,
+// under 300 KB, and every asset served from the node itself.
+func TestConsolePageWeight(t *testing.T) {
+	e := newEnv(t)
+	oa := e.consoleAs(t, fsm.RoleSuperAdmin, "", "root2@example.com")
+	asset := regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
+	for _, p := range []string{"/", "/keys", "/usage", "/audit", "/cluster"} {
+		code, _, html := oa.req("GET", p, nil)
+		if code != 200 {
+			t.Fatalf("%s: %d", p, code)
+		}
+		total := len(html)
+		for _, m := range asset.FindAllStringSubmatch(html, -1) {
+			code, _, body := oa.req("GET", m[1], nil)
+			if code != 200 {
+				t.Fatalf("%s: asset %s answered %d", p, m[1], code)
+			}
+			total += len(body)
+		}
+		if strings.Contains(html, "http://") || strings.Contains(html, "https://") {
+			t.Errorf("%s refers to another site", p)
+		}
+		t.Logf("%s: %d KB with its scripts and styles", p, total/1024)
+		if total > 300<<10 {
+			t.Errorf("%s weighs %d KB, over 300 KB", p, total/1024)
+		}
+	}
+}
