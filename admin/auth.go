@@ -89,10 +89,11 @@ type userJSON struct {
 	Role               string `json:"role"`
 	OrgID              string `json:"org_id,omitempty"`
 	MustChangePassword bool   `json:"must_change_password"`
+	Disabled           bool   `json:"disabled,omitempty"`
 }
 
 func toUserJSON(u *fsm.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, OrgID: u.OrgID, MustChangePassword: u.MustChangePassword}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, OrgID: u.OrgID, MustChangePassword: u.MustChangePassword, Disabled: u.Disabled}
 }
 
 var (

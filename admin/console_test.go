@@ -195,7 +195,7 @@ func TestConsolePageWeight(t *testing.T) {
 	e := newEnv(t)
 	oa := e.consoleAs(t, fsm.RoleSuperAdmin, "", "root2@example.com")
 	asset := regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
-	for _, p := range []string{"/", "/keys", "/usage", "/audit", "/cluster"} {
+	for _, p := range consolePages {
 		code, _, html := oa.req("GET", p, nil)
 		if code != 200 {
 			t.Fatalf("%s: %d", p, code)
@@ -214,6 +214,36 @@ func TestConsolePageWeight(t *testing.T) {
 		t.Logf("%s: %d KB with its scripts and styles", p, total/1024)
 		if total > 300<<10 {
 			t.Errorf("%s weighs %d KB, over 300 KB", p, total/1024)
+		}
+	}
+}
+
+// consolePages are every page a signed-in user may open.
+var consolePages = []string{"/", "/keys", "/orgs", "/usage", "/audit", "/cluster", "/password"}
+
+// TestEveryPageRendersForEveryRole catches a template that fails for one
+// role's data.
+func TestEveryPageRendersForEveryRole(t *testing.T) {
+	e := newEnv(t)
+	def := e.defaultOrg()
+	e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "k", "limits": map[string]any{"rpm": 5, "budget": "1.5"}})
+	for role, org := range map[string]string{fsm.RoleSuperAdmin: "", fsm.RoleOrgAdmin: def, fsm.RoleMember: def} {
+		c := e.consoleAs(t, role, org, role+"@example.com")
+		for _, p := range consolePages {
+			for _, lang := range []string{"zh", "en"} {
+				r, _ := http.NewRequest("GET", e.srv.URL+p, nil)
+				r.AddCookie(&http.Cookie{Name: SessionCookie, Value: c.token})
+				r.AddCookie(&http.Cookie{Name: langCookie, Value: lang})
+				res, err := http.DefaultClient.Do(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || !strings.Contains(string(b), "</html>") {
+					t.Errorf("%s as %s in %s: %d", p, role, lang, res.StatusCode)
+				}
+			}
 		}
 	}
 }

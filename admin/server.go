@@ -160,6 +160,9 @@ func (s *Server) Register(r chi.Router) {
 			r.Get("/orgs/{id}/policy", s.wrap(s.getPolicy))
 			r.Put("/orgs/{id}/policy", s.wrap(s.putPolicy))
 
+			r.Get("/users", s.wrap(s.listUsers))
+			r.Post("/users", s.wrap(s.createUser))
+			r.Patch("/users/{id}", s.wrap(s.patchUser))
 			r.Get("/keys", s.wrap(s.listKeys))
 			r.Post("/keys", s.wrap(s.createKey))
 			r.Get("/keys/{id}", s.wrap(s.getKey))

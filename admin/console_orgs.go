@@ -1,0 +1,93 @@
+package admin
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// orgsData is the 组织与成员 page's data: the orgs the caller sees, each
+// with its members.
+type orgsData struct {
+	Orgs  []orgView
+	Roles []string // the roles the caller may give
+	Super []userJSON
+}
+
+type orgView struct {
+	*fsm.Org
+	Members []userJSON
+	Manage  bool
+	TZ      string
+}
+
+func (s *Server) orgsData(r *http.Request) orgsData {
+	p := principalFrom(r.Context())
+	st := s.d.Viewer.View()
+	d := orgsData{Roles: []string{fsm.RoleMember, fsm.RoleOrgAdmin}}
+	if p.super() {
+		d.Roles = append(d.Roles, fsm.RoleSuperAdmin)
+		for _, u := range s.usersOf(p, "") {
+			if u.OrgID == "" {
+				d.Super = append(d.Super, u)
+			}
+		}
+	}
+	for _, o := range st.Orgs {
+		if !p.canRead(o.ID) {
+			continue
+		}
+		d.Orgs = append(d.Orgs, orgView{Org: o, Members: s.usersOf(p, o.ID), Manage: p.canManage(o.ID), TZ: st.OrgLocation(o.ID).String()})
+	}
+	slices.SortFunc(d.Orgs, func(a, b orgView) int { return strings.Compare(a.Name, b.Name) })
+	return d
+}
+
+func (s *Server) orgsPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "orgs", page{Active: "orgs", Data: s.orgsData(r)})
+}
+
+// orgsResult shows the page again after an action: its error, or a
+// redirect so a reload does not post twice.
+func (s *Server) orgsResult(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		w.WriteHeader(toAPIError(err).Status)
+		s.render(w, r, "orgs", page{Active: "orgs", Data: s.orgsData(r), Error: consoleError(langOf(r), err)})
+		return
+	}
+	http.Redirect(w, r, "/orgs", http.StatusSeeOther)
+}
+
+func (s *Server) orgsCreate(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	err := p.requireSuper()
+	if err == nil {
+		o := fsm.Org{ID: newID("org"), Name: strings.TrimSpace(r.PostFormValue("name")), TimeZone: strings.TrimSpace(r.PostFormValue("time_zone"))}
+		if err = o.Validate(); err == nil {
+			_, err = s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: o, Create: true})
+		}
+	}
+	s.orgsResult(w, r, err)
+}
+
+func (s *Server) membersCreate(w http.ResponseWriter, r *http.Request) {
+	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
+	org := chi.URLParam(r, "org")
+	pw := r.PostFormValue("password")
+	_, err := s.newUser(r.Context(), principalFrom(r.Context()), userRequest{Email: f("email"), Name: f("name"), Password: &pw, Role: f("role"), OrgID: &org})
+	s.orgsResult(w, r, err)
+}
+
+func (s *Server) membersAction(w http.ResponseWriter, r *http.Request) {
+	disabled := chi.URLParam(r, "action") == "disable"
+	var err error
+	if a := chi.URLParam(r, "action"); a != "disable" && a != "enable" {
+		err = notFoundErr("no such action")
+	} else {
+		_, err = s.changeUser(r.Context(), principalFrom(r.Context()), chi.URLParam(r, "id"), userRequest{Disabled: &disabled})
+	}
+	s.orgsResult(w, r, err)
+}
