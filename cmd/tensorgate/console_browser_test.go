@@ -156,4 +156,38 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("English: %v %q", err, langText)
 	}
 	screenshot(t, ctx, "cluster")
+
+	// An org admin sees its own org only.
+	tok := p.login("a-much-longer-password-2026")
+	code, o := p.call("POST", "/api/admin/orgs", tok, map[string]any{"name": "secret-org"})
+	if code != 201 {
+		t.Fatalf("org: %d %v", code, o)
+	}
+	p.call("POST", "/api/admin/keys", tok, map[string]any{"name": "secret-org-key", "org_id": o["id"]})
+	if code, u := p.call("POST", "/api/admin/users", tok, map[string]any{"email": "oa@example.com", "password": "org-admin-password",
+		"role": "org_admin", "org_id": orgID(t, p, tok, "default-org")}); code != 201 {
+		t.Fatalf("org admin: %d %v", code, u)
+	}
+	octx, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext()) // a fresh profile: no session
+	defer cancel()
+	err = chromedp.Do(octx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#signin")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "oa@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "org-admin-password"),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#stat-requests")),
+		chromedp.Navigate(base+"/keys"),
+		chromedp.WaitVisible(chromedp.CSS("#keys")),
+	)
+	keys, _ := chromedp.Run(octx, chromedp.Text(chromedp.CSS("#keys")))
+	if err != nil || strings.Contains(keys, "secret-org-key") || !strings.Contains(keys, "browser key") {
+		t.Fatalf("org admin's keys: %v %q", err, keys)
+	}
+	err = chromedp.Do(octx, chromedp.Navigate(base+"/orgs"), chromedp.WaitVisible(chromedp.CSS("main")))
+	orgs, _ := chromedp.Run(octx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || strings.Contains(orgs, "secret-org") {
+		t.Fatalf("org admin's orgs: %v %q", err, orgs)
+	}
+	screenshot(t, octx, "orgs-as-org-admin")
 }
