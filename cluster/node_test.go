@@ -3,7 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
+	"github.com/tensorgate/tensorgate/cluster/clustertest"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +14,7 @@ import (
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return clustertest.FreeAddr(t)
 }
 
 func testConfig(t testing.TB, dir string) Config {
