@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/cluster"
@@ -85,6 +86,12 @@ func (s *Server) stepDown(w http.ResponseWriter, r *http.Request) error {
 	if err := s.d.Cluster.TransferLeader(r.Context(), ""); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"transferred": true, "leader": s.d.Cluster.Leader()})
+	// Answer once this node has heard of its successor (bounded).
+	leader := s.d.Cluster.Leader()
+	for deadline := time.Now().Add(3 * time.Second); (leader == "" || leader == st.NodeID) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		leader = s.d.Cluster.Leader()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"transferred": true, "leader": leader})
 	return nil
 }

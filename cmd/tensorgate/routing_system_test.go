@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -186,7 +187,9 @@ func TestBreakerSpreadsAcrossNodes(t *testing.T) {
 	// The container healthcheck and the preStop hook: health answers, and
 	// step-down hands leadership over from the leader only.
 	leader := leaderOf(ps)
-	for _, p := range ps {
+	// Followers first (nothing to hand over), the leader last.
+	order := slices.DeleteFunc(slices.Clone(ps), func(p *proc) bool { return p == leader })
+	for _, p := range append(order, leader) {
 		out, err := exec.Command(binPath, "health", "--addr", p.url("")).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), `"status":"ok"`) {
 			t.Fatalf("health on %s: %v %s", p.id, err, out)
@@ -194,7 +197,7 @@ func TestBreakerSpreadsAcrossNodes(t *testing.T) {
 		out, err = exec.Command(binPath, "step-down", "--addr", p.url("")).CombinedOutput()
 		want := "not the leader"
 		if p == leader {
-			want = "leadership handed to"
+			want = "leadership handed to node"
 		}
 		if err != nil || !strings.Contains(string(out), want) {
 			t.Fatalf("step-down on %s (leader %s): %v %s", p.id, leader.id, err, out)
