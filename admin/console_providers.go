@@ -1,0 +1,251 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/secret"
+)
+
+// providersData is a capability page's 配置: its providers.
+type providersData struct {
+	Capability string
+	Providers  []providerJSON
+	Formats    []string
+	// Test is the result of a connection test just run.
+	Test *connTest
+}
+
+type connTest struct {
+	Provider string
+	OK       bool
+	Answer   string
+}
+
+func (s *Server) providersData(capability string) providersData {
+	st := s.d.Viewer.View()
+	d := providersData{Capability: capability, Formats: []string{fsm.FormatOpenAI, fsm.FormatAnthropic, fsm.FormatDashScope}}
+	for _, slug := range st.ProviderOrder {
+		p := st.Providers[slug]
+		caps := p.Capabilities
+		if len(caps) == 0 {
+			caps = []string{"llm"}
+		}
+		if slices.Contains(caps, capability) {
+			d.Providers = append(d.Providers, s.toProviderJSON(p))
+		}
+	}
+	return d
+}
+
+// capabilityOf reads and checks the page's capability.
+func capabilityOf(r *http.Request) (string, bool) {
+	c := chi.URLParam(r, "cap")
+	return c, slices.Contains(fsm.Capabilities, c)
+}
+
+func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) {
+	c, ok := capabilityOf(r)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	s.render(w, r, "providers", page{Active: "cap-" + c, Title: translate(langOf(r), "cap."+c), Data: s.providersData(c)})
+}
+
+func (s *Server) providersResult(w http.ResponseWriter, r *http.Request, c string, err error, test *connTest) {
+	if err == nil && test == nil {
+		http.Redirect(w, r, "/cap/"+c, http.StatusSeeOther)
+		return
+	}
+	pg := page{Active: "cap-" + c, Title: translate(langOf(r), "cap."+c)}
+	d := s.providersData(c)
+	d.Test = test
+	pg.Data = d
+	if err != nil {
+		w.WriteHeader(toAPIError(err).Status)
+		pg.Error = consoleError(langOf(r), err)
+	}
+	s.render(w, r, "providers", pg)
+}
+
+// providerForm reads the add and edit forms: the seed's fields.
+func providerForm(r *http.Request, capability string, create bool) providerRequest {
+	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
+	req := providerRequest{Name: f("name"), BaseURL: f("base_url"), APIPath: f("api_path"), Format: f("format")}
+	var models stringList
+	for _, m := range strings.Split(r.PostFormValue("models"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			models = append(models, m)
+		}
+	}
+	req.Models = &models
+	enabled := r.PostFormValue("enabled") != "" || create
+	req.Enabled = &enabled
+	// The key is write-only: left blank it stays as stored, unless the
+	// form asks to clear it.
+	if k := r.PostFormValue("api_key"); k != "" || r.PostFormValue("clear_key") != "" {
+		req.APIKey = secretField{present: true, value: &k}
+	}
+	if create {
+		req.Slug = f("slug")
+		req.Capabilities = &[]string{capability}
+	}
+	if *req.Format == "" {
+		req.Format = nil
+	}
+	return req
+}
+
+func (s *Server) providersCreate(w http.ResponseWriter, r *http.Request) {
+	c, ok := capabilityOf(r)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	err := principalFrom(r.Context()).requireSuper()
+	if err == nil {
+		req := providerForm(r, c, true)
+		p := fsm.Provider{Slug: *req.Slug, Format: fsm.FormatOpenAI, Enabled: true}
+		s.overlayProvider(&req, &p)
+		if err = p.Validate(); err == nil {
+			_, err = s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, Create: true})
+		}
+	}
+	s.providersResult(w, r, c, err, nil)
+}
+
+func (s *Server) providersUpdate(w http.ResponseWriter, r *http.Request) {
+	c, ok := capabilityOf(r)
+	cur := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
+	if !ok || cur == nil {
+		http.NotFound(w, r)
+		return
+	}
+	err := principalFrom(r.Context()).requireSuper()
+	if err == nil {
+		req := providerForm(r, c, false)
+		next := *cur
+		s.overlayProvider(&req, &next)
+		if err = next.Validate(); err == nil {
+			_, err = s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: cur.Version})
+		}
+	}
+	s.providersResult(w, r, c, err, nil)
+}
+
+// providersOwnKey switches the caller's org to its own key for a provider
+// (切换到自有密钥), or back to the system's with an empty key.
+func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
+	c, ok := capabilityOf(r)
+	slug := chi.URLParam(r, "slug")
+	if !ok || s.d.Viewer.View().Providers[slug] == nil {
+		http.NotFound(w, r)
+		return
+	}
+	p := principalFrom(r.Context())
+	var err error
+	org := p.user.OrgID
+	switch {
+	case org == "":
+		err = badRequest("org_id", "an org's own key is set by that org's admin")
+	case !p.canManage(org):
+		err = forbidden("you may not change this org's policy")
+	default:
+		cur := s.currentPolicy(org)
+		next := *cur
+		keys := map[string][]byte{}
+		for k, v := range cur.OwnKeys {
+			keys[k] = v
+		}
+		if k := strings.TrimSpace(r.PostFormValue("own_key")); k != "" {
+			keys[slug] = s.d.Keyring.Seal(secret.OrgKeyPurpose(org, slug), []byte(k))
+		} else {
+			delete(keys, slug)
+		}
+		next.OwnKeys = keys
+		_, err = s.propose(r.Context(), fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: cur.Version})
+	}
+	s.providersResult(w, r, c, err, nil)
+}
+
+// providersTest makes a real minimal call to a provider: a one-token chat
+// with its first model for chat providers, the model list otherwise, and
+// shows the answer or the error.
+func (s *Server) providersTest(w http.ResponseWriter, r *http.Request) {
+	c, ok := capabilityOf(r)
+	pv := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
+	if !ok || pv == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+		s.providersResult(w, r, c, err, nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	defer cancel()
+	answer, err := s.testProvider(ctx, pv, c)
+	t := &connTest{Provider: pv.Slug, OK: err == nil, Answer: answer}
+	if err != nil {
+		t.Answer = err.Error()
+	}
+	s.providersResult(w, r, c, nil, t)
+}
+
+func (s *Server) testProvider(ctx context.Context, pv *fsm.Provider, capability string) (string, error) {
+	key := s.cfg.SystemKeys[pv.KeyEnv]
+	if len(pv.APIKeyCipher) > 0 {
+		k, err := s.d.Keyring.Open(secret.ProviderPurpose(pv.Slug), pv.APIKeyCipher)
+		if err != nil {
+			return "", fmt.Errorf("the stored key does not open: check BETTER_AUTH_SECRET")
+		}
+		key = string(k)
+	}
+	base := strings.TrimRight(pv.BaseURL, "/")
+	path := pv.APIPath
+	if path == "" {
+		path = fsm.DefaultAPIPath(pv.Format)
+	}
+	var req *http.Request
+	switch {
+	case capability == "llm" && len(pv.Models) > 0 && pv.Format == fsm.FormatAnthropic:
+		body, _ := json.Marshal(map[string]any{"model": pv.Models[0], "max_tokens": 1, "messages": []any{map[string]string{"role": "user", "content": "ping"}}})
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+		req.Header.Set("x-api-key", key)
+		req.Header.Set("anthropic-version", "2023-06-01")
+	case capability == "llm" && len(pv.Models) > 0:
+		body, _ := json.Marshal(map[string]any{"model": pv.Models[0], "max_tokens": 1, "messages": []any{map[string]string{"role": "user", "content": "ping"}}})
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	default:
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+strings.TrimSuffix(path, "/chat/completions")+"/models", nil)
+	}
+	if req == nil {
+		return "", fmt.Errorf("the provider's address is not valid")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" && pv.Format != fsm.FormatAnthropic {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	start := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("could not reach %s: %v", base, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+	msg := fmt.Sprintf("HTTP %d in %d ms: %s", res.StatusCode, time.Since(start).Milliseconds(), strings.TrimSpace(string(b)))
+	if res.StatusCode/100 != 2 {
+		return "", fmt.Errorf("%s", msg)
+	}
+	return msg, nil
+}
