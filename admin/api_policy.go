@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -119,24 +120,34 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	cur := s.currentPolicy(o.ID)
-	next, err := s.overlayPolicy(&req, cur)
+	p, err := s.savePolicy(r.Context(), o.ID, &req)
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, toPolicyJSON(p))
+	return nil
+}
+
+// savePolicy overlays req on an org's policy and commits it (the API and
+// the console; the caller checked the role).
+func (s *Server) savePolicy(ctx context.Context, orgID string, req *policyRequest) (*fsm.Policy, error) {
+	cur := s.currentPolicy(orgID)
+	next, err := s.overlayPolicy(req, cur)
+	if err != nil {
+		return nil, err
+	}
 	if err := next.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
+		return nil, err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
 	expect := cur.Version
 	if req.Version != nil {
 		expect = *req.Version
 	}
-	res, err := s.propose(r.Context(), fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: expect})
+	res, err := s.propose(ctx, fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: expect})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, toPolicyJSON(res.(*fsm.Policy)))
-	return nil
+	return res.(*fsm.Policy), nil
 }
 
 func (s *Server) overlayPolicy(req *policyRequest, cur *fsm.Policy) (fsm.Policy, error) {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"slices"
@@ -45,19 +46,25 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	rt := fsm.Route{Model: chi.URLParam(r, "model"), Strategy: req.Strategy, Targets: req.Targets}
-	if rt.Strategy == "" {
-		rt.Strategy = fsm.StrategyPriority
-	}
-	if err := rt.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(r.Context(), fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: rt})
+	res, err := s.saveRoute(r.Context(), chi.URLParam(r, "model"), req)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// saveRoute sets a model's route (the API and the console; the caller
+// checked the role).
+func (s *Server) saveRoute(ctx context.Context, model string, req routeRequest) (any, error) {
+	rt := fsm.Route{Model: model, Strategy: req.Strategy, Targets: req.Targets}
+	if rt.Strategy == "" {
+		rt.Strategy = fsm.StrategyPriority
+	}
+	if err := rt.Validate(); err != nil {
+		return nil, err // an *fsm.Error: toAPIError answers 400 naming the field
+	}
+	return s.propose(ctx, fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: rt})
 }
 
 func (s *Server) deleteRoute(w http.ResponseWriter, r *http.Request) error {
@@ -142,33 +149,43 @@ func (s *Server) putPrice(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	p := fsm.Price{Model: chi.URLParam(r, "model"), Currency: strings.ToUpper(req.Currency), Rates: map[string]int64{}}
+	p, err := s.savePrice(r.Context(), chi.URLParam(r, "model"), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toPriceJSON(p))
+	return nil
+}
+
+// savePrice sets a model's prices (the API and the console; the caller
+// checked the role).
+func (s *Server) savePrice(ctx context.Context, model string, req priceRequest) (*fsm.Price, error) {
+	p := fsm.Price{Model: model, Currency: strings.ToUpper(req.Currency), Rates: map[string]int64{}}
 	if p.Currency == "" {
 		p.Currency = "CNY"
 	}
 	if len(req.Prices) == 0 {
-		return badRequest("prices", "prices: must set at least one of "+priceFieldNames())
+		return nil, badRequest("prices", "prices: must set at least one of "+priceFieldNames())
 	}
 	for name, v := range req.Prices {
 		i := slices.IndexFunc(priceFields, func(f priceField) bool { return f.field == name })
 		if i < 0 {
-			return badRequest("prices."+name, "prices: unknown price "+name+"; use "+priceFieldNames())
+			return nil, badRequest("prices."+name, "prices: unknown price "+name+"; use "+priceFieldNames())
 		}
 		rate, err := fsm.ParseDecimal(v, priceFields[i].scale)
 		if err != nil {
-			return badRequest("prices."+name, "prices."+name+": "+err.Error())
+			return nil, badRequest("prices."+name, "prices."+name+": "+err.Error())
 		}
 		p.Rates[priceFields[i].unit] = rate
 	}
 	if err := p.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
+		return nil, err // an *fsm.Error: toAPIError answers 400 naming the field
 	}
-	res, err := s.propose(r.Context(), fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: p})
+	res, err := s.propose(ctx, fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: p})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, toPriceJSON(res.(*fsm.Price)))
-	return nil
+	return res.(*fsm.Price), nil
 }
 
 func priceFieldNames() string {
