@@ -222,7 +222,7 @@ func TestConsolePageWeight(t *testing.T) {
 }
 
 // consolePages are every page a signed-in user may open.
-var consolePages = []string{"/", "/cap/llm", "/cap/image", "/cap/asr", "/cap/tts", "/cap/ocr", "/cap/vision-segment", "/keys", "/orgs", "/usage", "/audit", "/cluster", "/password"}
+var consolePages = []string{"/", "/cap/llm", "/cap/image", "/cap/asr", "/cap/tts", "/cap/ocr", "/cap/vision-segment", "/keys", "/orgs", "/routing", "/usage", "/audit", "/cluster", "/password"}
 
 // TestEveryPageRendersForEveryRole catches a template that fails for one
 // role's data.
@@ -303,5 +303,49 @@ func TestConsoleProviders(t *testing.T) {
 	m := e.consoleAs(t, fsm.RoleMember, def, "m4@example.com")
 	if code, _, _ := m.req("POST", "/cap/llm/providers/chat-local/own-key", url.Values{"csrf": {m.csrf()}, "own_key": {"x"}}); code != 403 {
 		t.Fatalf("member sets an own key: %d", code)
+	}
+}
+
+func TestConsoleRoutingAndPolicies(t *testing.T) {
+	e := newEnv(t)
+	def := e.defaultOrg()
+	other := e.do("POST", "/api/admin/orgs", e.token, map[string]any{"name": "other"}).json(t)["id"].(string)
+	root := e.consoleAs(t, fsm.RoleSuperAdmin, "", "root5@example.com")
+	tok := root.csrf()
+	if code, _, page := root.req("POST", "/routing/routes", url.Values{"csrf": {tok}, "model": {"smart"}, "strategy": {"weighted"},
+		"targets": {"dashscope:qwen-plus:3\ndeepseek:deepseek-v4-flash:1"}}); code != 303 {
+		t.Fatalf("route: %d %.500s", code, page)
+	}
+	if rt := e.fsm.View().Routes["smart"]; rt == nil || rt.Strategy != "weighted" || len(rt.Targets) != 2 || rt.Targets[0].Weight != 3 {
+		t.Fatalf("route %+v", rt)
+	}
+	if code, _, _ := root.req("POST", "/routing/prices", url.Values{"csrf": {tok}, "model": {"smart"}, "currency": {"cny"}, "prompt_per_1m_tokens": {"0.8"}}); code != 303 {
+		t.Fatalf("price: %d", code)
+	}
+	if p := e.fsm.View().Prices["smart"]; p == nil || p.Currency != "CNY" || p.Rates[fsm.UnitPromptToken] != 800_000 {
+		t.Fatalf("price %+v", p)
+	}
+	oa := e.consoleAs(t, fsm.RoleOrgAdmin, def, "oa5@example.com")
+	otok := oa.csrf()
+	if code, _, page := oa.req("POST", "/routing/policies/"+def, url.Values{"csrf": {otok}, "allowed_providers": {"dashscope"},
+		"overflow_mode": {"spill"}, "overflow_pool": {"deepseek"}, "partition": {"fail_open"}, "fail_open_seconds": {"30"},
+		"webhook_url": {"https://hooks.example/x"}, "webhook_secret": {"s3cret"}}); code != 303 {
+		t.Fatalf("policy: %d %.800s", code, page)
+	}
+	pol := e.fsm.View().Policies[def]
+	if pol == nil || !slices.Equal(pol.AllowedProviders, []string{"dashscope"}) || pol.Overflow.Pool != "deepseek" || pol.FailOpenSeconds != 30 || len(pol.Alerts.SecretCipher) == 0 {
+		t.Fatalf("policy %+v", pol)
+	}
+	if _, _, page := oa.req("GET", "/routing", nil); strings.Contains(page, `data-policy="`+other+`"`) || strings.Contains(page, "s3cret") {
+		t.Fatal("the org admin sees another org's policy, or a secret")
+	}
+	for path, form := range map[string]url.Values{
+		"/routing/policies/" + other: {"csrf": {otok}, "partition": {"fail_closed"}},
+		"/routing/routes":            {"csrf": {otok}, "model": {"x"}, "targets": {"deepseek:x"}},
+		"/routing/prices":            {"csrf": {otok}, "model": {"x"}, "per_image": {"1"}},
+	} {
+		if code, _, _ := oa.req("POST", path, form); code != 404 && code != 403 {
+			t.Errorf("org admin POST %s: %d", path, code)
+		}
 	}
 }

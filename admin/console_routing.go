@@ -1,0 +1,151 @@
+package admin
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// routingData is the 路由与策略 page's data.
+type routingData struct {
+	Routes      []*fsm.Route
+	Prices      []priceJSON
+	PriceFields []string
+	Policies    []policyView
+	Strategies  []string
+}
+
+type policyView struct {
+	Org    *fsm.Org
+	Policy policyJSON
+	Manage bool
+}
+
+func (s *Server) routingData(r *http.Request) routingData {
+	p := principalFrom(r.Context())
+	st := s.d.Viewer.View()
+	d := routingData{Strategies: []string{fsm.StrategyPriority, fsm.StrategyWeighted, fsm.StrategyLeastLatency}}
+	for _, f := range priceFields {
+		d.PriceFields = append(d.PriceFields, f.field)
+	}
+	for _, m := range sortedKeysOf(st.Routes) {
+		d.Routes = append(d.Routes, st.Routes[m])
+	}
+	for _, m := range sortedKeysOf(st.Prices) {
+		d.Prices = append(d.Prices, toPriceJSON(st.Prices[m]))
+	}
+	for _, o := range st.Orgs {
+		if p.canRead(o.ID) {
+			d.Policies = append(d.Policies, policyView{Org: o, Policy: toPolicyJSON(s.currentPolicy(o.ID)), Manage: p.canManage(o.ID)})
+		}
+	}
+	slices.SortFunc(d.Policies, func(a, b policyView) int { return strings.Compare(a.Org.Name, b.Org.Name) })
+	return d
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Server) routingPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "routing", page{Active: "routing", Data: s.routingData(r)})
+}
+
+func (s *Server) routingResult(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		w.WriteHeader(toAPIError(err).Status)
+		s.render(w, r, "routing", page{Active: "routing", Data: s.routingData(r), Error: consoleError(langOf(r), err)})
+		return
+	}
+	http.Redirect(w, r, "/routing", http.StatusSeeOther)
+}
+
+// routesSave reads "provider:model:weight" lines into a route.
+func (s *Server) routesSave(w http.ResponseWriter, r *http.Request) {
+	err := principalFrom(r.Context()).requireSuper()
+	if err == nil {
+		req := routeRequest{Strategy: r.PostFormValue("strategy")}
+		for _, line := range strings.Split(r.PostFormValue("targets"), "\n") {
+			if line = strings.TrimSpace(line); line == "" {
+				continue
+			}
+			parts := strings.Split(line, ":")
+			t := fsm.Target{Provider: strings.TrimSpace(parts[0])}
+			if len(parts) > 1 {
+				t.Model = strings.TrimSpace(parts[1])
+			}
+			if len(parts) > 2 {
+				if t.Weight, err = strconv.Atoi(strings.TrimSpace(parts[2])); err != nil {
+					err = badRequest("targets", "targets: a weight must be a whole number: "+line)
+					break
+				}
+			}
+			req.Targets = append(req.Targets, t)
+		}
+		if err == nil {
+			_, err = s.saveRoute(r.Context(), strings.TrimSpace(r.PostFormValue("model")), req)
+		}
+	}
+	s.routingResult(w, r, err)
+}
+
+func (s *Server) pricesSave(w http.ResponseWriter, r *http.Request) {
+	err := principalFrom(r.Context()).requireSuper()
+	if err == nil {
+		req := priceRequest{Currency: r.PostFormValue("currency"), Prices: map[string]string{}}
+		for _, f := range priceFields {
+			if v := strings.TrimSpace(r.PostFormValue(f.field)); v != "" {
+				req.Prices[f.field] = v
+			}
+		}
+		_, err = s.savePrice(r.Context(), strings.TrimSpace(r.PostFormValue("model")), req)
+	}
+	s.routingResult(w, r, err)
+}
+
+// policySave applies the policy form of one org.
+func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
+	org := chi.URLParam(r, "org")
+	p := principalFrom(r.Context())
+	var err error
+	if _, ok := s.d.Viewer.View().Orgs[org]; !ok || !p.canRead(org) {
+		err = notFoundErr("org not found")
+	} else if !p.canManage(org) {
+		err = forbidden("you may not change this org's policy")
+	} else {
+		f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
+		req := policyRequest{Strategy: f("strategy"), Partition: f("partition")}
+		var allowed []string
+		for _, a := range strings.Split(r.PostFormValue("allowed_providers"), ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				allowed = append(allowed, a)
+			}
+		}
+		req.AllowedProviders = &allowed
+		if v := strings.TrimSpace(r.PostFormValue("fail_open_seconds")); v != "" {
+			n, convErr := strconv.Atoi(v)
+			if convErr != nil {
+				s.routingResult(w, r, badRequest("fail_open_seconds", "fail_open_seconds: must be a whole number"))
+				return
+			}
+			req.FailOpenSeconds = &n
+		}
+		req.Overflow = &fsm.Overflow{Mode: strings.TrimSpace(r.PostFormValue("overflow_mode")), Pool: strings.TrimSpace(r.PostFormValue("overflow_pool"))}
+		alerts := &alertsRequest{WebhookURL: f("webhook_url")}
+		if sec := r.PostFormValue("webhook_secret"); sec != "" {
+			alerts.Secret = secretField{present: true, value: &sec}
+		}
+		req.Alerts = alerts
+		_, err = s.savePolicy(r.Context(), org, &req)
+	}
+	s.routingResult(w, r, err)
+}
