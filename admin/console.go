@@ -207,6 +207,8 @@ func (s *Server) registerConsole(r chi.Router) {
 		r.Post("/cap/{cap}/providers/{slug}", s.providersUpdate)
 		r.Post("/cap/{cap}/providers/{slug}/own-key", s.providersOwnKey)
 		r.Post("/cap/{cap}/providers/{slug}/test", s.providersTest)
+		r.Get("/alerts", s.alertsPage)
+		r.Post("/alerts/{org}", s.alertsSave)
 		r.Get("/routing", s.routingPage)
 		r.Post("/routing/routes", s.routesSave)
 		r.Post("/routing/prices", s.pricesSave)

@@ -222,7 +222,7 @@ func TestConsolePageWeight(t *testing.T) {
 }
 
 // consolePages are every page a signed-in user may open.
-var consolePages = []string{"/", "/cap/llm", "/cap/image", "/cap/asr", "/cap/tts", "/cap/ocr", "/cap/vision-segment", "/keys", "/orgs", "/routing", "/usage", "/audit", "/cluster", "/password"}
+var consolePages = []string{"/", "/cap/llm", "/cap/image", "/cap/asr", "/cap/tts", "/cap/ocr", "/cap/vision-segment", "/keys", "/orgs", "/routing", "/usage", "/audit", "/alerts", "/cluster", "/password"}
 
 // TestEveryPageRendersForEveryRole catches a template that fails for one
 // role's data.
@@ -347,5 +347,25 @@ func TestConsoleRoutingAndPolicies(t *testing.T) {
 		if code, _, _ := oa.req("POST", path, form); code != 404 && code != 403 {
 			t.Errorf("org admin POST %s: %d", path, code)
 		}
+	}
+}
+
+func TestConsoleAlerts(t *testing.T) {
+	e := newEnv(t)
+	def := e.defaultOrg()
+	e.api.d.Alerts = func() []AlertRecord {
+		return []AlertRecord{{Type: "budget_threshold", OrgID: def, Message: "ours", Target: "https://system.example/hook", Result: "sent"},
+			{Type: "node_lost", Message: "system only", Result: "sent"}}
+	}
+	oa := e.consoleAs(t, fsm.RoleOrgAdmin, def, "oa6@example.com")
+	_, _, page := oa.req("GET", "/alerts", nil)
+	if !strings.Contains(page, "ours") || strings.Contains(page, "system only") || strings.Contains(page, "system.example") {
+		t.Fatal("the org admin's alerts show another scope's alerts or the system webhook")
+	}
+	if code, _, _ := oa.req("POST", "/alerts/"+def, url.Values{"csrf": {oa.csrf()}, "webhook_url": {"https://hooks.example/ours"}, "budget_thresholds": {"50, 90%,100"}}); code != 303 {
+		t.Fatalf("save: %d", code)
+	}
+	if pol := e.fsm.View().Policies[def]; pol == nil || !slices.Equal(pol.Alerts.BudgetThresholds, []int{50, 90, 100}) || pol.Alerts.WebhookURL != "https://hooks.example/ours" {
+		t.Fatalf("policy %+v", pol)
 	}
 }

@@ -53,6 +53,8 @@ type Config struct {
 	// variable name (DASHSCOPE_API_KEY, ...), to report whether a preloaded
 	// provider is usable. Values are never returned.
 	SystemKeys map[string]string
+	// SystemWebhook says a system alert webhook is configured.
+	SystemWebhook bool
 	// SecureCookies marks the session cookie Secure (when served over TLS).
 	SecureCookies bool
 	// Version is reported by /api/health.
@@ -70,7 +72,9 @@ type Deps struct {
 	Usage UsageStore
 	// Breakers lists the data plane's circuit breakers; nil lists none.
 	Breakers func() []BreakerStatus
-	Logger   *slog.Logger
+	// Alerts lists this node's recent alert deliveries; nil lists none.
+	Alerts func() []AlertRecord
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

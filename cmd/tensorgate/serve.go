@@ -322,9 +322,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version},
+	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version, SystemWebhook: c.AlertWebhookURL != ""},
 		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Usage: usage,
-			Breakers: breakerLister(gw), Logger: lg, Now: time.Now})
+			Breakers: breakerLister(gw), Alerts: alertLister(alerts), Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tensorgate/tensorgate/admin"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/gateway"
+	"github.com/tensorgate/tensorgate/gateway/alert"
 	usagectr "github.com/tensorgate/tensorgate/gateway/usage"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/greptime"
@@ -117,4 +118,16 @@ func (c clusterAlerts) Lost(ctx context.Context) ([]string, error) {
 		}
 	}
 	return lost, nil
+}
+
+// alertLister shows the node's recent alert deliveries in the console.
+func alertLister(s *alert.Sender) func() []admin.AlertRecord {
+	return func() []admin.AlertRecord {
+		var out []admin.AlertRecord
+		for _, d := range s.Recent() {
+			out = append(out, admin.AlertRecord{Time: d.Time, Type: d.Type, Severity: d.Severity, OrgID: d.OrgID,
+				Message: d.Message, Target: d.Target, Result: d.Result})
+		}
+		return out
+	}
 }

@@ -101,6 +101,39 @@ type Sender struct {
 	seen   map[string]time.Time // target URL + alert id -> when sent
 	queues map[string]*queue
 	sent   *prometheus.CounterVec
+	// recent keeps the newest deliveries, for the console.
+	recentMu sync.Mutex
+	recent   []Delivery
+}
+
+// Delivery is an alert's fate at one target, as the console lists it.
+type Delivery struct {
+	Alert
+	Target string `json:"target"`
+	Result string `json:"result"` // sent, failed, dropped, repeat
+}
+
+// maxRecent bounds the deliveries kept for the console.
+const maxRecent = 200
+
+func (s *Sender) remember(a Alert, target, result string) {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	s.recent = append(s.recent, Delivery{Alert: a, Target: target, Result: result})
+	if len(s.recent) > maxRecent {
+		s.recent = s.recent[len(s.recent)-maxRecent:]
+	}
+}
+
+// Recent lists this node's newest deliveries, newest first.
+func (s *Sender) Recent() []Delivery {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	out := make([]Delivery, len(s.recent))
+	for i, d := range s.recent {
+		out[len(s.recent)-1-i] = d
+	}
+	return out
 }
 
 type queue struct {
@@ -190,6 +223,7 @@ func (s *Sender) Send(a Alert, targets ...Target) {
 		if q.tokens < 1 {
 			s.sent.WithLabelValues(a.Type, "dropped").Inc()
 			s.log.Warn("alert dropped: too many for this webhook", "type", a.Type, "id", a.ID)
+			s.remember(a, t.URL, "dropped")
 			continue
 		}
 		select {
@@ -227,6 +261,7 @@ func (s *Sender) work(q *queue) {
 				s.log.Warn("alert not delivered", "type", d.alert.Type, "id", d.alert.ID, "err", err)
 			}
 			s.sent.WithLabelValues(d.alert.Type, result).Inc()
+			s.remember(d.alert, d.target.URL, result)
 		}
 	}
 }

@@ -1,0 +1,87 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// AlertRecord is one alert delivery, as the 告警 page lists it.
+type AlertRecord struct {
+	Time     time.Time
+	Type     string
+	Severity string
+	OrgID    string
+	Message  string
+	Target   string
+	Result   string
+}
+
+type alertsData struct {
+	System   bool // a system webhook is configured
+	Policies []policyView
+	Recent   []AlertRecord
+}
+
+func (s *Server) alertsData(r *http.Request) alertsData {
+	p := principalFrom(r.Context())
+	d := alertsData{System: s.cfg.SystemWebhook, Policies: s.routingData(r).Policies}
+	if s.d.Alerts != nil {
+		for _, a := range s.d.Alerts() {
+			if p.super() || (a.OrgID != "" && p.canRead(a.OrgID)) {
+				if !p.super() {
+					a.Target = "" // a system webhook's address is not an org's business
+				}
+				d.Recent = append(d.Recent, a)
+			}
+		}
+	}
+	return d
+}
+
+func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "alerts", page{Active: "alerts", Data: s.alertsData(r)})
+}
+
+// alertsSave sets an org's webhook and budget thresholds.
+func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
+	org := chi.URLParam(r, "org")
+	p := principalFrom(r.Context())
+	var err error
+	if _, ok := s.d.Viewer.View().Orgs[org]; !ok || !p.canRead(org) {
+		err = notFoundErr("org not found")
+	} else if !p.canManage(org) {
+		err = forbidden("you may not change this org's alerts")
+	} else {
+		url := strings.TrimSpace(r.PostFormValue("webhook_url"))
+		a := &alertsRequest{WebhookURL: &url}
+		if sec := r.PostFormValue("webhook_secret"); sec != "" {
+			a.Secret = secretField{present: true, value: &sec}
+		}
+		var th []int
+		for _, v := range strings.Split(r.PostFormValue("budget_thresholds"), ",") {
+			if v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "%")); v == "" {
+				continue
+			}
+			n, convErr := strconv.Atoi(v)
+			if convErr != nil {
+				err = badRequest("alerts.budget_thresholds", "alerts.budget_thresholds: percents such as 50, 80, 100")
+				break
+			}
+			th = append(th, n)
+		}
+		if err == nil {
+			a.BudgetThresholds = &th
+			_, err = s.savePolicy(r.Context(), org, &policyRequest{Alerts: a})
+		}
+	}
+	if err != nil {
+		w.WriteHeader(toAPIError(err).Status)
+		s.render(w, r, "alerts", page{Active: "alerts", Data: s.alertsData(r), Error: consoleError(langOf(r), err)})
+		return
+	}
+	http.Redirect(w, r, "/alerts", http.StatusSeeOther)
+}
