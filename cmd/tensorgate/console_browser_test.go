@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tensorgate/tensorgate/gateway/mockupstream"
 )
 
 // browser starts Debian's Chromium headless for the test.
@@ -60,7 +62,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip("browser test")
 	}
 	p := startProc(t, t.TempDir(), "BETTER_AUTH_SECRET=console-test-secret-0123456789")
-	_, _ = setupUpstream(t, p) // a provider for mock-model, through the API
+	mock := httptest.NewServer(mockupstream.New(mockupstream.Behavior{}))
+	defer mock.Close()
 	ctx := browser(t)
 	base := p.url("")
 	err := chromedp.Do(ctx,
@@ -87,6 +90,25 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("change password: %v", err)
 	}
 	screenshot(t, ctx, "overview")
+
+	// Add a provider pointing at the mock upstream, and test it.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/cap/llm"),
+		chromedp.WaitVisible(chromedp.CSS("#add-provider")),
+		chromedp.SendKeys(chromedp.CSS(`#add-provider input[name="name"]`), "Mock"),
+		chromedp.SendKeys(chromedp.CSS(`#add-provider input[name="slug"]`), "mock"),
+		chromedp.SendKeys(chromedp.CSS(`#add-provider input[name="base_url"]`), mock.URL),
+		chromedp.SendKeys(chromedp.CSS(`#add-provider input[name="models"]`), "mock-model"),
+		chromedp.Submit(chromedp.CSS(`#add-provider input[name="name"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-provider="mock"]`)),
+		chromedp.Click(chromedp.Search(`//tr[@data-provider="mock"]//button[contains(., "测试连接")]`)),
+		chromedp.WaitVisible(chromedp.CSS("#conn-test")),
+	)
+	conn, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#conn-test")))
+	if err != nil || !strings.Contains(conn, "连接成功") || !strings.Contains(conn, "HTTP 200") {
+		t.Fatalf("provider and connection test: %v %q", err, conn)
+	}
+	screenshot(t, ctx, "providers")
 
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/keys"),
@@ -156,6 +178,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("English: %v %q", err, langText)
 	}
 	screenshot(t, ctx, "cluster")
+	// A screenshot of every other page.
+	for _, pg := range []string{"cap/image", "cap/asr", "cap/tts", "cap/ocr", "cap/vision-segment", "routing", "orgs", "alerts"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
+			t.Fatalf("%s: %v", pg, err)
+		}
+		screenshot(t, ctx, strings.ReplaceAll(pg, "/", "-"))
+	}
 
 	// An org admin sees its own org only.
 	tok := p.login("a-much-longer-password-2026")
