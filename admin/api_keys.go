@@ -40,20 +40,31 @@ type keyJSON struct {
 	Disabled  bool       `json:"disabled"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	Status    string     `json:"status"` // active, disabled, expired or revoked
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	Version   uint64     `json:"version"`
+	// LastUsedAt is the key's latest request the cluster has counted
+	// (seconds after it was answered); null if never used.
+	LastUsedAt *time.Time `json:"last_used_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Version    uint64     `json:"version"`
 }
 
-func toKeyJSON(k *fsm.Key, now time.Time) keyJSON {
-	status := "active"
+// keyStatus is active, disabled, expired or revoked.
+func keyStatus(k *fsm.Key, now time.Time) string {
 	switch {
 	case k.RevokedAt != nil:
-		status = "revoked"
+		return "revoked"
 	case k.Disabled:
-		status = "disabled"
+		return "disabled"
 	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		status = "expired"
+		return "expired"
+	}
+	return "active"
+}
+
+func toKeyJSON(st *fsm.State, k *fsm.Key, now time.Time) keyJSON {
+	var lastUsed *time.Time
+	if t := st.LastUsed(k.ID); !t.IsZero() {
+		lastUsed = &t
 	}
 	models := k.Models
 	if models == nil {
@@ -62,7 +73,7 @@ func toKeyJSON(k *fsm.Key, now time.Time) keyJSON {
 	return keyJSON{
 		ID: k.ID, OrgID: k.OrgID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes, Models: models,
 		Limits: toLimitsJSON(k.Limits), ExpiresAt: k.ExpiresAt, Disabled: k.Disabled, RevokedAt: k.RevokedAt,
-		Status: status, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, Version: k.Version,
+		Status: keyStatus(k, now), LastUsedAt: lastUsed, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt, Version: k.Version,
 	}
 }
 
@@ -71,11 +82,12 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	orgFilter := r.URL.Query().Get("org_id")
 	now := s.d.Now()
 	out := []keyJSON{}
-	for _, k := range s.d.Viewer.View().Keys {
+	st := s.d.Viewer.View()
+	for _, k := range st.Keys {
 		if !p.canRead(k.OrgID) || (orgFilter != "" && k.OrgID != orgFilter) {
 			continue
 		}
-		out = append(out, toKeyJSON(k, now))
+		out = append(out, toKeyJSON(st, k, now))
 	}
 	slices.SortFunc(out, func(a, b keyJSON) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	writeJSON(w, http.StatusOK, list[keyJSON]{Data: out})
@@ -96,7 +108,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toKeyJSON(k, s.d.Now()))
+	writeJSON(w, http.StatusOK, toKeyJSON(s.d.Viewer.View(), k, s.d.Now()))
 	return nil
 }
 
@@ -169,7 +181,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := toKeyJSON(k, s.d.Now())
+	out := toKeyJSON(s.d.Viewer.View(), k, s.d.Now())
 	out.Key = secret
 	writeJSON(w, http.StatusCreated, out)
 	return nil
@@ -245,7 +257,7 @@ func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toKeyJSON(res.(*fsm.Key), s.d.Now()))
+	writeJSON(w, http.StatusOK, toKeyJSON(s.d.Viewer.View(), res.(*fsm.Key), s.d.Now()))
 	return nil
 }
 

@@ -66,6 +66,7 @@ func (s *Server) parseConsole() error {
 		},
 		"money": formatMicros,
 		"list":  func(v ...string) []string { return v },
+		"add":   func(a, b int64) int64 { return a + b },
 	}
 	pages, err := fs.Glob(consoleTemplates, "console/templates/*.html")
 	if err != nil {

@@ -369,3 +369,42 @@ func TestConsoleAlerts(t *testing.T) {
 		t.Fatalf("policy %+v", pol)
 	}
 }
+
+func TestConsoleKeysPagePagesSearchesAndShowsUse(t *testing.T) {
+	e := newEnv(t)
+	def := e.defaultOrg()
+	var ids []string
+	for i := range 2*keysPerPage + 3 {
+		ids = append(ids, e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": fmt.Sprintf("svc-%03d", i), "org_id": def}).json(t)["id"].(string))
+	}
+	used := ids[len(ids)-1] // the newest: first on the first page
+	now := time.Now()
+	for i := range 3 {
+		e.events.add(t, event.Event{RequestID: fmt.Sprintf("req_k%d", i), Time: now.Add(-time.Minute), OrgID: def, KeyID: used,
+			Capability: "llm", Model: "m", Status: 200, Usage: event.Usage{PromptTokens: 10, CompletionTokens: 5}, CostMicros: 1_500_000, Currency: "CNY"})
+	}
+	if _, err := e.node.Apply(context.Background(), fsm.Command{Type: fsm.TypeUsageAdd, Body: fsm.UsageAddBody{Stream: "s", From: 1, To: 3,
+		LastUsed: map[string]int64{used: now.Add(-time.Minute).Unix()}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.consoleAs(t, fsm.RoleSuperAdmin, "", "keys-pages@example.com")
+	rows := regexp.MustCompile(`<tr data-key="([^"]+)">`)
+	_, _, page := c.req("GET", "/keys", nil)
+	got := rows.FindAllStringSubmatch(page, -1)
+	if len(got) != keysPerPage || got[0][1] != used || !strings.Contains(page, `id="keys-next"`) || strings.Contains(page, `id="keys-prev"`) {
+		t.Fatalf("first page: %d rows, first %v", len(got), got[0])
+	}
+	first := page[strings.Index(page, `<tr data-key="`+used):]
+	first = first[:strings.Index(first, "</tr>")]
+	if !strings.Contains(first, now.Add(-time.Minute).In(e.fsm.View().OrgLocation(def)).Format("2006-01-02 15:04")) ||
+		!strings.Contains(first, "3 次请求 · 45 tokens · 4.5 CNY") {
+		t.Fatalf("the used key's row: %s", first)
+	}
+	if _, _, page = c.req("GET", "/keys?page=3", nil); len(rows.FindAllString(page, -1)) != 3 || strings.Contains(page, `id="keys-next"`) ||
+		!strings.Contains(page, `href="/keys?page=2" id="keys-prev"`) {
+		t.Fatalf("last page: %d rows", len(rows.FindAllString(page, -1)))
+	}
+	if _, _, page = c.req("GET", "/keys?q=svc-007", nil); len(rows.FindAllString(page, -1)) != 1 {
+		t.Fatalf("search: %d rows", len(rows.FindAllString(page, -1)))
+	}
+}

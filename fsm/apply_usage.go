@@ -16,6 +16,9 @@ type UsageAddBody struct {
 	From   uint64     `json:"from"`
 	To     uint64     `json:"to"`
 	Rows   []UsageRow `json:"rows"`
+	// LastUsed is, per key, the time of its latest event in the batch
+	// (Unix seconds).
+	LastUsed map[string]int64 `json:"last_used,omitempty"`
 }
 
 // UsageAddResult answers a UsageAddBody.
@@ -40,6 +43,11 @@ func (b *UsageAddBody) validate() error {
 		}
 		if r.negative() {
 			return invalid("rows", "counts must not be negative")
+		}
+	}
+	for _, t := range b.LastUsed {
+		if t <= 0 {
+			return invalid("last_used", "times must be positive")
 		}
 	}
 	return nil
@@ -96,6 +104,20 @@ func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
 		marks = map[string]uint64{}
 	}
 	marks[b.Stream] = b.To
+	if len(b.LastUsed) > 0 {
+		last := maps.Clone(next.KeyLastUsed)
+		if last == nil {
+			last = map[string]int64{}
+		}
+		for id, t := range b.LastUsed {
+			// Only keys the cluster knows: a batch can't grow the map
+			// with names of its own.
+			if next.Keys[id] != nil && t > last[id] {
+				last[id] = t
+			}
+		}
+		next.KeyLastUsed = last
+	}
 	next.UsageHours, next.UsageDays, next.UsageMarks = hours, days, marks
 	return &UsageAddResult{Counted: true, Mark: b.To}, nil
 }

@@ -358,6 +358,19 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 	return out
 }
 
+// BudgetPeriodStart is when the budget period holding t began; zero for
+// a total budget.
+func BudgetPeriodStart(period string, t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	switch period {
+	case PeriodTotal:
+		return time.Time{}
+	case PeriodDaily:
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	}
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+}
+
 // budgetPeriodEnd is when the budget period holding t ends; zero for
 // a total budget.
 func budgetPeriodEnd(period string, t time.Time, loc *time.Location) time.Time {

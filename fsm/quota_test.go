@@ -137,6 +137,17 @@ func TestBudgetPeriodsFollowTheOrgCalendar(t *testing.T) {
 		if got := fsm.BudgetPeriodKey(tc.period, tc.at, loc); got != tc.want {
 			t.Errorf("%s at %v: %s, want %s", tc.period, tc.at, got, tc.want)
 		}
+		// The period starts at its first instant on the org's calendar.
+		start := fsm.BudgetPeriodStart(tc.period, tc.at, loc)
+		if tc.period == fsm.PeriodTotal {
+			if !start.IsZero() {
+				t.Errorf("total period starts at %v", start)
+			}
+			continue
+		}
+		if fsm.BudgetPeriodKey(tc.period, start, loc) != tc.want || fsm.BudgetPeriodKey(tc.period, start.Add(-time.Second), loc) == tc.want {
+			t.Errorf("%s at %v starts at %v", tc.period, tc.at, start)
+		}
 	}
 }
 

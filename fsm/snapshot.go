@@ -29,6 +29,7 @@ const (
 	recQuotaClk byte = 12
 	recUsage    byte = 13 // usage counters, days then hours
 	recUsageMrk byte = 14
+	recLastUsed byte = 15 // keys' last use
 	recEnd      byte = 0xff
 )
 
@@ -123,6 +124,11 @@ func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 	}
 	for _, stream := range sortedKeys(s.UsageMarks) {
 		if err := put(recUsageMrk, usageMark{Stream: stream, Mark: s.UsageMarks[stream]}); err != nil {
+			return err
+		}
+	}
+	for _, id := range sortedKeys(s.KeyLastUsed) {
+		if err := put(recLastUsed, keyLastUsed{Key: id, Time: s.KeyLastUsed[id]}); err != nil {
 			return err
 		}
 	}
@@ -229,6 +235,17 @@ func (s *State) readRecord(t byte, b []byte) error {
 				s.UsageMarks = map[string]uint64{}
 			}
 			s.UsageMarks[m.Stream] = m.Mark
+		}
+	case recLastUsed:
+		var l keyLastUsed
+		if err = json.Unmarshal(b, &l); err == nil && l.Key == "" {
+			err = errors.New("last use without key")
+		}
+		if err == nil {
+			if s.KeyLastUsed == nil {
+				s.KeyLastUsed = map[string]int64{}
+			}
+			s.KeyLastUsed[l.Key] = l.Time
 		}
 	default:
 		return fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, t)

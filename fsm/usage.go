@@ -95,6 +95,18 @@ type usageState struct {
 	// UsageMarks is, per event stream (a node's outbox), the last event
 	// sequence number counted, so a batch sent twice counts once.
 	UsageMarks map[string]uint64
+	// KeyLastUsed is, per key, the time of its latest counted request
+	// (Unix seconds).
+	KeyLastUsed map[string]int64
+}
+
+// LastUsed is when a key was last used, zero if never (as far as the
+// counters know: events reach them within seconds).
+func (s *State) LastUsed(keyID string) time.Time {
+	if t, ok := s.KeyLastUsed[keyID]; ok {
+		return time.Unix(t, 0)
+	}
+	return time.Time{}
 }
 
 // UsageRows calls fn for every counter whose slot overlaps [from, to),
@@ -160,6 +172,12 @@ func addUsageRow(slots map[int64]*UsageSlot, touched map[*UsageSlot]bool, start,
 type usageMark struct {
 	Stream string `json:"stream"`
 	Mark   uint64 `json:"mark"`
+}
+
+// keyLastUsed is a snapshot record of a key's last use.
+type keyLastUsed struct {
+	Key  string `json:"key"`
+	Time int64  `json:"time"`
 }
 
 // readUsageRow restores one counter from a snapshot record.

@@ -110,6 +110,7 @@ func TestUsageAddRejectsBadBatches(t *testing.T) {
 		"to < from":   {Stream: "s", From: 3, To: 2},
 		"not an hour": {Stream: "s", From: 1, To: 1, Rows: []fsm.UsageRow{usageRow(h.Add(time.Minute), "k", fsm.UsageCount{Requests: 1})}},
 		"negative":    {Stream: "s", From: 1, To: 1, Rows: []fsm.UsageRow{usageRow(h, "k", fsm.UsageCount{Requests: -1})}},
+		"last use":    {Stream: "s", From: 1, To: 1, LastUsed: map[string]int64{"k": -1}},
 	} {
 		if _, err := b.Commit(context.Background(), fsm.Command{Type: fsm.TypeUsageAdd, Time: h, Body: body}); !fsm.IsCode(err, fsm.CodeInvalid) {
 			t.Errorf("%s: err %v, want invalid", name, err)
@@ -146,5 +147,32 @@ func TestUsageCountersSurviveSnapshots(t *testing.T) {
 	}
 	if !bytes.Equal(again.Bytes(), buf.Bytes()) {
 		t.Fatal("snapshot of the restored state differs")
+	}
+}
+
+func TestKeysLastUseIsKeptForKnownKeysOnly(t *testing.T) {
+	b := fsmtest.New(t)
+	b.Apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Create: true, Key: fsm.Key{ID: "k", OrgID: "org1", Name: "k",
+		Prefix: "gk_x", Hash: "0000000000000000000000000000000000000000000000000000000000000001", Scopes: fsm.Capabilities}})
+	at := time.Date(2026, 11, 26, 9, 30, 5, 0, time.UTC)
+	b.Apply(fsm.TypeUsageAdd, fsm.UsageAddBody{Stream: "a", From: 1, To: 2, LastUsed: map[string]int64{"k": at.Unix(), "ghost": at.Unix()}})
+	// An older batch from another node does not move it back.
+	b.Apply(fsm.TypeUsageAdd, fsm.UsageAddBody{Stream: "b", From: 1, To: 1, LastUsed: map[string]int64{"k": at.Unix() - 60}})
+	if got := b.View().LastUsed("k"); !got.Equal(at) {
+		t.Fatalf("last use %v, want %v", got, at)
+	}
+	if got := b.View().LastUsed("ghost"); !got.IsZero() {
+		t.Fatalf("a key the cluster does not know has a last use: %v", got)
+	}
+	var buf bytes.Buffer
+	if err := fsm.WriteSnapshot(&buf, b.View()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := fsm.ReadSnapshot(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LastUsed("k"); !got.Equal(at) {
+		t.Fatalf("restored last use %v, want %v", got, at)
 	}
 }

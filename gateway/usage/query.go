@@ -22,7 +22,7 @@ func (c *Counters) Usage(ctx context.Context, q event.UsageQuery) (*event.UsageR
 	r := event.NewReport(q, "cluster")
 	c.State.View().UsageRows(q.From, q.To, func(row fsm.UsageRow) {
 		d := row.UsageDims
-		if (q.OrgID != "" && d.Org != q.OrgID) || (q.KeyID != "" && d.Key != q.KeyID) ||
+		if (q.OrgID != "" && d.Org != q.OrgID) || !q.MatchKey(d.Key) ||
 			(q.Model != "" && d.Model != q.Model) || (q.Capability != "" && d.Capability != q.Capability) {
 			return
 		}

@@ -86,7 +86,8 @@ func (s *Sink) Ship(ctx context.Context, recs []outbox.Record) error {
 		if len(recs) == 0 {
 			return nil
 		}
-		body := fsm.UsageAddBody{Stream: s.Stream, From: recs[0].Seq, To: recs[len(recs)-1].Seq, Rows: Rows(recs)}
+		rows, last := Summarize(recs)
+		body := fsm.UsageAddBody{Stream: s.Stream, From: recs[0].Seq, To: recs[len(recs)-1].Seq, Rows: rows, LastUsed: last}
 		res, err := s.Cluster.Apply(ctx, fsm.Command{Type: fsm.TypeUsageAdd,
 			ID: fmt.Sprintf("usage:%s:%d-%d", body.Stream, body.From, body.To), Body: body})
 		if err != nil {
@@ -104,10 +105,12 @@ func (s *Sink) Ship(ctx context.Context, recs []outbox.Record) error {
 	}
 }
 
-// Rows sums events into hourly counter rows. An event that does not
-// decode is left out: it carries nothing the counters could use.
-func Rows(recs []outbox.Record) []fsm.UsageRow {
+// Summarize sums events into hourly counter rows and finds each key's
+// latest event (Unix seconds). An event that does not decode is left out:
+// it carries nothing the counters could use.
+func Summarize(recs []outbox.Record) ([]fsm.UsageRow, map[string]int64) {
 	sums := map[slotKey]*fsm.UsageCount{}
+	last := map[string]int64{}
 	var order []slotKey
 	for _, r := range recs {
 		var ev counted
@@ -119,6 +122,9 @@ func Rows(recs []outbox.Record) []fsm.UsageRow {
 		}
 		k := slotKey{start: ev.Time.Unix() - ev.Time.Unix()%3600, UsageDims: fsm.UsageDims{Org: ev.OrgID, Key: ev.KeyID,
 			Model: ev.Model, Capability: ev.Capability, Provider: ev.Provider, Currency: ev.Currency}}
+		if ev.KeyID != "" && ev.Time.Unix() > last[ev.KeyID] {
+			last[ev.KeyID] = ev.Time.Unix()
+		}
 		c := sums[k]
 		if c == nil {
 			c = &fsm.UsageCount{}
@@ -140,5 +146,5 @@ func Rows(recs []outbox.Record) []fsm.UsageRow {
 	for _, k := range order {
 		rows = append(rows, fsm.UsageRow{Start: k.start, Span: 3600, UsageDims: k.UsageDims, UsageCount: *sums[k]})
 	}
-	return rows
+	return rows, last
 }

@@ -116,3 +116,17 @@ func TestCountersAnswerInTheQueryTimeZone(t *testing.T) {
 		t.Fatalf("filtered: %+v", rep.Totals)
 	}
 }
+
+func TestSinkRecordsEachKeysLastUse(t *testing.T) {
+	b := fsmtest.New(t)
+	b.Apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Create: true, Key: fsm.Key{ID: "k1", OrgID: "org1", Name: "k",
+		Prefix: "gk_x", Hash: "0000000000000000000000000000000000000000000000000000000000000001", Scopes: fsm.Capabilities}})
+	at := time.Date(2026, 11, 25, 15, 59, 0, 0, time.UTC)
+	s := &Sink{Stream: "node-a", Cluster: &countingApplier{Builder: b}, State: b}
+	if err := s.Ship(context.Background(), records(t, 1, ev(at.Add(time.Minute), "k1", "m1", 200, 1, 1), ev(at, "k1", "m1", 200, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.View().LastUsed("k1"); !got.Equal(at.Add(time.Minute)) {
+		t.Fatalf("last use %v, want %v", got, at.Add(time.Minute))
+	}
+}

@@ -17,8 +17,11 @@ var ErrBadCursor = errors.New("cursor is not one this API returned")
 // Filter selects events. Empty fields match everything; the time range is
 // [From, To).
 type Filter struct {
-	OrgID      string
-	KeyID      string
+	OrgID string
+	KeyID string
+	// KeyIDs, when set, admits only these keys (the console's page of
+	// keys).
+	KeyIDs     []string
 	Model      string
 	Capability string
 	From, To   time.Time
@@ -26,9 +29,14 @@ type Filter struct {
 
 // Match reports whether ev passes the filter.
 func (f Filter) Match(ev *Event) bool {
-	return (f.OrgID == "" || ev.OrgID == f.OrgID) && (f.KeyID == "" || ev.KeyID == f.KeyID) &&
+	return (f.OrgID == "" || ev.OrgID == f.OrgID) && f.MatchKey(ev.KeyID) &&
 		(f.Model == "" || ev.Model == f.Model) && (f.Capability == "" || ev.Capability == f.Capability) &&
 		(f.From.IsZero() || !ev.Time.Before(f.From)) && (f.To.IsZero() || ev.Time.Before(f.To))
+}
+
+// MatchKey reports whether the filter admits key id.
+func (f Filter) MatchKey(id string) bool {
+	return (f.KeyID == "" || id == f.KeyID) && (f.KeyIDs == nil || slices.Contains(f.KeyIDs, id))
 }
 
 // Buckets and groupings a usage query may ask for.

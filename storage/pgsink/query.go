@@ -35,6 +35,9 @@ func where(f event.Filter, day bool) (string, []any) {
 			add(c.col+" = $%d", c.v)
 		}
 	}
+	if f.KeyIDs != nil {
+		add("key_id = ANY($%d)", f.KeyIDs)
+	}
 	timeCol := "time"
 	if day {
 		timeCol = "day"

@@ -52,6 +52,8 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		{GroupBy: "key", Filter: event.Filter{OrgID: "org1", From: day(1), To: day(2)}},
 		{Bucket: "hour", Filter: event.Filter{Model: "qwen-max", From: base.Add(time.Hour), To: base.Add(5 * time.Hour)}},
 		{Bucket: "day", Filter: event.Filter{Capability: "llm", KeyID: "key1"}},
+		{GroupBy: "key", Filter: event.Filter{KeyIDs: []string{"key1", "key3"}, From: base.Add(90 * time.Minute)}},
+		{GroupBy: "key", Filter: event.Filter{KeyIDs: []string{"key0"}, From: day(1), To: day(3)}},
 	} {
 		got, err := q.Usage(ctx, uq)
 		if err != nil {
