@@ -21,7 +21,7 @@ import (
 
 // testEnv is a single-node cluster with the admin API in front of it.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	api   *Server
 	node  *cluster.Node
@@ -32,7 +32,7 @@ type testEnv struct {
 	events *memEvents
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	addr := clustertest.FreeAddr(t)
 	cfg := cluster.DefaultConfig()
@@ -78,7 +78,7 @@ type resp struct {
 	header http.Header
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -88,7 +88,7 @@ func (r resp) json(t *testing.T) map[string]any {
 }
 
 // errParam returns the error envelope's code and param.
-func (r resp) errCode(t *testing.T) (code, param string) {
+func (r resp) errCode(t testing.TB) (code, param string) {
 	t.Helper()
 	e, ok := r.json(t)["error"].(map[string]any)
 	if !ok {

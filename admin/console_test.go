@@ -20,12 +20,12 @@ import (
 // consoleClient is a browser-like client of the console: cookies, forms,
 // no redirects followed.
 type consoleClient struct {
-	t     *testing.T
+	t     testing.TB
 	e     *testEnv
 	token string
 }
 
-func (e *testEnv) consoleAs(t *testing.T, role, orgID, email string) *consoleClient {
+func (e *testEnv) consoleAs(t testing.TB, role, orgID, email string) *consoleClient {
 	t.Helper()
 	hash, _ := HashPassword("console-test-password")
 	if _, err := e.node.Apply(context.Background(), fsm.Command{Type: fsm.TypeUserUpsert, Body: fsm.UserUpsertBody{Create: true,

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"net/http"
@@ -13,12 +14,19 @@ import (
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
+// usageGroupsShown is how many groups the usage page lists.
+const usageGroupsShown = 100
+
 // usageData is the 用量 page's data.
 type usageData struct {
 	Query   url.Values
 	Report  *event.UsageReport
 	Orgs    []orgOption
 	GroupBy string
+	// Groups are the busiest groups (at most usageGroupsShown, by
+	// requests); the CSV export has them all.
+	Groups      []event.Group
+	GroupsTotal int
 	// Series is the bucketed requests for the chart: [times, values].
 	Series [2][]float64
 	CSV    string
@@ -99,6 +107,9 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
 		d.Series[0] = append(d.Series[0], float64(pt.Time.Unix()))
 		d.Series[1] = append(d.Series[1], float64(pt.Requests))
 	}
+	d.Groups, d.GroupsTotal = slices.Clone(d.Report.Groups), len(d.Report.Groups)
+	slices.SortStableFunc(d.Groups, func(a, b event.Group) int { return cmp.Compare(b.Requests, a.Requests) })
+	d.Groups = d.Groups[:min(len(d.Groups), usageGroupsShown)]
 	csvQ := r.URL.Query()
 	d.CSV = "/usage.csv?" + csvQ.Encode()
 	s.render(w, r, "usage", pg)

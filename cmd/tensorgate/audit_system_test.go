@@ -251,8 +251,10 @@ func TestAuditExactlyOnceThroughOutagesAndKill(t *testing.T) {
 		t.Errorf("%d rows for %d answered and %d failed requests", total, len(load.okIDs), load.fail.Load())
 	}
 	var billed int
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(sum(requests), 0) FROM billing_daily`).Scan(&billed); err != nil || billed != total {
-		t.Errorf("rollups count %d requests for %d rows (%v)", billed, total, err)
+	for _, table := range []string{"billing_daily", "billing_hourly"} {
+		if err := db.QueryRowContext(ctx, `SELECT coalesce(sum(requests), 0) FROM `+table).Scan(&billed); err != nil || billed != total {
+			t.Errorf("%s counts %d requests for %d rows (%v)", table, billed, total, err)
+		}
 	}
 	t.Logf("answered %d, failed %d (all on the killed node), rows %d, missing %d", len(load.okIDs), load.fail.Load(), total, missing)
 

@@ -3,9 +3,12 @@ package pgsink
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+	"github.com/tensorgate/tensorgate/migrations"
 	"github.com/tensorgate/tensorgate/storage/pgsink/pgtest"
 )
 
@@ -55,5 +58,60 @@ func TestMigrateNeedsAReachableDatabase(t *testing.T) {
 	defer cancel()
 	if _, err := Migrate(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", nil); err == nil {
 		t.Fatal("migrate against nothing succeeded")
+	}
+}
+
+// Events written before the hourly rollups existed are summed into them
+// by the migration that adds them; later ones by its trigger.
+func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id, at string, status int) {
+		t.Helper()
+		if _, err := db.Exec(`INSERT INTO audit_events (request_id, time, node, org_id, key_id, capability, model, status, cost_micros, currency)
+			VALUES ($1, $2, 'n1', 'org1', 'key1', 'llm', 'm', $3, 7, 'CNY') ON CONFLICT DO NOTHING`, id, at, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`SELECT tensorgate_audit_partition('2026-11-25')`); err != nil {
+		t.Fatal(err)
+	}
+	insert("req_1", "2026-11-25T10:10:00Z", 200)
+	insert("req_2", "2026-11-25T10:50:00Z", 502)
+	if _, err := Migrate(ctx, dsn, nil); err != nil {
+		t.Fatal(err)
+	}
+	insert("req_3", "2026-11-25T11:00:00Z", 200)
+	insert("req_3", "2026-11-25T11:00:00Z", 200) // skipped by ON CONFLICT: not counted
+	rows, err := db.Query(`SELECT hour, requests, errors, cost_micros FROM billing_hourly ORDER BY hour`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var (
+			hour                  time.Time
+			requests, errs, costs int64
+		)
+		if err := rows.Scan(&hour, &requests, &errs, &costs); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %d %d %d", hour.UTC().Format("15:04"), requests, errs, costs))
+	}
+	if fmt.Sprint(got) != "[10:00 2 1 14 11:00 1 0 7]" {
+		t.Fatalf("hourly rollups %v", got)
 	}
 }

@@ -20,8 +20,9 @@ type Queries struct {
 // Queries returns the read side of the sink.
 func (s *Sink) Queries() *Queries { return &Queries{sink: s} }
 
-// where builds the WHERE clause of a filter, with its arguments.
-func where(f event.Filter, day bool) (string, []any) {
+// where builds the WHERE clause of a filter over a table whose time is
+// in timeCol, with its arguments. The daily rollups' time is a UTC date.
+func where(f event.Filter, timeCol string) (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -38,23 +39,18 @@ func where(f event.Filter, day bool) (string, []any) {
 	if f.KeyIDs != nil {
 		add("key_id = ANY($%d)", f.KeyIDs)
 	}
-	timeCol := "time"
-	if day {
-		timeCol = "day"
+	bound := func(op string, t time.Time) {
+		if timeCol == "day" {
+			add("day "+op+" $%d::date", t.UTC().Format(time.DateOnly))
+		} else {
+			add(timeCol+" "+op+" $%d", t)
+		}
 	}
 	if !f.From.IsZero() {
-		if day {
-			add(timeCol+" >= $%d::date", f.From.UTC().Format(time.DateOnly))
-		} else {
-			add(timeCol+" >= $%d", f.From)
-		}
+		bound(">=", f.From)
 	}
 	if !f.To.IsZero() {
-		if day {
-			add(timeCol+" < $%d::date", f.To.UTC().Format(time.DateOnly))
-		} else {
-			add(timeCol+" < $%d", f.To)
-		}
+		bound("<", f.To)
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -66,34 +62,66 @@ func midnight(t time.Time) bool { return t.IsZero() || t.Equal(event.BucketStart
 
 var groupColumn = map[string]string{"org": "org_id", "key": "key_id", "model": "model", "capability": "capability", "provider": "provider"}
 
-// Usage sums usage. Whole days with no provider grouping read the daily
-// rollups; anything finer reads the events.
+// wholeHours reports whether t is a whole UTC hour (or open), and loc's
+// offset at it is whole hours, so hour buckets there are UTC hours.
+func wholeHours(t time.Time, loc *time.Location) bool {
+	if t.IsZero() {
+		t = time.Now()
+	} else if t.Unix()%3600 != 0 || t.Nanosecond() != 0 {
+		return false
+	}
+	_, off := t.In(loc).Zone()
+	return off%3600 == 0
+}
+
+// usageSource picks the cheapest table that answers uq exactly: the
+// hourly rollups (no key) when the range and the zone's buckets fall on
+// whole hours, else the daily rollups (UTC days) for whole UTC days, else
+// the events themselves. It returns the table, its time column and the
+// expressions of a row's requests and errors there.
+func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
+	loc := uq.Location()
+	noKey := uq.KeyID == "" && uq.KeyIDs == nil && uq.GroupBy != "key"
+	if noKey && wholeHours(uq.From, loc) && wholeHours(uq.To, loc) {
+		return "billing_hourly", "hour", "requests", "errors"
+	}
+	utc := loc == time.UTC || loc.String() == "UTC"
+	if uq.Bucket != "hour" && (uq.Bucket == "" || utc) && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To) {
+		return "billing_daily", "day", "requests", "errors"
+	}
+	return "audit_events", "time", "1", "(status >= 400)::int"
+}
+
+// Usage sums usage from the cheapest table that answers it exactly (see
+// usageSource).
 func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
-	// The rollups are UTC days: they answer whole UTC days only.
-	utc := uq.Location() == time.UTC || uq.Location().String() == "UTC"
-	rollup := uq.Bucket != "hour" && (uq.Bucket == "" || utc) && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To)
+	table, timeCol, requests, errs := usageSource(uq)
+	cond, args := where(uq.Filter, timeCol)
 	bucket, group := "NULL::timestamptz", "''"
 	if uq.GroupBy != "" {
 		group = groupColumn[uq.GroupBy]
 	}
-	var sql string
-	cond, args := where(uq.Filter, rollup)
-	if rollup {
-		if uq.Bucket == "day" {
-			bucket = "day::timestamp AT TIME ZONE 'UTC'"
-		}
-		sql = `SELECT ` + bucket + `, ` + group + `, currency, sum(requests)::bigint, sum(errors)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
-			sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM billing_daily` + cond
-	} else {
-		if uq.Bucket != "" {
-			// Buckets start on the wall clock of the query's zone.
-			args = append(args, uq.Location().String())
-			bucket = fmt.Sprintf("date_trunc('%s', time AT TIME ZONE $%d) AT TIME ZONE $%d", uq.Bucket, len(args), len(args))
-		}
-		sql = `SELECT ` + bucket + `, ` + group + `, currency, count(*), count(*) FILTER (WHERE status >= 400), sum(prompt_tokens)::bigint,
-			sum(completion_tokens)::bigint, sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM audit_events` + cond
+	switch {
+	case uq.Bucket == "":
+	case timeCol == "day":
+		bucket = "day::timestamp AT TIME ZONE 'UTC'"
+	default:
+		// Buckets start on the wall clock of the query's zone.
+		args = append(args, uq.Location().String())
+		bucket = fmt.Sprintf("date_trunc('%s', %s AT TIME ZONE $%d) AT TIME ZONE $%d", uq.Bucket, timeCol, len(args), len(args))
 	}
-	sql += " GROUP BY 1, 2, 3"
+	// Per row, then summed: with both buckets and groups, one
+	// grouping-sets query returns the series (g NULL) and the groups (b
+	// NULL) instead of every bucket × group.
+	split := uq.Bucket != "" && uq.GroupBy != ""
+	groupBy := "b, g, currency"
+	if split {
+		groupBy = "GROUPING SETS ((b, currency), (g, currency))"
+	}
+	sql := `SELECT b, g, currency, sum(r)::bigint, sum(e)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+		sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint, GROUPING(b) = 1
+		FROM (SELECT ` + bucket + ` AS b, ` + group + ` AS g, currency, ` + requests + ` AS r, ` + errs + ` AS e, prompt_tokens,
+			completion_tokens, images, seconds, pages, characters, cost_micros FROM ` + table + cond + `) AS t GROUP BY ` + groupBy
 	rows, err := q.sink.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query usage: %w", err)
@@ -103,12 +131,14 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 	for rows.Next() {
 		var (
 			at       *time.Time
-			key, cur string
+			key      *string
+			cur      string
 			t        event.Totals
 			cost     int64
+			groupRow bool
 		)
 		if err := rows.Scan(&at, &key, &cur, &t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens,
-			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost); err != nil {
+			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost, &groupRow); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		t.CostMicros = map[string]int64{cur: cost}
@@ -116,12 +146,26 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 		if at != nil {
 			b = at.UTC()
 		}
-		r.Add(b, key, t)
+		switch {
+		case !split:
+			r.Add(b, deref(key), t)
+		case groupRow:
+			r.AddGroup(deref(key), t)
+		default:
+			r.AddSeries(b, t)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read usage: %w", err)
 	}
 	return r.Done(), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // eventColumns are read back into an event, bodies last.
@@ -163,7 +207,7 @@ func scanEvent(row pgx.Row, bodies bool) (*event.Event, error) {
 
 // Audit pages through events newest first, without their bodies.
 func (q *Queries) Audit(ctx context.Context, aq event.AuditQuery) (*event.AuditPage, error) {
-	cond, args := where(aq.Filter, false)
+	cond, args := where(aq.Filter, "time")
 	var extra []string
 	switch aq.Status {
 	case "ok":

@@ -41,6 +41,7 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 	day := func(d int) time.Time { return time.Date(2026, 11, 24+d, 0, 0, 0, 0, time.UTC) }
 	shanghai, _ := time.LoadLocation("Asia/Shanghai")
 	kolkata, _ := time.LoadLocation("Asia/Kolkata") // a half-hour offset
+	sources := map[string]int{}
 	for _, uq := range []event.UsageQuery{
 		{Bucket: "day", Loc: shanghai},
 		{Bucket: "day", GroupBy: "model", Loc: kolkata, Filter: event.Filter{From: day(1), To: day(3)}},
@@ -54,7 +55,14 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		{Bucket: "day", Filter: event.Filter{Capability: "llm", KeyID: "key1"}},
 		{GroupBy: "key", Filter: event.Filter{KeyIDs: []string{"key1", "key3"}, From: base.Add(90 * time.Minute)}},
 		{GroupBy: "key", Filter: event.Filter{KeyIDs: []string{"key0"}, From: day(1), To: day(3)}},
+		// Series and groups at once, from each table.
+		{Bucket: "day", GroupBy: "provider", Loc: shanghai, Filter: event.Filter{From: day(1).Add(-8 * time.Hour)}},
+		{Bucket: "hour", GroupBy: "capability", Filter: event.Filter{OrgID: "org2", From: base.Add(2 * time.Hour), To: day(2)}},
+		{Bucket: "day", GroupBy: "key"},
+		{Bucket: "hour", GroupBy: "key", Loc: kolkata},
 	} {
+		table, _, _, _ := usageSource(uq)
+		sources[table]++
 		got, err := q.Usage(ctx, uq)
 		if err != nil {
 			t.Fatalf("%+v: %v", uq, err)
@@ -68,6 +76,10 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		if w := want.Done(); !reflect.DeepEqual(got, w) {
 			t.Fatalf("%+v:\n got %+v\nwant %+v", uq, got, w)
 		}
+	}
+
+	if len(sources) != 3 {
+		t.Fatalf("queries read %v; every table should answer some", sources)
 	}
 
 	// Paging: every matching event once, newest first.

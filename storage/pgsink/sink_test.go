@@ -114,6 +114,15 @@ func TestShipIsExactlyOnceWithRollups(t *testing.T) {
 	if ownRows != 3 || ownReq != 3 || ownCost != ownEventCost || ownCost == 0 {
 		t.Fatalf("own-key rows %d, billed %d requests and %d (events %d)", ownRows, ownReq, ownCost, ownEventCost)
 	}
+	// The hourly rollups (kept by the trigger) count each event once too.
+	var hourly, hourlyErrs, hourlyCost, hourlyOwn int64
+	if err := s.pool.QueryRow(ctx, `SELECT sum(requests)::bigint, sum(errors)::bigint, sum(cost_micros)::bigint, sum(own_key_requests)::bigint
+		FROM billing_hourly`).Scan(&hourly, &hourlyErrs, &hourlyCost, &hourlyOwn); err != nil {
+		t.Fatal(err)
+	}
+	if hourly != 11 || hourlyErrs != 1 || hourlyCost != 1000 || hourlyOwn != 3 {
+		t.Fatalf("hourly rollups: %d requests, %d errors, cost %d, own %d", hourly, hourlyErrs, hourlyCost, hourlyOwn)
+	}
 	// The failover chain and the bodies come back as stored.
 	var attempts []event.Attempt
 	var body string

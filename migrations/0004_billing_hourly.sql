@@ -1,0 +1,82 @@
+-- Hourly usage per org, model, capability and provider (no key): charts
+-- and totals in any time zone with a whole-hour offset read it instead of
+-- the events, so a month of an org's usage is a few thousand rows however
+-- many requests it made.
+--
+-- A statement trigger keeps it: every writer of audit_events, whatever
+-- its version, adds exactly the rows it inserted (rows skipped by ON
+-- CONFLICT are not in the transition table), in the same transaction.
+-- Existing events are summed in once, under the trigger's lock.
+--
+-- Partial indexes serve the audit page's "errors only" searches without
+-- reading every successful event.
+
+-- +goose Up
+CREATE TABLE billing_hourly (
+    hour                timestamptz NOT NULL,
+    org_id              text        NOT NULL,
+    model               text        NOT NULL,
+    capability          text        NOT NULL,
+    provider            text        NOT NULL,
+    currency            text        NOT NULL,
+    requests            bigint      NOT NULL DEFAULT 0,
+    errors              bigint      NOT NULL DEFAULT 0,
+    prompt_tokens       bigint      NOT NULL DEFAULT 0,
+    completion_tokens   bigint      NOT NULL DEFAULT 0,
+    images              bigint      NOT NULL DEFAULT 0,
+    seconds             bigint      NOT NULL DEFAULT 0,
+    pages               bigint      NOT NULL DEFAULT 0,
+    characters          bigint      NOT NULL DEFAULT 0,
+    cost_micros         bigint      NOT NULL DEFAULT 0,
+    own_key_requests    bigint      NOT NULL DEFAULT 0,
+    own_key_cost_micros bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, org_id, model, capability, provider, currency)
+);
+CREATE INDEX billing_hourly_org_hour ON billing_hourly (org_id, hour);
+
+-- +goose StatementBegin
+CREATE FUNCTION tensorgate_billing_hourly() RETURNS trigger AS $$
+BEGIN
+    -- Sorted, so concurrent batches lock rollup rows in one order and
+    -- never deadlock.
+    INSERT INTO billing_hourly AS b (hour, org_id, model, capability, provider, currency, requests, errors,
+        prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, own_key_requests, own_key_cost_micros)
+    SELECT date_trunc('hour', time, 'UTC'), org_id, model, capability, provider, currency, count(*),
+        count(*) FILTER (WHERE status >= 400), sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds),
+        sum(pages), sum(characters), sum(cost_micros), count(*) FILTER (WHERE own_key),
+        coalesce(sum(cost_micros) FILTER (WHERE own_key), 0)
+    FROM new_events
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (hour, org_id, model, capability, provider, currency) DO UPDATE SET
+        requests = b.requests + excluded.requests, errors = b.errors + excluded.errors,
+        prompt_tokens = b.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = b.completion_tokens + excluded.completion_tokens,
+        images = b.images + excluded.images, seconds = b.seconds + excluded.seconds, pages = b.pages + excluded.pages,
+        characters = b.characters + excluded.characters, cost_micros = b.cost_micros + excluded.cost_micros,
+        own_key_requests = b.own_key_requests + excluded.own_key_requests,
+        own_key_cost_micros = b.own_key_cost_micros + excluded.own_key_cost_micros;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+-- +goose StatementEnd
+
+CREATE TRIGGER audit_events_billing_hourly AFTER INSERT ON audit_events
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION tensorgate_billing_hourly();
+
+INSERT INTO billing_hourly (hour, org_id, model, capability, provider, currency, requests, errors,
+    prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, own_key_requests, own_key_cost_micros)
+SELECT date_trunc('hour', time, 'UTC'), org_id, model, capability, provider, currency, count(*),
+    count(*) FILTER (WHERE status >= 400), sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds),
+    sum(pages), sum(characters), sum(cost_micros), count(*) FILTER (WHERE own_key),
+    coalesce(sum(cost_micros) FILTER (WHERE own_key), 0)
+FROM audit_events
+GROUP BY 1, 2, 3, 4, 5, 6;
+
+CREATE INDEX audit_events_errors_time ON audit_events (time DESC) WHERE status >= 400;
+CREATE INDEX audit_events_errors_org_time ON audit_events (org_id, time DESC) WHERE status >= 400;
+CREATE INDEX audit_events_errors_key_time ON audit_events (key_id, time DESC) WHERE status >= 400;
+CREATE INDEX audit_events_errors_model_time ON audit_events (model, time DESC) WHERE status >= 400;
+
+-- +goose Down
+-- Migrations are forward-only.
+SELECT 1;
