@@ -200,38 +200,24 @@ func (r *Report) AddEvent(ev *Event) {
 // Add counts totals of one group, at a time in their bucket, into the
 // report.
 func (r *Report) Add(at time.Time, group string, t Totals) {
+	bucket := BucketStart(r.q.Bucket, at, r.q.Location())
+	r.r.Totals.Add(t)
 	if r.q.GroupBy != "" {
-		r.AddGroup(group, t)
+		g := r.groups[group]
+		if g == nil {
+			g = &Totals{}
+			r.groups[group] = g
+		}
+		g.Add(t)
 	}
 	if r.q.Bucket != "" {
-		r.AddSeries(at, t)
-	} else {
-		r.r.Totals.Add(t)
+		p := r.points[bucket]
+		if p == nil {
+			p = &Totals{}
+			r.points[bucket] = p
+		}
+		p.Add(t)
 	}
-}
-
-// AddSeries counts totals into the report's totals and the bucket of
-// at, and AddGroup into a group only: a source that sums the series and
-// the groups apart calls both for the same usage.
-func (r *Report) AddSeries(at time.Time, t Totals) {
-	r.r.Totals.Add(t)
-	bucket := BucketStart(r.q.Bucket, at, r.q.Location())
-	p := r.points[bucket]
-	if p == nil {
-		p = &Totals{}
-		r.points[bucket] = p
-	}
-	p.Add(t)
-}
-
-// AddGroup counts totals into a group (see AddSeries).
-func (r *Report) AddGroup(group string, t Totals) {
-	g := r.groups[group]
-	if g == nil {
-		g = &Totals{}
-		r.groups[group] = g
-	}
-	g.Add(t)
 }
 
 // Done returns the report, groups by key and series by time.

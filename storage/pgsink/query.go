@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tensorgate/tensorgate/storage/event"
+	"golang.org/x/sync/errgroup"
 )
 
 // Queries answer the admin API's usage and audit questions from Postgres,
@@ -93,8 +94,30 @@ func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 }
 
 // Usage sums usage from the cheapest table that answers it exactly (see
-// usageSource).
+// usageSource). With both buckets and groups, the series and the groups
+// are two queries run at once, each from its own cheapest table (the
+// series of a by-key report needs no key), rather than every bucket ×
+// group.
 func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
+	if uq.Bucket == "" || uq.GroupBy == "" {
+		return q.usage(ctx, uq)
+	}
+	seriesQ, groupsQ := uq, uq
+	seriesQ.GroupBy, groupsQ.Bucket = "", ""
+	var series, groups *event.UsageReport
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { series, err = q.usage(gctx, seriesQ); return err })
+	g.Go(func() (err error) { groups, err = q.usage(gctx, groupsQ); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	series.GroupBy, series.Groups = uq.GroupBy, groups.Groups
+	return series, nil
+}
+
+// usage answers a query with buckets or groups (or neither) in one
+// statement.
+func (q *Queries) usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
 	table, timeCol, requests, errs := usageSource(uq)
 	cond, args := where(uq.Filter, timeCol)
 	bucket, group := "NULL::timestamptz", "''"
@@ -110,19 +133,9 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 		args = append(args, uq.Location().String())
 		bucket = fmt.Sprintf("date_trunc('%s', %s AT TIME ZONE $%d) AT TIME ZONE $%d", uq.Bucket, timeCol, len(args), len(args))
 	}
-	// Per row, then summed: with both buckets and groups, one
-	// grouping-sets query returns the series (g NULL) and the groups (b
-	// NULL) instead of every bucket × group.
-	split := uq.Bucket != "" && uq.GroupBy != ""
-	groupBy := "b, g, currency"
-	if split {
-		groupBy = "GROUPING SETS ((b, currency), (g, currency))"
-	}
-	sql := `SELECT b, g, currency, sum(r)::bigint, sum(e)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
-		sum(images)::bigint, sum(seconds)::bigint, sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint, GROUPING(b) = 1
-		FROM (SELECT ` + bucket + ` AS b, ` + group + ` AS g, currency, ` + requests + ` AS r, ` + errs + ` AS e, prompt_tokens,
-			completion_tokens, images, seconds, pages, characters, cost_micros FROM ` + table + cond + `) AS t GROUP BY ` + groupBy
-	rows, err := q.sink.pool.Query(ctx, sql, args...)
+	rows, err := q.sink.pool.Query(ctx, `SELECT `+bucket+`, `+group+`, currency, sum(`+requests+`)::bigint, sum(`+errs+`)::bigint,
+		sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(images)::bigint, sum(seconds)::bigint,
+		sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM `+table+cond+` GROUP BY 1, 2, 3`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query usage: %w", err)
 	}
@@ -131,14 +144,12 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 	for rows.Next() {
 		var (
 			at       *time.Time
-			key      *string
-			cur      string
+			key, cur string
 			t        event.Totals
 			cost     int64
-			groupRow bool
 		)
 		if err := rows.Scan(&at, &key, &cur, &t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens,
-			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost, &groupRow); err != nil {
+			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		t.CostMicros = map[string]int64{cur: cost}
@@ -146,26 +157,12 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 		if at != nil {
 			b = at.UTC()
 		}
-		switch {
-		case !split:
-			r.Add(b, deref(key), t)
-		case groupRow:
-			r.AddGroup(deref(key), t)
-		default:
-			r.AddSeries(b, t)
-		}
+		r.Add(b, key, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read usage: %w", err)
 	}
 	return r.Done(), nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // eventColumns are read back into an event, bodies last.
