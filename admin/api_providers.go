@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,14 +13,16 @@ import (
 )
 
 type providerJSON struct {
-	Slug         string   `json:"slug"`
-	Name         string   `json:"name"`
-	Format       string   `json:"format"`
-	BaseURL      string   `json:"base_url"`
-	APIPath      string   `json:"api_path"`
-	Models       []string `json:"models"`
-	Capabilities []string `json:"capabilities"`
-	Enabled      bool     `json:"enabled"`
+	Slug    string   `json:"slug"`
+	Name    string   `json:"name"`
+	Format  string   `json:"format"`
+	BaseURL string   `json:"base_url"`
+	APIPath string   `json:"api_path"`
+	Models  []string `json:"models"`
+	// DisabledModels are the listed models that are closed.
+	DisabledModels []string `json:"disabled_models"`
+	Capabilities   []string `json:"capabilities"`
+	Enabled        bool     `json:"enabled"`
 	// HasAPIKey says whether calls to this provider carry a key; the key
 	// itself is never returned.
 	HasAPIKey bool `json:"has_api_key"`
@@ -33,11 +36,14 @@ type providerJSON struct {
 func (s *Server) toProviderJSON(p *fsm.Provider) providerJSON {
 	out := providerJSON{
 		Slug: p.Slug, Name: p.Name, Format: p.Format, BaseURL: p.BaseURL, APIPath: p.APIPath,
-		Models: p.Models, Capabilities: p.Capabilities, Enabled: p.Enabled, APIKeySource: "none",
+		Models: p.Models, DisabledModels: p.DisabledModels, Capabilities: p.Capabilities, Enabled: p.Enabled, APIKeySource: "none",
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, Version: p.Version,
 	}
 	if out.Models == nil {
 		out.Models = []string{}
+	}
+	if out.DisabledModels == nil {
+		out.DisabledModels = []string{}
 	}
 	switch {
 	case len(p.APIKeyCipher) > 0:
@@ -96,15 +102,17 @@ func (f *secretField) UnmarshalJSON(b []byte) error {
 }
 
 type providerRequest struct {
-	Name         *string     `json:"name"`
-	Slug         *string     `json:"slug"`
-	Format       *string     `json:"format"`
-	BaseURL      *string     `json:"base_url"`
-	APIPath      *string     `json:"api_path"`
-	APIKey       secretField `json:"api_key"`
-	Models       *stringList `json:"models"`
-	Capabilities *[]string   `json:"capabilities"`
-	Enabled      *bool       `json:"enabled"`
+	Name    *string     `json:"name"`
+	Slug    *string     `json:"slug"`
+	Format  *string     `json:"format"`
+	BaseURL *string     `json:"base_url"`
+	APIPath *string     `json:"api_path"`
+	APIKey  secretField `json:"api_key"`
+	Models  *stringList `json:"models"`
+	// DisabledModels closes these of the models (the rest are open).
+	DisabledModels *stringList `json:"disabled_models"`
+	Capabilities   *[]string   `json:"capabilities"`
+	Enabled        *bool       `json:"enabled"`
 }
 
 // overlay applies the request's fields to p, sealing a new key.
@@ -132,6 +140,14 @@ func (s *Server) overlayProvider(req *providerRequest, p *fsm.Provider) {
 	}
 	if req.Models != nil {
 		p.Models = *req.Models
+		// A model taken off the list is no longer closed either.
+		p.DisabledModels = slices.DeleteFunc(slices.Clone(p.DisabledModels), func(m string) bool { return !slices.Contains(p.Models, m) })
+	}
+	if req.DisabledModels != nil {
+		p.DisabledModels = *req.DisabledModels
+	}
+	if len(p.DisabledModels) == 0 {
+		p.DisabledModels = nil
 	}
 	if req.Capabilities != nil {
 		p.Capabilities = *req.Capabilities

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,6 +68,7 @@ func (s *Server) parseConsole() error {
 		"money": formatMicros,
 		"list":  func(v ...string) []string { return v },
 		"add":   func(a, b int64) int64 { return a + b },
+		"has":   slices.Contains[[]string],
 	}
 	pages, err := fs.Glob(consoleTemplates, "console/templates/*.html")
 	if err != nil {
@@ -207,6 +209,7 @@ func (s *Server) registerConsole(r chi.Router) {
 		r.Post("/cap/{cap}/providers", s.providersCreate)
 		r.Post("/cap/{cap}/providers/{slug}", s.providersUpdate)
 		r.Post("/cap/{cap}/providers/{slug}/own-key", s.providersOwnKey)
+		r.Post("/cap/{cap}/providers/{slug}/models", s.providersModels)
 		r.Post("/cap/{cap}/providers/{slug}/test", s.providersTest)
 		r.Get("/alerts", s.alertsPage)
 		r.Post("/alerts/{org}", s.alertsSave)

@@ -143,6 +143,37 @@ func (s *Server) providersUpdate(w http.ResponseWriter, r *http.Request) {
 	s.providersResult(w, r, c, err, nil)
 }
 
+// providersModels opens the models ticked in the form and closes the
+// rest of the provider's list.
+func (s *Server) providersModels(w http.ResponseWriter, r *http.Request) {
+	c, ok := capabilityOf(r)
+	cur := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
+	if !ok || cur == nil {
+		http.NotFound(w, r)
+		return
+	}
+	err := principalFrom(r.Context()).requireSuper()
+	if err == nil {
+		if err = r.ParseForm(); err != nil {
+			err = badRequest("", "the form does not parse")
+		}
+	}
+	if err == nil {
+		next := *cur
+		next.DisabledModels = nil
+		for _, m := range cur.Models {
+			if !slices.Contains(r.PostForm["open"], m) {
+				next.DisabledModels = append(next.DisabledModels, m)
+			}
+		}
+		_, err = s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: cur.Version})
+		if err == nil {
+			s.log.Info("provider models changed", "provider", cur.Slug, "closed", next.DisabledModels, "user_id", principalFrom(r.Context()).user.ID)
+		}
+	}
+	s.providersResult(w, r, c, err, nil)
+}
+
 // providersOwnKey switches the caller's org to its own key for a provider
 // (切换到自有密钥), or back to the system's with an empty key.
 func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
@@ -216,16 +247,20 @@ func (s *Server) testProvider(ctx context.Context, pv *fsm.Provider, capability 
 	if path == "" {
 		path = fsm.DefaultAPIPath(pv.Format)
 	}
+	// A chat provider is asked for one token from its first open model.
+	model := ""
+	if i := slices.IndexFunc(pv.Models, pv.Open); i >= 0 {
+		model = pv.Models[i]
+	}
 	var req *http.Request
 	switch {
-	case capability == "llm" && len(pv.Models) > 0 && pv.Format == fsm.FormatAnthropic:
-		body, _ := json.Marshal(map[string]any{"model": pv.Models[0], "max_tokens": 1, "messages": []any{map[string]string{"role": "user", "content": "ping"}}})
+	case capability == "llm" && model != "":
+		body, _ := json.Marshal(map[string]any{"model": model, "max_tokens": 1, "messages": []any{map[string]string{"role": "user", "content": "ping"}}})
 		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-		req.Header.Set("x-api-key", key)
-		req.Header.Set("anthropic-version", "2023-06-01")
-	case capability == "llm" && len(pv.Models) > 0:
-		body, _ := json.Marshal(map[string]any{"model": pv.Models[0], "max_tokens": 1, "messages": []any{map[string]string{"role": "user", "content": "ping"}}})
-		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+		if req != nil && pv.Format == fsm.FormatAnthropic {
+			req.Header.Set("x-api-key", key)
+			req.Header.Set("anthropic-version", "2023-06-01")
+		}
 	default:
 		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+strings.TrimSuffix(path, "/chat/completions")+"/models", nil)
 	}

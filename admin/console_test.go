@@ -304,6 +304,33 @@ func TestConsoleProviders(t *testing.T) {
 	if code, _, _ := m.req("POST", "/cap/llm/providers/chat-local/own-key", url.Values{"csrf": {m.csrf()}, "own_key": {"x"}}); code != 403 {
 		t.Fatalf("member sets an own key: %d", code)
 	}
+
+	// Choosing the open models: untick paraformer; the API shows it closed.
+	if code, _, _ := root.req("POST", "/cap/asr/providers/asr-local/models", url.Values{"csrf": {tok}, "open": {"whisper-large"}}); code != 303 {
+		t.Fatalf("close a model: %d", code)
+	}
+	if pv := e.fsm.View().Providers["asr-local"]; !slices.Equal(pv.DisabledModels, []string{"paraformer"}) {
+		t.Fatalf("closed models %v", pv.DisabledModels)
+	}
+	if got := e.do("GET", "/api/admin/providers/asr-local", e.token, nil).json(t)["disabled_models"]; fmt.Sprint(got) != "[paraformer]" {
+		t.Fatalf("API disabled_models %v", got)
+	}
+	if _, _, page := root.req("GET", "/cap/asr", nil); !strings.Contains(page, `value="paraformer" >`) || !strings.Contains(page, `value="whisper-large" checked>`) {
+		t.Fatalf("the page does not show which models are open")
+	}
+	if code, _, _ := oa.req("POST", "/cap/asr/providers/asr-local/models", url.Values{"csrf": {oa.csrf()}}); code != 403 {
+		t.Fatalf("org admin closes models: %d", code)
+	}
+	// Taking a closed model off the list forgets it; closing an unlisted one is refused.
+	if r := e.do("PUT", "/api/admin/providers/asr-local", e.token, map[string]any{"models": []string{"whisper-large"}}); r.status != 200 ||
+		len(e.fsm.View().Providers["asr-local"].DisabledModels) != 0 {
+		t.Fatalf("shrink the list: %d %s", r.status, r.body)
+	}
+	if r := e.do("PUT", "/api/admin/providers/asr-local", e.token, map[string]any{"disabled_models": []string{"nope"}}); r.status != 400 {
+		t.Fatalf("close an unlisted model: %d %s", r.status, r.body)
+	} else if _, param := r.errCode(t); param != "disabled_models" {
+		t.Fatalf("param %q", param)
+	}
 }
 
 func TestConsoleRoutingAndPolicies(t *testing.T) {

@@ -219,7 +219,19 @@ type Provider struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	Version      uint64    `json:"version"`
+	// DisabledModels are models of the list that are closed: no call is
+	// routed to them on this provider until they are opened again.
+	DisabledModels []string `json:"disabled_models,omitempty"`
 }
+
+// Offers reports whether the provider lists model and has it open.
+func (p *Provider) Offers(model string) bool {
+	return slices.Contains(p.Models, model) && p.Open(model)
+}
+
+// Open reports whether model is not closed on the provider (a route's
+// target may name a model the provider does not list).
+func (p *Provider) Open(model string) bool { return !slices.Contains(p.DisabledModels, model) }
 
 // DefaultAPIPath is the chat path of a format.
 func DefaultAPIPath(format string) string {
@@ -253,6 +265,11 @@ func (p *Provider) Validate() error {
 	for _, m := range p.Models {
 		if strings.TrimSpace(m) == "" {
 			return invalid("models", "must not contain empty names")
+		}
+	}
+	for _, m := range p.DisabledModels {
+		if !slices.Contains(p.Models, m) {
+			return invalid("disabled_models", "%q is not one of the provider's models", m)
 		}
 	}
 	for _, c := range p.Capabilities {

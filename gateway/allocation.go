@@ -38,7 +38,7 @@ func (s *Server) plan(state *fsm.State, p auth.Principal, model, capability stri
 	}
 	if spill := route.Resolve(state, model, capability, func(pv *fsm.Provider) bool { return pv.Slug == pool.Slug }); len(spill) > 0 {
 		out = append(out, spill[0])
-	} else if slices.Contains(pool.Models, model) && route.Serves(pool, capability) {
+	} else if pool.Offers(model) && route.Serves(pool, capability) {
 		// The model has a route the pool is not in, but the pool serves
 		// the model under the same name.
 		out = append(out, route.Target{Provider: pool, Model: model, Weight: 1})

@@ -30,7 +30,7 @@ func Resolve(state *fsm.State, model, capability string, allow Filter) []Target 
 	if r, ok := state.Routes[model]; ok {
 		out := make([]Target, 0, len(r.Targets))
 		for _, t := range r.Targets {
-			if p := state.Providers[t.Provider]; usable(p) {
+			if p := state.Providers[t.Provider]; usable(p) && p.Open(t.Model) {
 				out = append(out, Target{Provider: p, Model: t.Model, Weight: max(1, t.Weight)})
 			}
 		}
@@ -39,7 +39,7 @@ func Resolve(state *fsm.State, model, capability string, allow Filter) []Target 
 	var out []Target
 	for _, slug := range state.ProviderOrder {
 		p := state.Providers[slug]
-		if usable(p) && slices.Contains(p.Models, model) {
+		if usable(p) && p.Offers(model) {
 			out = append(out, Target{Provider: p, Model: model, Weight: 1})
 		}
 	}
@@ -70,7 +70,7 @@ func Models(state *fsm.State, capability string, allow Filter) []ModelInfo {
 			continue
 		}
 		for _, m := range p.Models {
-			if !seen[m] && state.Routes[m] == nil {
+			if !seen[m] && state.Routes[m] == nil && p.Open(m) {
 				seen[m] = true
 				out = append(out, ModelInfo{ID: m, OwnedBy: p.Slug})
 			}
