@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -120,7 +121,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	p, err := s.savePolicy(r.Context(), o.ID, &req)
+	p, err := s.savePolicy(r.Context(), principalFrom(r.Context()), o.ID, &req)
 	if err != nil {
 		return err
 	}
@@ -129,12 +130,15 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 }
 
 // savePolicy overlays req on an org's policy and commits it (the API and
-// the console; the caller checked the role).
-func (s *Server) savePolicy(ctx context.Context, orgID string, req *policyRequest) (*fsm.Policy, error) {
+// the console; the caller checked that p manages the org).
+func (s *Server) savePolicy(ctx context.Context, p principal, orgID string, req *policyRequest) (*fsm.Policy, error) {
 	cur := s.currentPolicy(orgID)
 	next, err := s.overlayPolicy(req, cur)
 	if err != nil {
 		return nil, err
+	}
+	if !p.super() && grantsMore(cur, &next) {
+		return nil, forbidden("only a super admin may change an org's limits, provider allocation, allowed providers or partition behaviour")
 	}
 	if err := next.Validate(); err != nil {
 		return nil, err // an *fsm.Error: toAPIError answers 400 naming the field
@@ -148,6 +152,16 @@ func (s *Server) savePolicy(ctx context.Context, orgID string, req *policyReques
 		return nil, err
 	}
 	return res.(*fsm.Policy), nil
+}
+
+// grantsMore reports whether next changes what the system grants the org
+// (its limits, its allocation of providers, the providers it may use, how
+// it behaves cut off from the quorum): an org admin may tune the rest of
+// its policy, not these.
+func grantsMore(cur, next *fsm.Policy) bool {
+	return cur.Limits != next.Limits || !maps.Equal(cur.Allocation, next.Allocation) ||
+		!slices.Equal(cur.AllowedProviders, next.AllowedProviders) || cur.Partition != next.Partition ||
+		cur.FailOpenSeconds != next.FailOpenSeconds
 }
 
 func (s *Server) overlayPolicy(req *policyRequest, cur *fsm.Policy) (fsm.Policy, error) {

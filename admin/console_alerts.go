@@ -75,7 +75,7 @@ func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			a.BudgetThresholds = &th
-			_, err = s.savePolicy(r.Context(), org, &policyRequest{Alerts: a})
+			_, err = s.savePolicy(r.Context(), principalFrom(r.Context()), org, &policyRequest{Alerts: a})
 		}
 	}
 	if err != nil {

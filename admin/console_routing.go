@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -22,7 +23,9 @@ type routingData struct {
 type policyView struct {
 	Org    *fsm.Org
 	Policy policyJSON
-	Manage bool
+	// Allocation is the policy's allocation as the form writes it.
+	Allocation string
+	Manage     bool
 }
 
 func (s *Server) routingData(r *http.Request) routingData {
@@ -40,7 +43,13 @@ func (s *Server) routingData(r *http.Request) routingData {
 	}
 	for _, o := range st.Orgs {
 		if p.canRead(o.ID) {
-			d.Policies = append(d.Policies, policyView{Org: o, Policy: toPolicyJSON(s.currentPolicy(o.ID)), Manage: p.canManage(o.ID)})
+			pol := s.currentPolicy(o.ID)
+			var alloc []string
+			for _, slug := range sortedKeysOf(pol.Allocation) {
+				a := pol.Allocation[slug]
+				alloc = append(alloc, fmt.Sprintf("%s:%d:%d", slug, a.SharePercent, a.Concurrency))
+			}
+			d.Policies = append(d.Policies, policyView{Org: o, Policy: toPolicyJSON(pol), Allocation: strings.Join(alloc, "\n"), Manage: p.canManage(o.ID)})
 		}
 	}
 	slices.SortFunc(d.Policies, func(a, b policyView) int { return strings.Compare(a.Org.Name, b.Org.Name) })
@@ -122,30 +131,81 @@ func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
 	} else if !p.canManage(org) {
 		err = forbidden("you may not change this org's policy")
 	} else {
-		f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
-		req := policyRequest{Strategy: f("strategy"), Partition: f("partition")}
-		var allowed []string
-		for _, a := range strings.Split(r.PostFormValue("allowed_providers"), ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				allowed = append(allowed, a)
-			}
+		var req policyRequest
+		if req, err = policyForm(r, p.super()); err == nil {
+			_, err = s.savePolicy(r.Context(), p, org, &req)
 		}
-		req.AllowedProviders = &allowed
-		if v := strings.TrimSpace(r.PostFormValue("fail_open_seconds")); v != "" {
-			n, convErr := strconv.Atoi(v)
-			if convErr != nil {
-				s.routingResult(w, r, badRequest("fail_open_seconds", "fail_open_seconds: must be a whole number"))
-				return
-			}
-			req.FailOpenSeconds = &n
-		}
-		req.Overflow = &fsm.Overflow{Mode: strings.TrimSpace(r.PostFormValue("overflow_mode")), Pool: strings.TrimSpace(r.PostFormValue("overflow_pool"))}
-		alerts := &alertsRequest{WebhookURL: f("webhook_url")}
-		if sec := r.PostFormValue("webhook_secret"); sec != "" {
-			alerts.Secret = secretField{present: true, value: &sec}
-		}
-		req.Alerts = alerts
-		_, err = s.savePolicy(r.Context(), org, &req)
 	}
 	s.routingResult(w, r, err)
+}
+
+// policyForm reads an org's policy form. What the system grants the org
+// (allowed providers, allocation, partition behaviour) is read only from
+// a super admin's form: others see those fields disabled, and the API
+// refuses them anyway.
+func policyForm(r *http.Request, super bool) (policyRequest, error) {
+	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
+	num := func(k string) (int, error) {
+		v := strings.TrimSpace(r.PostFormValue(k))
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, badRequest(k, k+": must be a whole number")
+		}
+		return n, nil
+	}
+	req := policyRequest{Strategy: f("strategy")}
+	req.Overflow = &fsm.Overflow{Mode: strings.TrimSpace(r.PostFormValue("overflow_mode")), Pool: strings.TrimSpace(r.PostFormValue("overflow_pool"))}
+	var b fsm.Breaker
+	for field, dst := range map[string]*int{"consecutive_failures": &b.ConsecutiveFailures, "error_rate_percent": &b.ErrorRatePercent,
+		"window_seconds": &b.WindowSeconds, "cooldown_seconds": &b.CooldownSeconds, "half_open_probes": &b.HalfOpenProbes} {
+		n, err := num("breaker_" + field)
+		if err != nil {
+			return req, err
+		}
+		*dst = n
+	}
+	req.Breaker = &b
+	alerts := &alertsRequest{WebhookURL: f("webhook_url")}
+	if sec := r.PostFormValue("webhook_secret"); sec != "" {
+		alerts.Secret = secretField{present: true, value: &sec}
+	}
+	req.Alerts = alerts
+	if !super {
+		return req, nil
+	}
+	req.Partition = f("partition")
+	var allowed []string
+	for _, a := range strings.Split(r.PostFormValue("allowed_providers"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			allowed = append(allowed, a)
+		}
+	}
+	req.AllowedProviders = &allowed
+	n, err := num("fail_open_seconds")
+	if err != nil {
+		return req, err
+	}
+	req.FailOpenSeconds = &n
+	alloc := map[string]fsm.Allocation{}
+	for _, line := range strings.Split(r.PostFormValue("allocation"), "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		parts := strings.Split(line, ":")
+		var a fsm.Allocation
+		var errs [2]error
+		if len(parts) == 3 {
+			a.SharePercent, errs[0] = strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(parts[1], "%")))
+			a.Concurrency, errs[1] = strconv.Atoi(strings.TrimSpace(parts[2]))
+		}
+		if len(parts) != 3 || errs[0] != nil || errs[1] != nil {
+			return req, badRequest("allocation", "allocation: each line is provider:share%:concurrency, such as dashscope:80:20")
+		}
+		alloc[strings.TrimSpace(parts[0])] = a
+	}
+	req.Allocation = &alloc
+	return req, nil
 }

@@ -354,14 +354,47 @@ func TestConsoleRoutingAndPolicies(t *testing.T) {
 	}
 	oa := e.consoleAs(t, fsm.RoleOrgAdmin, def, "oa5@example.com")
 	otok := oa.csrf()
+	// The org admin tunes its policy; what the system grants the org
+	// (allowed providers, allocation, partition) is not read from its form.
 	if code, _, page := oa.req("POST", "/routing/policies/"+def, url.Values{"csrf": {otok}, "allowed_providers": {"dashscope"},
 		"overflow_mode": {"spill"}, "overflow_pool": {"deepseek"}, "partition": {"fail_open"}, "fail_open_seconds": {"30"},
+		"allocation": {"deepseek:100:500"}, "breaker_consecutive_failures": {"3"}, "breaker_cooldown_seconds": {"10"},
 		"webhook_url": {"https://hooks.example/x"}, "webhook_secret": {"s3cret"}}); code != 303 {
 		t.Fatalf("policy: %d %.800s", code, page)
 	}
 	pol := e.fsm.View().Policies[def]
-	if pol == nil || !slices.Equal(pol.AllowedProviders, []string{"dashscope"}) || pol.Overflow.Pool != "deepseek" || pol.FailOpenSeconds != 30 || len(pol.Alerts.SecretCipher) == 0 {
-		t.Fatalf("policy %+v", pol)
+	if pol == nil || len(pol.AllowedProviders) != 0 || pol.Partition == "fail_open" || len(pol.Allocation) != 0 || pol.Overflow.Pool != "deepseek" ||
+		pol.Breaker.ConsecutiveFailures != 3 || pol.Breaker.CooldownSeconds != 10 || len(pol.Alerts.SecretCipher) == 0 {
+		t.Fatalf("policy after the org admin's form %+v", pol)
+	}
+	// ...and the API refuses them from an org admin.
+	oaTok := e.login("oa5@example.com", "console-test-password")
+	for name, body := range map[string]map[string]any{
+		"limits":     {"limits": map[string]any{"rpm": 1000000}},
+		"allocation": {"allocation": map[string]any{"deepseek": map[string]any{"concurrency": 500}}},
+		"allowed":    {"allowed_providers": []string{"deepseek"}},
+		"partition":  {"partition": "fail_open", "fail_open_seconds": 60},
+	} {
+		if r := e.do("PUT", "/api/admin/orgs/"+def+"/policy", oaTok, body); r.status != 403 {
+			t.Errorf("org admin sets %s: %d %s", name, r.status, r.body)
+		}
+	}
+	// A super admin sets them in the same form.
+	if code, _, page := root.req("POST", "/routing/policies/"+def, url.Values{"csrf": {tok}, "allowed_providers": {"dashscope, deepseek"},
+		"overflow_mode": {"spill"}, "overflow_pool": {"deepseek"}, "partition": {"fail_open"}, "fail_open_seconds": {"30"},
+		"allocation": {"dashscope:80:20\ndeepseek:20%:5"}, "breaker_consecutive_failures": {"3"}}); code != 303 {
+		t.Fatalf("root policy: %d %.800s", code, page)
+	}
+	pol = e.fsm.View().Policies[def]
+	if !slices.Equal(pol.AllowedProviders, []string{"dashscope", "deepseek"}) || pol.Partition != "fail_open" || pol.FailOpenSeconds != 30 ||
+		pol.Allocation["dashscope"] != (fsm.Allocation{SharePercent: 80, Concurrency: 20}) || pol.Allocation["deepseek"] != (fsm.Allocation{SharePercent: 20, Concurrency: 5}) {
+		t.Fatalf("policy after the super admin's form %+v", pol)
+	}
+	if _, _, page := root.req("GET", "/routing", nil); !strings.Contains(page, "dashscope:80:20\ndeepseek:20:5") {
+		t.Fatal("the form does not show the allocation")
+	}
+	if code, _, _ := root.req("POST", "/routing/policies/"+def, url.Values{"csrf": {tok}, "allocation": {"dashscope=80"}}); code != 400 {
+		t.Fatalf("bad allocation line: %d", code)
 	}
 	if _, _, page := oa.req("GET", "/routing", nil); strings.Contains(page, `data-policy="`+other+`"`) || strings.Contains(page, "s3cret") {
 		t.Fatal("the org admin sees another org's policy, or a secret")
