@@ -69,6 +69,7 @@ func (s *Server) parseConsole() error {
 		"list":  func(v ...string) []string { return v },
 		"add":   func(a, b int64) int64 { return a + b },
 		"has":   slices.Contains[[]string],
+		"args":  func(v ...any) []any { return v },
 	}
 	pages, err := fs.Glob(consoleTemplates, "console/templates/*.html")
 	if err != nil {

@@ -1,8 +1,12 @@
 package admin
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -45,37 +49,78 @@ type overview struct {
 	Costs   map[string]int64
 	Members []memberView
 	Leader  string
-	// Series is the hourly requests, as uPlot wants it: [times, values].
-	Series [2][]float64
+	// ErrorRate is the share of failed requests, in percent.
+	ErrorRate string
+	// ByModel, ByProvider and TopKeys are the busiest groups.
+	ByModel, ByProvider, TopKeys []event.Group
+	KeyNames                     map[string]string
+	// Series is the hourly requests and errors, as uPlot wants it:
+	// [times, requests, errors].
+	Series [3][]float64
 }
+
+// overviewTop is how many groups each of the overview's tables shows.
+const overviewTop = 5
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
+	st := s.d.Viewer.View()
 	loc := time.UTC
 	org := ""
 	if !p.super() {
 		org = p.user.OrgID
-		loc = s.d.Viewer.View().OrgLocation(org)
-	} else if o, ok := s.d.Viewer.View().OrgByName(DefaultOrgName); ok {
-		loc = s.d.Viewer.View().OrgLocation(o.ID)
+		loc = st.OrgLocation(org)
+	} else if o, ok := st.OrgByName(DefaultOrgName); ok {
+		loc = st.OrgLocation(o.ID)
 	}
 	now := s.d.Now()
-	q := event.UsageQuery{Filter: event.Filter{OrgID: org, From: now.Add(-24 * time.Hour).Truncate(time.Hour)}, Bucket: "hour", GroupBy: "capability", Loc: loc}
+	f := event.Filter{OrgID: org, From: now.Add(-24 * time.Hour).Truncate(time.Hour)}
 	pg := page{Active: "overview"}
-	ov := overview{Loc: loc}
-	if rep, err := s.d.Usage.Usage(r.Context(), q); err != nil {
+	ov := overview{Loc: loc, KeyNames: map[string]string{}}
+	// The four questions are independent: asked at once.
+	reports := make([]*event.UsageReport, 4)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i, q := range []event.UsageQuery{
+		{Filter: f, Bucket: "hour", GroupBy: "capability", Loc: loc},
+		{Filter: f, GroupBy: "model", Loc: loc},
+		{Filter: f, GroupBy: "provider", Loc: loc},
+		{Filter: f, GroupBy: "key", Loc: loc},
+	} {
+		wg.Go(func() { reports[i], errs[i] = s.d.Usage.Usage(r.Context(), q) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		pg.Error = err.Error()
 	} else {
+		rep := reports[0]
 		ov.Report, ov.Costs = rep, rep.Totals.CostMicros
 		ov.Tokens = rep.Totals.PromptTokens + rep.Totals.CompletionTokens
+		if rep.Totals.Requests > 0 {
+			ov.ErrorRate = strconv.FormatFloat(100*float64(rep.Totals.Errors)/float64(rep.Totals.Requests), 'f', 2, 64)
+		}
 		for _, pt := range rep.Series {
 			ov.Series[0] = append(ov.Series[0], float64(pt.Time.Unix()))
 			ov.Series[1] = append(ov.Series[1], float64(pt.Requests))
+			ov.Series[2] = append(ov.Series[2], float64(pt.Errors))
+		}
+		ov.ByModel, ov.ByProvider, ov.TopKeys = busiest(reports[1].Groups), busiest(reports[2].Groups), busiest(reports[3].Groups)
+		for _, g := range ov.TopKeys {
+			if k := st.Keys[g.Key]; k != nil {
+				ov.KeyNames[g.Key] = k.Name
+			}
 		}
 	}
 	ov.Members, ov.Leader = s.members(r)
 	pg.Data = ov
 	s.render(w, r, "overview", pg)
+}
+
+// busiest returns the overviewTop groups with the most requests.
+func busiest(groups []event.Group) []event.Group {
+	out := slices.Clone(groups)
+	slices.SortStableFunc(out, func(a, b event.Group) int { return cmp.Compare(b.Requests, a.Requests) })
+	return out[:min(len(out), overviewTop)]
 }
 
 // memberView is one cluster member on a page.

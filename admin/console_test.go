@@ -185,6 +185,11 @@ func TestConsoleUsageAndAuditStayInTheOrg(t *testing.T) {
 	if code, _, page := oa.req("GET", "/audit/req_c0", nil); code != 200 || !strings.Contains(page, `id="chain"`) {
 		t.Fatalf("own event: %d", code)
 	}
+	// The overview's tables: by model and the busiest keys, of the org only.
+	if _, _, page := oa.req("GET", "/", nil); !strings.Contains(page, "m-"+def) || strings.Contains(page, "m-"+other) ||
+		!strings.Contains(page, `id="ov.topkeys"`) || !strings.Contains(page, "k"+def) || !strings.Contains(page, `id="error-rate">(0.00%)`) {
+		t.Fatalf("overview: %.3000s", page[strings.Index(page, `class="cards"`):])
+	}
 	code, _, csv := oa.req("GET", "/usage.csv?group_by=org", nil)
 	if code != 200 || !strings.HasPrefix(csv, "org,requests,") || !strings.Contains(csv, def+",1,0,3,") || strings.Contains(csv, other) {
 		t.Fatalf("csv: %d %q", code, csv)
