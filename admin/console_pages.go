@@ -55,8 +55,9 @@ type overview struct {
 	ByModel, ByProvider, TopKeys []event.Group
 	KeyNames                     map[string]string
 	// Series is the hourly requests and errors, as uPlot wants it:
-	// [times, requests, errors].
-	Series [3][]float64
+	// [times, requests, errors]; Latency the hourly mean latency (ms).
+	Series  [3][]float64
+	Latency [2][]float64
 }
 
 // overviewTop is how many groups each of the overview's tables shows.
@@ -103,6 +104,8 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 			ov.Series[0] = append(ov.Series[0], float64(pt.Time.Unix()))
 			ov.Series[1] = append(ov.Series[1], float64(pt.Requests))
 			ov.Series[2] = append(ov.Series[2], float64(pt.Errors))
+			ov.Latency[0] = append(ov.Latency[0], float64(pt.Time.Unix()))
+			ov.Latency[1] = append(ov.Latency[1], float64(pt.MeanLatencyMS()))
 		}
 		ov.ByModel, ov.ByProvider, ov.TopKeys = busiest(reports[1].Groups), busiest(reports[2].Groups), busiest(reports[3].Groups)
 		for _, g := range ov.TopKeys {

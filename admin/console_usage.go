@@ -129,14 +129,15 @@ func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="tensorgate-usage.csv"`)
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{q.GroupBy, "requests", "errors", "prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "currency", "cost"})
+	_ = cw.Write([]string{q.GroupBy, "requests", "errors", "prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "currency", "cost", "mean_latency_ms"})
 	for _, g := range rep.Groups {
 		base := []string{g.Key, itoa(g.Requests), itoa(g.Errors), itoa(g.PromptTokens), itoa(g.CompletionTokens), itoa(g.Images), itoa(g.Seconds), itoa(g.Pages), itoa(g.Characters)}
+		mean := itoa(g.MeanLatencyMS())
 		if len(g.CostMicros) == 0 {
-			_ = cw.Write(append(base, "", "0"))
+			_ = cw.Write(append(base, "", "0", mean))
 		}
 		for cur, v := range g.CostMicros {
-			_ = cw.Write(append(slices.Clone(base), cur, formatMicros(v)))
+			_ = cw.Write(append(slices.Clone(base), cur, formatMicros(v), mean))
 		}
 	}
 	cw.Flush()

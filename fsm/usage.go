@@ -46,6 +46,8 @@ type UsageCount struct {
 	Pages            int64 `json:"pages,omitempty"`
 	Characters       int64 `json:"characters,omitempty"`
 	CostMicros       int64 `json:"cost_micros,omitempty"`
+	// LatencyMS is the requests' latencies added up.
+	LatencyMS int64 `json:"latency_ms,omitempty"`
 }
 
 // Add adds o to c.
@@ -59,11 +61,12 @@ func (c *UsageCount) Add(o UsageCount) {
 	c.Pages += o.Pages
 	c.Characters += o.Characters
 	c.CostMicros += o.CostMicros
+	c.LatencyMS += o.LatencyMS
 }
 
 func (c UsageCount) negative() bool {
 	return min(c.Requests, c.Errors, c.PromptTokens, c.CompletionTokens, c.Images, c.Seconds, c.Pages,
-		c.Characters, c.CostMicros) < 0
+		c.Characters, c.CostMicros, c.LatencyMS) < 0
 }
 
 // UsageRow is one counter of one slot: the form of commands and snapshots.

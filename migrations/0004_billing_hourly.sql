@@ -8,6 +8,8 @@
 -- CONFLICT are not in the transition table), in the same transaction.
 -- Existing events are summed in once, under the trigger's lock.
 --
+-- Both rollups add up the requests' latencies, for mean latency over time.
+--
 -- Partial indexes serve the audit page's "errors only" searches without
 -- reading every successful event.
 
@@ -30,6 +32,7 @@ CREATE TABLE billing_hourly (
     cost_micros         bigint      NOT NULL DEFAULT 0,
     own_key_requests    bigint      NOT NULL DEFAULT 0,
     own_key_cost_micros bigint      NOT NULL DEFAULT 0,
+    latency_ms          bigint      NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, org_id, model, capability, provider, currency)
 );
 CREATE INDEX billing_hourly_org_hour ON billing_hourly (org_id, hour);
@@ -40,11 +43,12 @@ BEGIN
     -- Sorted, so concurrent batches lock rollup rows in one order and
     -- never deadlock.
     INSERT INTO billing_hourly AS b (hour, org_id, model, capability, provider, currency, requests, errors,
-        prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, own_key_requests, own_key_cost_micros)
+        prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, own_key_requests, own_key_cost_micros,
+        latency_ms)
     SELECT date_trunc('hour', time, 'UTC'), org_id, model, capability, provider, currency, count(*),
         count(*) FILTER (WHERE status >= 400), sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds),
         sum(pages), sum(characters), sum(cost_micros), count(*) FILTER (WHERE own_key),
-        coalesce(sum(cost_micros) FILTER (WHERE own_key), 0)
+        coalesce(sum(cost_micros) FILTER (WHERE own_key), 0), sum(latency_ms)
     FROM new_events
     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (hour, org_id, model, capability, provider, currency) DO UPDATE SET
@@ -54,7 +58,8 @@ BEGIN
         images = b.images + excluded.images, seconds = b.seconds + excluded.seconds, pages = b.pages + excluded.pages,
         characters = b.characters + excluded.characters, cost_micros = b.cost_micros + excluded.cost_micros,
         own_key_requests = b.own_key_requests + excluded.own_key_requests,
-        own_key_cost_micros = b.own_key_cost_micros + excluded.own_key_cost_micros;
+        own_key_cost_micros = b.own_key_cost_micros + excluded.own_key_cost_micros,
+        latency_ms = b.latency_ms + excluded.latency_ms;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
@@ -64,13 +69,23 @@ CREATE TRIGGER audit_events_billing_hourly AFTER INSERT ON audit_events
     REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION tensorgate_billing_hourly();
 
 INSERT INTO billing_hourly (hour, org_id, model, capability, provider, currency, requests, errors,
-    prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, own_key_requests, own_key_cost_micros)
+    prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, own_key_requests, own_key_cost_micros,
+    latency_ms)
 SELECT date_trunc('hour', time, 'UTC'), org_id, model, capability, provider, currency, count(*),
     count(*) FILTER (WHERE status >= 400), sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds),
     sum(pages), sum(characters), sum(cost_micros), count(*) FILTER (WHERE own_key),
-    coalesce(sum(cost_micros) FILTER (WHERE own_key), 0)
+    coalesce(sum(cost_micros) FILTER (WHERE own_key), 0), sum(latency_ms)
 FROM audit_events
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The daily rollups learn latencies too (the sink adds them; a node of an
+-- older version during a rolling upgrade leaves them out of its rows).
+ALTER TABLE billing_daily ADD COLUMN latency_ms bigint NOT NULL DEFAULT 0;
+UPDATE billing_daily AS b SET latency_ms = e.latency_ms
+FROM (SELECT (time AT TIME ZONE 'UTC')::date AS day, org_id, key_id, model, capability, currency, sum(latency_ms) AS latency_ms
+      FROM audit_events GROUP BY 1, 2, 3, 4, 5, 6) AS e
+WHERE b.day = e.day AND b.org_id = e.org_id AND b.key_id = e.key_id AND b.model = e.model AND b.capability = e.capability
+    AND b.currency = e.currency;
 
 CREATE INDEX audit_events_errors_time ON audit_events (time DESC) WHERE status >= 400;
 CREATE INDEX audit_events_errors_org_time ON audit_events (org_id, time DESC) WHERE status >= 400;

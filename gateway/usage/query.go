@@ -29,7 +29,7 @@ func (c *Counters) Usage(ctx context.Context, q event.UsageQuery) (*event.UsageR
 		n := row.UsageCount
 		r.Add(time.Unix(row.Start, 0), group(q.GroupBy, d), event.Totals{Requests: n.Requests, Errors: n.Errors,
 			PromptTokens: n.PromptTokens, CompletionTokens: n.CompletionTokens, Images: n.Images, Seconds: n.Seconds,
-			Pages: n.Pages, Characters: n.Characters, CostMicros: map[string]int64{d.Currency: n.CostMicros}})
+			Pages: n.Pages, Characters: n.Characters, CostMicros: map[string]int64{d.Currency: n.CostMicros}, LatencyMSTotal: n.LatencyMS})
 	})
 	return r.Done(), ctx.Err()
 }

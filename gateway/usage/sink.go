@@ -64,6 +64,7 @@ type counted struct {
 	} `json:"usage"`
 	CostMicros int64  `json:"cost_micros"`
 	Currency   string `json:"currency"`
+	LatencyMS  int64  `json:"latency_ms"`
 }
 
 type slotKey struct {
@@ -140,7 +141,7 @@ func Summarize(recs []outbox.Record) ([]fsm.UsageRow, map[string]int64) {
 		u := ev.Usage
 		c.Add(fsm.UsageCount{Requests: 1, Errors: errs, PromptTokens: max(0, u.PromptTokens),
 			CompletionTokens: max(0, u.CompletionTokens), Images: max(0, u.Images), Seconds: max(0, u.Seconds),
-			Pages: max(0, u.Pages), Characters: max(0, u.Characters), CostMicros: max(0, ev.CostMicros)})
+			Pages: max(0, u.Pages), Characters: max(0, u.Characters), CostMicros: max(0, ev.CostMicros), LatencyMS: max(0, ev.LatencyMS)})
 	}
 	rows := make([]fsm.UsageRow, 0, len(order))
 	for _, k := range order {

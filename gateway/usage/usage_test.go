@@ -39,7 +39,7 @@ func records(t *testing.T, from uint64, evs ...event.Event) []outbox.Record {
 func ev(at time.Time, key, model string, status int, prompt, cost int64) event.Event {
 	return event.Event{RequestID: "r", Time: at, OrgID: "org1", KeyID: key, Capability: "llm", Model: model,
 		Provider: "p", Status: status, Usage: event.Usage{PromptTokens: prompt, CompletionTokens: 1},
-		CostMicros: cost, Currency: "CNY", RequestBody: `{"big":"body"}`}
+		CostMicros: cost, Currency: "CNY", LatencyMS: 40, RequestBody: `{"big":"body"}`}
 }
 
 func TestSinkCountsEveryEventOnceAcrossRetries(t *testing.T) {
@@ -67,7 +67,8 @@ func TestSinkCountsEveryEventOnceAcrossRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	tot := rep.Totals
-	if tot.Requests != 5 || tot.Errors != 1 || tot.PromptTokens != 36 || tot.CompletionTokens != 5 || tot.CostMicros["CNY"] != 351 {
+	if tot.Requests != 5 || tot.Errors != 1 || tot.PromptTokens != 36 || tot.CompletionTokens != 5 || tot.CostMicros["CNY"] != 351 ||
+		tot.LatencyMSTotal != 5*40 || tot.MeanLatencyMS() != 40 {
 		t.Fatalf("totals %+v", tot)
 	}
 	if len(rep.Groups) != 2 || rep.Groups[0].Key != "k1" || rep.Groups[0].Requests != 3 || rep.Groups[1].Requests != 2 {

@@ -75,6 +75,18 @@ type Totals struct {
 	Pages            int64            `json:"pages"`
 	Characters       int64            `json:"characters"`
 	CostMicros       map[string]int64 `json:"cost_micros"`
+	// LatencyMSTotal is the requests' latencies added up (ms): divided by
+	// Requests, their mean.
+	LatencyMSTotal int64 `json:"latency_ms_total"`
+}
+
+// MeanLatencyMS is the requests' mean latency in whole milliseconds, 0
+// with no requests.
+func (t Totals) MeanLatencyMS() int64 {
+	if t.Requests == 0 {
+		return 0
+	}
+	return t.LatencyMSTotal / t.Requests
 }
 
 // AddEvent counts one event.
@@ -86,7 +98,7 @@ func (t *Totals) AddEvent(ev *Event) {
 	u := ev.Usage
 	t.Add(Totals{Requests: 1, Errors: errs, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
 		Images: u.Images, Seconds: u.Seconds, Pages: u.Pages, Characters: u.Characters,
-		CostMicros: map[string]int64{ev.Currency: ev.CostMicros}})
+		CostMicros: map[string]int64{ev.Currency: ev.CostMicros}, LatencyMSTotal: max(0, ev.LatencyMS)})
 }
 
 // Add adds o to t.
@@ -99,6 +111,7 @@ func (t *Totals) Add(o Totals) {
 	t.Seconds += o.Seconds
 	t.Pages += o.Pages
 	t.Characters += o.Characters
+	t.LatencyMSTotal += o.LatencyMSTotal
 	for cur, v := range o.CostMicros {
 		if cur == "" && v == 0 {
 			continue // unpriced requests carry no currency

@@ -80,8 +80,8 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 	}
 	insert := func(id, at string, status int) {
 		t.Helper()
-		if _, err := db.Exec(`INSERT INTO audit_events (request_id, time, node, org_id, key_id, capability, model, status, cost_micros, currency)
-			VALUES ($1, $2, 'n1', 'org1', 'key1', 'llm', 'm', $3, 7, 'CNY') ON CONFLICT DO NOTHING`, id, at, status); err != nil {
+		if _, err := db.Exec(`INSERT INTO audit_events (request_id, time, node, org_id, key_id, capability, model, status, cost_micros, currency, latency_ms)
+			VALUES ($1, $2, 'n1', 'org1', 'key1', 'llm', 'm', $3, 7, 'CNY', 100) ON CONFLICT DO NOTHING`, id, at, status); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +95,7 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 	}
 	insert("req_3", "2026-11-25T11:00:00Z", 200)
 	insert("req_3", "2026-11-25T11:00:00Z", 200) // skipped by ON CONFLICT: not counted
-	rows, err := db.Query(`SELECT hour, requests, errors, cost_micros FROM billing_hourly ORDER BY hour`)
+	rows, err := db.Query(`SELECT hour, requests, errors, cost_micros, latency_ms FROM billing_hourly ORDER BY hour`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +104,14 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 	for rows.Next() {
 		var (
 			hour                  time.Time
-			requests, errs, costs int64
+			requests, errs, costs, latency int64
 		)
-		if err := rows.Scan(&hour, &requests, &errs, &costs); err != nil {
+		if err := rows.Scan(&hour, &requests, &errs, &costs, &latency); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, fmt.Sprintf("%s %d %d %d", hour.UTC().Format("15:04"), requests, errs, costs))
+		got = append(got, fmt.Sprintf("%s %d %d %d %d", hour.UTC().Format("15:04"), requests, errs, costs, latency))
 	}
-	if fmt.Sprint(got) != "[10:00 2 1 14 11:00 1 0 7]" {
+	if fmt.Sprint(got) != "[10:00 2 1 14 200 11:00 1 0 7 100]" {
 		t.Fatalf("hourly rollups %v", got)
 	}
 }

@@ -135,7 +135,7 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 	}
 	rows, err := q.sink.pool.Query(ctx, `SELECT `+bucket+`, `+group+`, currency, sum(`+requests+`)::bigint, sum(`+errs+`)::bigint,
 		sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(images)::bigint, sum(seconds)::bigint,
-		sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint FROM `+table+cond+` GROUP BY 1, 2, 3`, args...)
+		sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint, sum(latency_ms)::bigint FROM `+table+cond+` GROUP BY 1, 2, 3`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query usage: %w", err)
 	}
@@ -149,7 +149,7 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 			cost     int64
 		)
 		if err := rows.Scan(&at, &key, &cur, &t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens,
-			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost); err != nil {
+			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost, &t.LatencyMSTotal); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
 		}
 		t.CostMicros = map[string]int64{cur: cost}

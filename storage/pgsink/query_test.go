@@ -26,6 +26,7 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		ev.Provider = []string{"dashscope", "deepseek"}[i%2]
 		ev.Usage.PromptTokens = int64(i)
 		ev.CostMicros = int64(i * 10)
+		ev.LatencyMS = int64(100 + i*3)
 		if i%7 == 0 {
 			ev.Status, ev.ErrorCode, ev.Currency, ev.CostMicros = 502, "upstream_error", "", 0
 		}

@@ -83,7 +83,7 @@ var columns = []struct{ name, typ string }{
 }
 
 // sums are the rollup counters, summed from the inserted rows.
-var sums = []string{"prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "cost_micros"}
+var sums = []string{"prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "cost_micros", "latency_ms"}
 
 var insertSQL = func() string {
 	var b strings.Builder
