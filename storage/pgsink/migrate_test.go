@@ -103,7 +103,7 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 	var got []string
 	for rows.Next() {
 		var (
-			hour                  time.Time
+			hour                           time.Time
 			requests, errs, costs, latency int64
 		)
 		if err := rows.Scan(&hour, &requests, &errs, &costs, &latency); err != nil {
