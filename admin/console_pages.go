@@ -56,8 +56,7 @@ type overview struct {
 	KeyNames                     map[string]string
 	// Series is the hourly requests and errors, as uPlot wants it:
 	// [times, requests, errors]; Latency the hourly mean latency (ms).
-	Series  [3][]float64
-	Latency [2][]float64
+	Series, Latency [][]float64
 }
 
 // overviewTop is how many groups each of the overview's tables shows.
@@ -100,13 +99,10 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 		if rep.Totals.Requests > 0 {
 			ov.ErrorRate = strconv.FormatFloat(100*float64(rep.Totals.Errors)/float64(rep.Totals.Requests), 'f', 2, 64)
 		}
-		for _, pt := range rep.Series {
-			ov.Series[0] = append(ov.Series[0], float64(pt.Time.Unix()))
-			ov.Series[1] = append(ov.Series[1], float64(pt.Requests))
-			ov.Series[2] = append(ov.Series[2], float64(pt.Errors))
-			ov.Latency[0] = append(ov.Latency[0], float64(pt.Time.Unix()))
-			ov.Latency[1] = append(ov.Latency[1], float64(pt.MeanLatencyMS()))
-		}
+		pts := chartPoints(rep.Series, "hour", f.From, now, loc, func(t event.Totals) []float64 {
+			return []float64{float64(t.Requests), float64(t.Errors), float64(t.MeanLatencyMS())}
+		})
+		ov.Series, ov.Latency = pts[:3], [][]float64{pts[0], pts[3]}
 		ov.ByModel, ov.ByProvider, ov.TopKeys = busiest(reports[1].Groups), busiest(reports[2].Groups), busiest(reports[3].Groups)
 		for _, g := range ov.TopKeys {
 			if k := st.Keys[g.Key]; k != nil {

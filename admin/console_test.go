@@ -473,3 +473,21 @@ func TestConsoleKeysPagePagesSearchesAndShowsUse(t *testing.T) {
 		t.Fatalf("search: %d rows", len(rows.FindAllString(page, -1)))
 	}
 }
+
+func TestChartPointsSpanTheRange(t *testing.T) {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, sh)
+	to := time.Date(2026, 11, 8, 0, 0, 0, 0, sh)
+	one := event.Point{Time: time.Date(2026, 11, 3, 0, 0, 0, 0, sh), Totals: event.Totals{Requests: 4}}
+	pts := chartPoints([]event.Point{one}, "day", from, to, sh, func(t event.Totals) []float64 { return []float64{float64(t.Requests)} })
+	if len(pts) != 2 || len(pts[0]) != 7 || pts[0][0] != float64(from.Unix()) || fmt.Sprint(pts[1]) != "[0 0 4 0 0 0 0]" {
+		t.Fatalf("points %v", pts)
+	}
+	// Hours in the same zone; an open range keeps the series as it is.
+	if pts := chartPoints([]event.Point{one}, "hour", from, from.Add(3*time.Hour), sh, func(t event.Totals) []float64 { return nil }); len(pts[0]) != 3 {
+		t.Fatalf("hours %v", pts)
+	}
+	if pts := chartPoints([]event.Point{one}, "day", time.Time{}, to, sh, func(t event.Totals) []float64 { return []float64{1} }); len(pts[0]) != 1 {
+		t.Fatalf("open range %v", pts)
+	}
+}

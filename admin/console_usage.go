@@ -27,8 +27,10 @@ type usageData struct {
 	// requests); the CSV export has them all.
 	Groups      []event.Group
 	GroupsTotal int
+	// Names are the shown keys' names, by id.
+	Names map[string]string
 	// Series is the bucketed requests for the chart: [times, values].
-	Series [2][]float64
+	Series [][]float64
 	CSV    string
 }
 
@@ -103,13 +105,20 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, "usage", pg)
 		return
 	}
-	for _, pt := range d.Report.Series {
-		d.Series[0] = append(d.Series[0], float64(pt.Time.Unix()))
-		d.Series[1] = append(d.Series[1], float64(pt.Requests))
-	}
+	d.Series = chartPoints(d.Report.Series, q.Bucket, q.From, cmp.Or(q.To, s.d.Now()), q.Location(),
+		func(t event.Totals) []float64 { return []float64{float64(t.Requests)} })
 	d.Groups, d.GroupsTotal = slices.Clone(d.Report.Groups), len(d.Report.Groups)
 	slices.SortStableFunc(d.Groups, func(a, b event.Group) int { return cmp.Compare(b.Requests, a.Requests) })
 	d.Groups = d.Groups[:min(len(d.Groups), usageGroupsShown)]
+	if q.GroupBy == "key" {
+		st := s.d.Viewer.View()
+		d.Names = map[string]string{}
+		for _, g := range d.Groups {
+			if k := st.Keys[g.Key]; k != nil {
+				d.Names[g.Key] = k.Name
+			}
+		}
+	}
 	csvQ := r.URL.Query()
 	d.CSV = "/usage.csv?" + csvQ.Encode()
 	s.render(w, r, "usage", pg)
@@ -141,6 +150,43 @@ func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cw.Flush()
+}
+
+// maxChartPoints bounds the buckets a chart is filled out to.
+const maxChartPoints = 10_000
+
+// chartPoints lays a series out for uPlot, [times, values...], on every
+// bucket from from to to in loc, with zeros where nothing happened, so the
+// chart spans the range asked for; values picks each point's figures.
+func chartPoints(series []event.Point, bucket string, from, to time.Time, loc *time.Location, values func(event.Totals) []float64) [][]float64 {
+	n := len(values(event.Totals{}))
+	out := make([][]float64, n+1)
+	add := func(at time.Time, t event.Totals) {
+		out[0] = append(out[0], float64(at.Unix()))
+		for i, v := range values(t) {
+			out[i+1] = append(out[i+1], v)
+		}
+	}
+	have := make(map[int64]event.Totals, len(series))
+	for _, pt := range series {
+		have[pt.Time.Unix()] = pt.Totals
+	}
+	start := event.BucketStart(bucket, from, loc)
+	if start.IsZero() || from.IsZero() || !start.Before(to) {
+		for _, pt := range series {
+			add(pt.Time, pt.Totals)
+		}
+		return out
+	}
+	for at, i := start, 0; at.Before(to) && i < maxChartPoints; i++ {
+		add(at, have[at.Unix()])
+		if bucket == "hour" {
+			at = at.Add(time.Hour)
+		} else {
+			at = at.AddDate(0, 0, 1)
+		}
+	}
+	return out
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -43,6 +43,8 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("TENSORGATE_ARTIFACTS")
 	if dir == "" {
 		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
