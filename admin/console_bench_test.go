@@ -85,6 +85,7 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"org-admin-overview", orgAdmin, "/"},
 		{"org-admin-keys", orgAdmin, "/keys"},
 		{"org-admin-usage", orgAdmin, "/usage"},
+		{"org-admin-usage-by-key", orgAdmin, "/usage?group_by=key"},
 		{"org-admin-audit", orgAdmin, "/audit"},
 	} {
 		b.Run(pg.name, func(b *testing.B) {

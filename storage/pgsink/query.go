@@ -88,6 +88,9 @@ func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 	}
 	utc := loc == time.UTC || loc.String() == "UTC"
 	if uq.Bucket != "hour" && (uq.Bucket == "" || utc) && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To) {
+		if uq.Model == "" && uq.Capability == "" && uq.GroupBy != "model" && uq.GroupBy != "capability" {
+			return "billing_key_daily", "day", "requests", "errors"
+		}
 		return "billing_daily", "day", "requests", "errors"
 	}
 	return "audit_events", "time", "1", "(status >= 400)::int"
@@ -99,6 +102,11 @@ func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 // series of a by-key report needs no key), rather than every bucket ×
 // group.
 func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
+	if uq.Bucket == "" {
+		if parts := dayParts(uq.Filter); parts != nil {
+			return q.usageInParts(ctx, uq, parts)
+		}
+	}
 	if uq.Bucket == "" || uq.GroupBy == "" {
 		return q.usage(ctx, uq)
 	}
@@ -107,12 +115,72 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 	var series, groups *event.UsageReport
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { series, err = q.usage(gctx, seriesQ); return err })
-	g.Go(func() (err error) { groups, err = q.usage(gctx, groupsQ); return err })
+	g.Go(func() (err error) { groups, err = q.Usage(gctx, groupsQ); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	series.GroupBy, series.Groups = uq.GroupBy, groups.Groups
 	return series, nil
+}
+
+// dayParts splits a range that does not start or end on a UTC midnight
+// into its whole UTC days and the partial days at its edges, so a query
+// without buckets reads the rollups for the days and the events only for
+// the edges. Nil when there is nothing to gain.
+func dayParts(f event.Filter) []event.Filter {
+	if f.From.IsZero() || midnight(f.From) && midnight(f.To) {
+		return nil
+	}
+	lo := event.BucketStart("day", f.From, time.UTC)
+	if lo.Before(f.From) {
+		lo = lo.AddDate(0, 0, 1)
+	}
+	hi := f.To // open: the rollups hold today so far
+	if !hi.IsZero() {
+		hi = event.BucketStart("day", hi, time.UTC)
+		if !lo.Before(hi) {
+			return nil
+		}
+	}
+	var parts []event.Filter
+	add := func(from, to time.Time) {
+		p := f
+		p.From, p.To = from, to
+		parts = append(parts, p)
+	}
+	if f.From.Before(lo) {
+		add(f.From, lo)
+	}
+	add(lo, hi)
+	if !hi.IsZero() && hi.Before(f.To) {
+		add(hi, f.To)
+	}
+	return parts
+}
+
+// usageInParts answers a query without buckets as the sum of its parts,
+// asked at once.
+func (q *Queries) usageInParts(ctx context.Context, uq event.UsageQuery, parts []event.Filter) (*event.UsageReport, error) {
+	reps := make([]*event.UsageReport, len(parts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, f := range parts {
+		pq := uq
+		pq.Filter = f
+		g.Go(func() (err error) { reps[i], err = q.usage(gctx, pq); return err })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r := event.NewReport(uq, "postgres")
+	for _, rep := range reps {
+		if uq.GroupBy == "" {
+			r.Add(time.Time{}, "", rep.Totals)
+		}
+		for _, grp := range rep.Groups {
+			r.Add(time.Time{}, grp.Key, grp.Totals)
+		}
+	}
+	return r.Done(), nil
 }
 
 // usage answers a query with buckets or groups (or neither) in one

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,9 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		{Bucket: "hour", GroupBy: "capability", Filter: event.Filter{OrgID: "org2", From: base.Add(2 * time.Hour), To: day(2)}},
 		{Bucket: "day", GroupBy: "key"},
 		{Bucket: "hour", GroupBy: "key", Loc: kolkata},
+		// Whole UTC days from the rollups, the edges from the events.
+		{GroupBy: "org", Loc: shanghai, Filter: event.Filter{From: day(1).Add(-8 * time.Hour), To: day(3).Add(-8 * time.Hour)}},
+		{Filter: event.Filter{OrgID: "org1", From: base.Add(3 * time.Hour), To: day(2).Add(5 * time.Hour)}},
 	} {
 		table, _, _, _ := usageSource(uq)
 		sources[table]++
@@ -79,7 +83,7 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		}
 	}
 
-	if len(sources) != 3 {
+	if len(sources) != 4 {
 		t.Fatalf("queries read %v; every table should answer some", sources)
 	}
 
@@ -123,5 +127,35 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 	}
 	if _, err := q.Event(ctx, "req_missing"); !errors.Is(err, event.ErrNotFound) {
 		t.Fatalf("missing event: %v", err)
+	}
+}
+
+func TestDayParts(t *testing.T) {
+	at := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+	show := func(ps []event.Filter) string {
+		var out []string
+		for _, p := range ps {
+			to := "open"
+			if !p.To.IsZero() {
+				to = p.To.Format("02T15")
+			}
+			out = append(out, p.From.Format("02T15")+"-"+to)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		from, to time.Time
+		want     string
+	}{
+		{at(1, 16), time.Time{}, "01T16-02T00 02T00-open"},
+		{at(1, 16), at(4, 16), "01T16-02T00 02T00-04T00 04T00-04T16"},
+		{at(2, 0), at(4, 0), ""},     // whole days already
+		{at(1, 16), at(2, 8), ""},    // no whole day inside
+		{time.Time{}, at(4, 16), ""}, // open start
+		{at(2, 0), at(4, 16), "02T00-04T00 04T00-04T16"},
+	} {
+		if got := show(dayParts(event.Filter{From: tc.from, To: tc.to})); got != tc.want {
+			t.Errorf("%v–%v: %q, want %q", tc.from, tc.to, got, tc.want)
+		}
 	}
 }

@@ -3,10 +3,13 @@
 -- the events, so a month of an org's usage is a few thousand rows however
 -- many requests it made.
 --
--- A statement trigger keeps it: every writer of audit_events, whatever
+-- Daily usage per key without model or capability (billing_key_daily)
+-- answers usage by key: one row per key and active day.
+--
+-- Statement triggers keep both: every writer of audit_events, whatever
 -- its version, adds exactly the rows it inserted (rows skipped by ON
 -- CONFLICT are not in the transition table), in the same transaction.
--- Existing events are summed in once, under the trigger's lock.
+-- Existing events are summed in once, under the triggers' lock.
 --
 -- Both rollups add up the requests' latencies, for mean latency over time.
 --
@@ -77,6 +80,61 @@ SELECT date_trunc('hour', time, 'UTC'), org_id, model, capability, provider, cur
     coalesce(sum(cost_micros) FILTER (WHERE own_key), 0), sum(latency_ms)
 FROM audit_events
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- Daily usage per key (no model or capability): a month of usage by key
+-- reads one row per key and active day, however many models it used.
+CREATE TABLE billing_key_daily (
+    day                 date   NOT NULL,
+    key_id              text   NOT NULL,
+    currency            text   NOT NULL,
+    org_id              text   NOT NULL,
+    requests            bigint NOT NULL DEFAULT 0,
+    errors              bigint NOT NULL DEFAULT 0,
+    prompt_tokens       bigint NOT NULL DEFAULT 0,
+    completion_tokens   bigint NOT NULL DEFAULT 0,
+    images              bigint NOT NULL DEFAULT 0,
+    seconds             bigint NOT NULL DEFAULT 0,
+    pages               bigint NOT NULL DEFAULT 0,
+    characters          bigint NOT NULL DEFAULT 0,
+    cost_micros         bigint NOT NULL DEFAULT 0,
+    latency_ms          bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, key_id, currency)
+);
+CREATE INDEX billing_key_daily_org_day ON billing_key_daily (org_id, day);
+CREATE INDEX billing_key_daily_key_day ON billing_key_daily (key_id, day);
+
+-- +goose StatementBegin
+CREATE FUNCTION tensorgate_billing_key_daily() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO billing_key_daily AS b (day, key_id, currency, org_id, requests, errors, prompt_tokens, completion_tokens,
+        images, seconds, pages, characters, cost_micros, latency_ms)
+    SELECT (time AT TIME ZONE 'UTC')::date, key_id, currency, min(org_id), count(*), count(*) FILTER (WHERE status >= 400),
+        sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds), sum(pages), sum(characters),
+        sum(cost_micros), sum(latency_ms)
+    FROM new_events
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (day, key_id, currency) DO UPDATE SET
+        requests = b.requests + excluded.requests, errors = b.errors + excluded.errors,
+        prompt_tokens = b.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = b.completion_tokens + excluded.completion_tokens,
+        images = b.images + excluded.images, seconds = b.seconds + excluded.seconds, pages = b.pages + excluded.pages,
+        characters = b.characters + excluded.characters, cost_micros = b.cost_micros + excluded.cost_micros,
+        latency_ms = b.latency_ms + excluded.latency_ms;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+-- +goose StatementEnd
+
+CREATE TRIGGER audit_events_billing_key_daily AFTER INSERT ON audit_events
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION tensorgate_billing_key_daily();
+
+INSERT INTO billing_key_daily (day, key_id, currency, org_id, requests, errors, prompt_tokens, completion_tokens,
+    images, seconds, pages, characters, cost_micros, latency_ms)
+SELECT (time AT TIME ZONE 'UTC')::date, key_id, currency, min(org_id), count(*), count(*) FILTER (WHERE status >= 400),
+    sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds), sum(pages), sum(characters),
+    sum(cost_micros), sum(latency_ms)
+FROM audit_events
+GROUP BY 1, 2, 3;
 
 -- The daily rollups learn latencies too (the sink adds them; a node of an
 -- older version during a rolling upgrade leaves them out of its rows).
