@@ -77,8 +77,8 @@ func wholeHours(t time.Time, loc *time.Location) bool {
 
 // usageSource picks the cheapest table that answers uq exactly: the
 // hourly rollups (no key) when the range and the zone's buckets fall on
-// whole hours, else the daily rollups (UTC days) for whole UTC days, else
-// the events themselves. It returns the table, its time column and the
+// whole hours, else for whole UTC days the daily rollups (per key when no
+// model or capability is involved), else the events themselves. It returns the table, its time column and the
 // expressions of a row's requests and errors there.
 func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 	loc := uq.Location()
