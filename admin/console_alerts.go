@@ -50,12 +50,8 @@ func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
 	org := chi.URLParam(r, "org")
 	p := principalFrom(r.Context())
-	var err error
-	if _, ok := s.d.Viewer.View().Orgs[org]; !ok || !p.canRead(org) {
-		err = notFoundErr("org not found")
-	} else if !p.canManage(org) {
-		err = forbidden("you may not change this org's alerts")
-	} else {
+	err := s.managedOrg(p, org, "alerts")
+	if err == nil {
 		url := strings.TrimSpace(r.PostFormValue("webhook_url"))
 		a := &alertsRequest{WebhookURL: &url}
 		if sec := r.PostFormValue("webhook_secret"); sec != "" {
@@ -75,7 +71,7 @@ func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			a.BudgetThresholds = &th
-			_, err = s.savePolicy(r.Context(), principalFrom(r.Context()), org, &policyRequest{Alerts: a})
+			_, err = s.savePolicy(r.Context(), p, org, &policyRequest{Alerts: a})
 		}
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
@@ -76,7 +77,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	now := s.d.Now()
 	f := event.Filter{OrgID: org, From: now.Add(-24 * time.Hour).Truncate(time.Hour)}
 	pg := page{Active: "overview"}
-	ov := overview{Loc: loc, KeyNames: map[string]string{}}
+	ov := overview{Loc: loc}
 	// The four questions are independent: asked at once.
 	reports := make([]*event.UsageReport, 4)
 	errs := make([]error, 4)
@@ -103,23 +104,31 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 			return []float64{float64(t.Requests), float64(t.Errors), float64(t.MeanLatencyMS())}
 		})
 		ov.Series, ov.Latency = pts[:3], [][]float64{pts[0], pts[3]}
-		ov.ByModel, ov.ByProvider, ov.TopKeys = busiest(reports[1].Groups), busiest(reports[2].Groups), busiest(reports[3].Groups)
-		for _, g := range ov.TopKeys {
-			if k := st.Keys[g.Key]; k != nil {
-				ov.KeyNames[g.Key] = k.Name
-			}
-		}
+		ov.ByModel, ov.ByProvider = busiest(reports[1].Groups, overviewTop), busiest(reports[2].Groups, overviewTop)
+		ov.TopKeys = busiest(reports[3].Groups, overviewTop)
+		ov.KeyNames = keyNames(st, ov.TopKeys)
 	}
 	ov.Members, ov.Leader = s.members(r)
 	pg.Data = ov
 	s.render(w, r, "overview", pg)
 }
 
-// busiest returns the overviewTop groups with the most requests.
-func busiest(groups []event.Group) []event.Group {
+// busiest returns the n groups with the most requests, busiest first.
+func busiest(groups []event.Group, n int) []event.Group {
 	out := slices.Clone(groups)
 	slices.SortStableFunc(out, func(a, b event.Group) int { return cmp.Compare(b.Requests, a.Requests) })
-	return out[:min(len(out), overviewTop)]
+	return out[:min(len(out), n)]
+}
+
+// keyNames are the names of the keys groups are keyed by, by id.
+func keyNames(st *fsm.State, groups []event.Group) map[string]string {
+	names := map[string]string{}
+	for _, g := range groups {
+		if k := st.Keys[g.Key]; k != nil {
+			names[g.Key] = k.Name
+		}
+	}
+	return names
 }
 
 // memberView is one cluster member on a page.

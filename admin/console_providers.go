@@ -53,6 +53,18 @@ func capabilityOf(r *http.Request) (string, bool) {
 	return c, slices.Contains(fsm.Capabilities, c)
 }
 
+// capabilityProvider reads the capability page and the provider a form
+// posts to; it answers 404 and reports false when either is unknown.
+func (s *Server) capabilityProvider(w http.ResponseWriter, r *http.Request) (string, *fsm.Provider, bool) {
+	c, ok := capabilityOf(r)
+	pv := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
+	if !ok || pv == nil {
+		http.NotFound(w, r)
+		return "", nil, false
+	}
+	return c, pv, true
+}
+
 func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) {
 	c, ok := capabilityOf(r)
 	if !ok {
@@ -125,10 +137,8 @@ func (s *Server) providersCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) providersUpdate(w http.ResponseWriter, r *http.Request) {
-	c, ok := capabilityOf(r)
-	cur := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
-	if !ok || cur == nil {
-		http.NotFound(w, r)
+	c, cur, ok := s.capabilityProvider(w, r)
+	if !ok {
 		return
 	}
 	err := principalFrom(r.Context()).requireSuper()
@@ -146,10 +156,8 @@ func (s *Server) providersUpdate(w http.ResponseWriter, r *http.Request) {
 // providersModels opens the models ticked in the form and closes the
 // rest of the provider's list.
 func (s *Server) providersModels(w http.ResponseWriter, r *http.Request) {
-	c, ok := capabilityOf(r)
-	cur := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
-	if !ok || cur == nil {
-		http.NotFound(w, r)
+	c, cur, ok := s.capabilityProvider(w, r)
+	if !ok {
 		return
 	}
 	err := principalFrom(r.Context()).requireSuper()
@@ -177,12 +185,11 @@ func (s *Server) providersModels(w http.ResponseWriter, r *http.Request) {
 // providersOwnKey switches the caller's org to its own key for a provider
 // (切换到自有密钥), or back to the system's with an empty key.
 func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
-	c, ok := capabilityOf(r)
-	slug := chi.URLParam(r, "slug")
-	if !ok || s.d.Viewer.View().Providers[slug] == nil {
-		http.NotFound(w, r)
+	c, pv, ok := s.capabilityProvider(w, r)
+	if !ok {
 		return
 	}
+	slug := pv.Slug
 	p := principalFrom(r.Context())
 	var err error
 	org := p.user.OrgID
@@ -213,10 +220,8 @@ func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
 // with its first model for chat providers, the model list otherwise, and
 // shows the answer or the error.
 func (s *Server) providersTest(w http.ResponseWriter, r *http.Request) {
-	c, ok := capabilityOf(r)
-	pv := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
-	if !ok || pv == nil {
-		http.NotFound(w, r)
+	c, pv, ok := s.capabilityProvider(w, r)
+	if !ok {
 		return
 	}
 	if err := principalFrom(r.Context()).requireSuper(); err != nil {

@@ -125,12 +125,8 @@ func (s *Server) pricesSave(w http.ResponseWriter, r *http.Request) {
 func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
 	org := chi.URLParam(r, "org")
 	p := principalFrom(r.Context())
-	var err error
-	if _, ok := s.d.Viewer.View().Orgs[org]; !ok || !p.canRead(org) {
-		err = notFoundErr("org not found")
-	} else if !p.canManage(org) {
-		err = forbidden("you may not change this org's policy")
-	} else {
+	err := s.managedOrg(p, org, "policy")
+	if err == nil {
 		var req policyRequest
 		if req, err = policyForm(r, p.super()); err == nil {
 			_, err = s.savePolicy(r.Context(), p, org, &req)

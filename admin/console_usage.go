@@ -107,17 +107,9 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Series = chartPoints(d.Report.Series, q.Bucket, q.From, cmp.Or(q.To, s.d.Now()), q.Location(),
 		func(t event.Totals) []float64 { return []float64{float64(t.Requests)} })
-	d.Groups, d.GroupsTotal = slices.Clone(d.Report.Groups), len(d.Report.Groups)
-	slices.SortStableFunc(d.Groups, func(a, b event.Group) int { return cmp.Compare(b.Requests, a.Requests) })
-	d.Groups = d.Groups[:min(len(d.Groups), usageGroupsShown)]
+	d.Groups, d.GroupsTotal = busiest(d.Report.Groups, usageGroupsShown), len(d.Report.Groups)
 	if q.GroupBy == "key" {
-		st := s.d.Viewer.View()
-		d.Names = map[string]string{}
-		for _, g := range d.Groups {
-			if k := st.Keys[g.Key]; k != nil {
-				d.Names[g.Key] = k.Name
-			}
-		}
+		d.Names = keyNames(s.d.Viewer.View(), d.Groups)
 	}
 	csvQ := r.URL.Query()
 	d.CSV = "/usage.csv?" + csvQ.Encode()
