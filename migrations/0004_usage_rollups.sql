@@ -3,8 +3,10 @@
 -- the events, so a month of an org's usage is a few thousand rows however
 -- many requests it made.
 --
--- Daily usage per key without model or capability (billing_key_daily)
--- answers usage by key: one row per key and active day.
+-- Daily and monthly usage per key without model or capability
+-- (billing_key_daily, billing_key_monthly) answer usage by key: one row
+-- per key and active day or month. A key belongs to one org, so its org
+-- is carried along.
 --
 -- Statement triggers keep both: every writer of audit_events, whatever
 -- its version, adds exactly the rows it inserted (rows skipped by ON
@@ -103,23 +105,49 @@ CREATE TABLE billing_key_daily (
 CREATE INDEX billing_key_daily_org_day ON billing_key_daily (org_id, day);
 CREATE INDEX billing_key_daily_key_day ON billing_key_daily (key_id, day);
 
+-- The same per calendar month (UTC; month is its first day): a range of
+-- whole months by key reads one row per key and month.
+CREATE TABLE billing_key_monthly (LIKE billing_key_daily INCLUDING DEFAULTS);
+ALTER TABLE billing_key_monthly RENAME COLUMN day TO month;
+ALTER TABLE billing_key_monthly ADD PRIMARY KEY (month, key_id, currency);
+CREATE INDEX billing_key_monthly_org_month ON billing_key_monthly (org_id, month);
+CREATE INDEX billing_key_monthly_key_month ON billing_key_monthly (key_id, month);
+
 -- +goose StatementBegin
 CREATE FUNCTION tensorgate_billing_key_daily() RETURNS trigger AS $$
 BEGIN
-    INSERT INTO billing_key_daily AS b (day, key_id, currency, org_id, requests, errors, prompt_tokens, completion_tokens,
-        images, seconds, pages, characters, cost_micros, latency_ms)
-    SELECT (time AT TIME ZONE 'UTC')::date, key_id, currency, min(org_id), count(*), count(*) FILTER (WHERE status >= 400),
-        sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds), sum(pages), sum(characters),
-        sum(cost_micros), sum(latency_ms)
-    FROM new_events
-    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (day, key_id, currency) DO UPDATE SET
-        requests = b.requests + excluded.requests, errors = b.errors + excluded.errors,
-        prompt_tokens = b.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = b.completion_tokens + excluded.completion_tokens,
-        images = b.images + excluded.images, seconds = b.seconds + excluded.seconds, pages = b.pages + excluded.pages,
-        characters = b.characters + excluded.characters, cost_micros = b.cost_micros + excluded.cost_micros,
-        latency_ms = b.latency_ms + excluded.latency_ms;
+    -- The events summed per day once; the months from those sums.
+    WITH d AS (
+        SELECT (time AT TIME ZONE 'UTC')::date AS day, key_id, currency, min(org_id) AS org_id, count(*) AS requests,
+            count(*) FILTER (WHERE status >= 400) AS errors, sum(prompt_tokens) AS prompt_tokens,
+            sum(completion_tokens) AS completion_tokens, sum(images) AS images, sum(seconds) AS seconds,
+            sum(pages) AS pages, sum(characters) AS characters, sum(cost_micros) AS cost_micros,
+            sum(latency_ms) AS latency_ms
+        FROM new_events GROUP BY 1, 2, 3
+    ), daily AS (
+        INSERT INTO billing_key_daily AS b (day, key_id, currency, org_id,
+        requests, errors, prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, latency_ms)
+        SELECT * FROM d ORDER BY 1, 2, 3
+        ON CONFLICT (day, key_id, currency) DO UPDATE SET
+            requests = b.requests + excluded.requests, errors = b.errors + excluded.errors,
+            prompt_tokens = b.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = b.completion_tokens + excluded.completion_tokens,
+            images = b.images + excluded.images, seconds = b.seconds + excluded.seconds, pages = b.pages + excluded.pages,
+            characters = b.characters + excluded.characters, cost_micros = b.cost_micros + excluded.cost_micros,
+            latency_ms = b.latency_ms + excluded.latency_ms
+    )
+    INSERT INTO billing_key_monthly AS m (month, key_id, currency, org_id,
+        requests, errors, prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, latency_ms)
+    SELECT date_trunc('month', day)::date, key_id, currency, min(org_id), sum(requests), sum(errors), sum(prompt_tokens),
+        sum(completion_tokens), sum(images), sum(seconds), sum(pages), sum(characters), sum(cost_micros), sum(latency_ms)
+    FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (month, key_id, currency) DO UPDATE SET
+        requests = m.requests + excluded.requests, errors = m.errors + excluded.errors,
+        prompt_tokens = m.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = m.completion_tokens + excluded.completion_tokens,
+        images = m.images + excluded.images, seconds = m.seconds + excluded.seconds, pages = m.pages + excluded.pages,
+        characters = m.characters + excluded.characters, cost_micros = m.cost_micros + excluded.cost_micros,
+        latency_ms = m.latency_ms + excluded.latency_ms;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
@@ -134,6 +162,13 @@ SELECT (time AT TIME ZONE 'UTC')::date, key_id, currency, min(org_id), count(*),
     sum(prompt_tokens), sum(completion_tokens), sum(images), sum(seconds), sum(pages), sum(characters),
     sum(cost_micros), sum(latency_ms)
 FROM audit_events
+GROUP BY 1, 2, 3;
+
+INSERT INTO billing_key_monthly (month, key_id, currency, org_id,
+        requests, errors, prompt_tokens, completion_tokens, images, seconds, pages, characters, cost_micros, latency_ms)
+SELECT date_trunc('month', day)::date, key_id, currency, min(org_id), sum(requests), sum(errors), sum(prompt_tokens),
+    sum(completion_tokens), sum(images), sum(seconds), sum(pages), sum(characters), sum(cost_micros), sum(latency_ms)
+FROM billing_key_daily
 GROUP BY 1, 2, 3;
 
 -- The daily rollups learn latencies too (the sink adds them; a node of an

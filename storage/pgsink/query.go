@@ -22,7 +22,8 @@ type Queries struct {
 func (s *Sink) Queries() *Queries { return &Queries{sink: s} }
 
 // where builds the WHERE clause of a filter over a table whose time is
-// in timeCol, with its arguments. The daily rollups' time is a UTC date.
+// in timeCol, with its arguments. The daily and monthly rollups' time is a
+// UTC date.
 func where(f event.Filter, timeCol string) (string, []any) {
 	var (
 		conds []string
@@ -41,8 +42,8 @@ func where(f event.Filter, timeCol string) (string, []any) {
 		add("key_id = ANY($%d)", f.KeyIDs)
 	}
 	bound := func(op string, t time.Time) {
-		if timeCol == "day" {
-			add("day "+op+" $%d::date", t.UTC().Format(time.DateOnly))
+		if timeCol == "day" || timeCol == "month" {
+			add(timeCol+" "+op+" $%d::date", t.UTC().Format(time.DateOnly))
 		} else {
 			add(timeCol+" "+op+" $%d", t)
 		}
@@ -78,7 +79,8 @@ func wholeHours(t time.Time, loc *time.Location) bool {
 // usageSource picks the cheapest table that answers uq exactly: the
 // hourly rollups (no key) when the range and the zone's buckets fall on
 // whole hours, else for whole UTC days the daily rollups (per key when no
-// model or capability is involved), else the events themselves. It returns the table, its time column and the
+// model or capability is involved, and per key and month for whole UTC
+// months without buckets), else the events themselves. It returns the table, its time column and the
 // expressions of a row's requests and errors there.
 func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 	loc := uq.Location()
@@ -88,7 +90,10 @@ func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 	}
 	utc := loc == time.UTC || loc.String() == "UTC"
 	if uq.Bucket != "hour" && (uq.Bucket == "" || utc) && uq.GroupBy != "provider" && midnight(uq.From) && midnight(uq.To) {
-		if uq.Model == "" && uq.Capability == "" && uq.GroupBy != "model" && uq.GroupBy != "capability" {
+		switch {
+		case perKey(uq) && uq.Bucket == "" && monthStart(uq.From) && monthStart(uq.To):
+			return "billing_key_monthly", "month", "requests", "errors"
+		case perKey(uq):
 			return "billing_key_daily", "day", "requests", "errors"
 		}
 		return "billing_daily", "day", "requests", "errors"
@@ -103,7 +108,7 @@ func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 // group.
 func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
 	if uq.Bucket == "" {
-		if parts := dayParts(uq.Filter); parts != nil {
+		if parts := rangeParts(uq.Filter, perKey(uq)); parts != nil {
 			return q.usageInParts(ctx, uq, parts)
 		}
 	}
@@ -123,40 +128,83 @@ func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 	return series, nil
 }
 
-// dayParts splits a range that does not start or end on a UTC midnight
-// into its whole UTC days and the partial days at its edges, so a query
-// without buckets reads the rollups for the days and the events only for
-// the edges. Nil when there is nothing to gain.
-func dayParts(f event.Filter) []event.Filter {
-	if f.From.IsZero() || midnight(f.From) && midnight(f.To) {
+// rangeParts splits a range that does not start or end on a UTC midnight
+// into its partial days at the edges and its whole UTC days, and, with
+// months, the whole UTC months among those days, so a query without
+// buckets reads each part from the smallest rollup that answers it and
+// the events only for the edges. Nil when there is nothing to gain.
+func rangeParts(f event.Filter, months bool) []event.Filter {
+	if f.From.IsZero() {
 		return nil
 	}
-	lo := event.BucketStart("day", f.From, time.UTC)
-	if lo.Before(f.From) {
-		lo = lo.AddDate(0, 0, 1)
-	}
+	lo := ceilUTC("day", f.From)
 	hi := f.To // open: the rollups hold today so far
 	if !hi.IsZero() {
-		hi = event.BucketStart("day", hi, time.UTC)
+		hi = floorUTC("day", hi)
 		if !lo.Before(hi) {
 			return nil
 		}
 	}
+	points := []time.Time{f.From, lo}
+	if months {
+		mlo := ceilUTC("month", lo)
+		if hi.IsZero() {
+			if mlo.Before(time.Now()) {
+				points = append(points, mlo)
+			}
+		} else if mhi := floorUTC("month", hi); mlo.Before(mhi) {
+			points = append(points, mlo, mhi)
+		}
+	}
+	points = append(points, hi, f.To)
 	var parts []event.Filter
-	add := func(from, to time.Time) {
+	for i := 0; i+1 < len(points) && !points[i].IsZero(); i++ {
+		from, to := points[i], points[i+1]
+		if !to.IsZero() && !from.Before(to) {
+			continue
+		}
 		p := f
 		p.From, p.To = from, to
 		parts = append(parts, p)
+		if to.IsZero() {
+			break
+		}
 	}
-	if f.From.Before(lo) {
-		add(f.From, lo)
-	}
-	add(lo, hi)
-	if !hi.IsZero() && hi.Before(f.To) {
-		add(hi, f.To)
+	if len(parts) < 2 {
+		return nil
 	}
 	return parts
 }
+
+// floorUTC is the start of t's UTC day or month; ceilUTC the first start
+// at or after t.
+func floorUTC(unit string, t time.Time) time.Time {
+	t = t.UTC()
+	if unit == "month" {
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func ceilUTC(unit string, t time.Time) time.Time {
+	s := floorUTC(unit, t)
+	if !s.Before(t) {
+		return s
+	}
+	if unit == "month" {
+		return s.AddDate(0, 1, 0)
+	}
+	return s.AddDate(0, 0, 1)
+}
+
+// perKey reports whether the per-key rollups can answer uq: no model or
+// capability in its filter or grouping, and no provider grouping.
+func perKey(uq event.UsageQuery) bool {
+	return uq.Model == "" && uq.Capability == "" && uq.GroupBy != "model" && uq.GroupBy != "capability" && uq.GroupBy != "provider"
+}
+
+// monthStart reports whether t is open or the first instant of a UTC month.
+func monthStart(t time.Time) bool { return t.IsZero() || t.Equal(floorUTC("month", t)) }
 
 // usageInParts answers a query without buckets as the sum of its parts,
 // asked at once.

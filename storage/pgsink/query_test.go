@@ -130,32 +130,97 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 	}
 }
 
-func TestDayParts(t *testing.T) {
-	at := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+func TestRangeParts(t *testing.T) {
+	at := func(m time.Month, d, h int) time.Time { return time.Date(2026, m, d, h, 0, 0, 0, time.UTC) }
 	show := func(ps []event.Filter) string {
 		var out []string
 		for _, p := range ps {
 			to := "open"
 			if !p.To.IsZero() {
-				to = p.To.Format("02T15")
+				to = p.To.Format("01-02T15")
 			}
-			out = append(out, p.From.Format("02T15")+"-"+to)
+			out = append(out, p.From.Format("01-02T15")+"-"+to)
 		}
 		return strings.Join(out, " ")
 	}
+	nov := time.November
 	for _, tc := range []struct {
 		from, to time.Time
+		months   bool
 		want     string
 	}{
-		{at(1, 16), time.Time{}, "01T16-02T00 02T00-open"},
-		{at(1, 16), at(4, 16), "01T16-02T00 02T00-04T00 04T00-04T16"},
-		{at(2, 0), at(4, 0), ""},     // whole days already
-		{at(1, 16), at(2, 8), ""},    // no whole day inside
-		{time.Time{}, at(4, 16), ""}, // open start
-		{at(2, 0), at(4, 16), "02T00-04T00 04T00-04T16"},
+		{at(nov, 1, 16), time.Time{}, false, "11-01T16-11-02T00 11-02T00-open"},
+		{at(nov, 1, 16), at(nov, 4, 16), false, "11-01T16-11-02T00 11-02T00-11-04T00 11-04T00-11-04T16"},
+		{at(nov, 2, 0), at(nov, 4, 0), false, ""},  // whole days already
+		{at(nov, 1, 16), at(nov, 2, 8), false, ""}, // no whole day inside
+		{time.Time{}, at(nov, 4, 16), false, ""},   // open start
+		{at(nov, 2, 0), at(nov, 4, 16), false, "11-02T00-11-04T00 11-04T00-11-04T16"},
+		// Whole months among the days, for the per-key rollups.
+		{at(10, 28, 0), time.Time{}, true, "10-28T00-11-01T00 11-01T00-open"},
+		{at(10, 27, 16), at(12, 3, 5), true, "10-27T16-10-28T00 10-28T00-11-01T00 11-01T00-12-01T00 12-01T00-12-03T00 12-03T00-12-03T05"},
+		{at(10, 1, 0), at(12, 1, 0), true, ""},    // whole months already: one part
+		{at(nov, 3, 0), at(nov, 20, 0), true, ""}, // no whole month inside
+		{at(10, 31, 16), time.Time{}, true, "10-31T16-11-01T00 11-01T00-open"},
 	} {
-		if got := show(dayParts(event.Filter{From: tc.from, To: tc.to})); got != tc.want {
-			t.Errorf("%v–%v: %q, want %q", tc.from, tc.to, got, tc.want)
+		if got := show(rangeParts(event.Filter{From: tc.from, To: tc.to}, tc.months)); got != tc.want {
+			t.Errorf("%v–%v months %v: %q, want %q", tc.from, tc.to, tc.months, got, tc.want)
 		}
+	}
+}
+
+// Usage by key over ranges holding whole months reads the monthly
+// rollups for the months, the daily ones for the other days and the
+// events for the edges, and still equals the sums of the events.
+func TestUsageByKeyAcrossMonths(t *testing.T) {
+	s := newSink(t, Options{})
+	ctx := context.Background()
+	start := time.Date(2026, 10, 20, 5, 0, 0, 0, time.UTC)
+	var evs []event.Event
+	for i := range 45 {
+		ev := testEvent(i, start.Add(time.Duration(i)*31*time.Hour)) // to 10 December
+		ev.KeyID = []string{"key0", "key1", "key2"}[i%3]
+		ev.OrgID = []string{"org1", "org2", "org1"}[i%3] // a key belongs to one org
+		ev.CostMicros, ev.LatencyMS = int64(1000+i), int64(50+i)
+		if i%5 == 0 {
+			ev.Currency = "USD"
+		}
+		evs = append(evs, ev)
+	}
+	if err := s.Ship(ctx, records(t, evs...)); err != nil {
+		t.Fatal(err)
+	}
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	novShanghai := time.Date(2026, 11, 1, 0, 0, 0, 0, shanghai)
+	monthly := 0
+	for _, uq := range []event.UsageQuery{
+		{GroupBy: "key", Filter: event.Filter{From: time.Date(2026, 10, 25, 13, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 5, 7, 0, 0, 0, time.UTC)}},
+		{GroupBy: "key", Filter: event.Filter{From: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}},
+		{GroupBy: "key", Loc: shanghai, Filter: event.Filter{KeyIDs: []string{"key0", "key2"}, From: novShanghai}},
+		{GroupBy: "org", Filter: event.Filter{From: time.Date(2026, 10, 28, 0, 0, 0, 0, time.UTC)}},
+		{Filter: event.Filter{KeyID: "key1", OrgID: "org2", From: time.Date(2026, 10, 21, 0, 0, 0, 0, time.UTC)}},
+	} {
+		for _, p := range append(rangeParts(uq.Filter, perKey(uq)), uq.Filter) {
+			pq := uq
+			pq.Filter = p
+			if table, _, _, _ := usageSource(pq); table == "billing_key_monthly" {
+				monthly++
+			}
+		}
+		got, err := s.Queries().Usage(ctx, uq)
+		if err != nil {
+			t.Fatalf("%+v: %v", uq, err)
+		}
+		want := event.NewReport(uq, "postgres")
+		for i := range evs {
+			if uq.Match(&evs[i]) {
+				want.AddEvent(&evs[i])
+			}
+		}
+		if w := want.Done(); !reflect.DeepEqual(got, w) {
+			t.Fatalf("%+v:\n got %+v\nwant %+v", uq, got, w)
+		}
+	}
+	if monthly == 0 {
+		t.Fatal("no query read the monthly rollups")
 	}
 }

@@ -123,12 +123,14 @@ func TestShipIsExactlyOnceWithRollups(t *testing.T) {
 	if hourly != 11 || hourlyErrs != 1 || hourlyCost != 1000 || hourlyOwn != 3 {
 		t.Fatalf("hourly rollups: %d requests, %d errors, cost %d, own %d", hourly, hourlyErrs, hourlyCost, hourlyOwn)
 	}
-	var byKey, byKeyCost int64
-	if err := s.pool.QueryRow(ctx, `SELECT sum(requests)::bigint, sum(cost_micros)::bigint FROM billing_key_daily`).Scan(&byKey, &byKeyCost); err != nil {
-		t.Fatal(err)
-	}
-	if byKey != 11 || byKeyCost != 1000 {
-		t.Fatalf("key rollups: %d requests, cost %d", byKey, byKeyCost)
+	for _, table := range []string{"billing_key_daily", "billing_key_monthly"} {
+		var byKey, byKeyCost int64
+		if err := s.pool.QueryRow(ctx, `SELECT sum(requests)::bigint, sum(cost_micros)::bigint FROM `+table).Scan(&byKey, &byKeyCost); err != nil {
+			t.Fatal(err)
+		}
+		if byKey != 11 || byKeyCost != 1000 {
+			t.Fatalf("%s: %d requests, cost %d", table, byKey, byKeyCost)
+		}
 	}
 	// The failover chain and the bodies come back as stored.
 	var attempts []event.Attempt
