@@ -251,7 +251,7 @@ func TestAuditExactlyOnceThroughOutagesAndKill(t *testing.T) {
 		t.Errorf("%d rows for %d answered and %d failed requests", total, len(load.okIDs), load.fail.Load())
 	}
 	var billed int
-	for _, table := range []string{"billing_daily", "billing_hourly", "billing_key_daily", "billing_key_monthly"} {
+	for _, table := range []string{"billing_daily", "billing_hourly", "billing_key_daily", "billing_key_weekly", "billing_key_monthly"} {
 		if err := db.QueryRowContext(ctx, `SELECT coalesce(sum(requests), 0) FROM `+table).Scan(&billed); err != nil || billed != total {
 			t.Errorf("%s counts %d requests for %d rows (%v)", table, billed, total, err)
 		}

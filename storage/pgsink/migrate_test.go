@@ -115,3 +115,59 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 		t.Fatalf("hourly rollups %v", got)
 	}
 }
+
+// Per-key days from before the weekly rollups existed are summed into
+// them by the migration that adds them; later events by the trigger.
+func TestWeeklyRollupsTakeInOlderDays(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id, at string) {
+		t.Helper()
+		if _, err := db.Exec(`SELECT tensorgate_audit_partition($1::timestamptz::date)`, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO audit_events (request_id, time, node, org_id, key_id, capability, model, status, cost_micros, currency, latency_ms)
+			VALUES ($1, $2, 'n1', 'org1', 'key1', 'llm', 'm', 200, 7, 'CNY', 100)`, id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("req_1", "2026-11-21T23:00:00Z") // the week from the 15th
+	insert("req_2", "2026-11-22T01:00:00Z") // the week from the 22nd
+	if _, err := Migrate(ctx, dsn, nil); err != nil {
+		t.Fatal(err)
+	}
+	insert("req_3", "2026-11-28T10:00:00Z")
+	insert("req_4", "2026-11-30T10:00:00Z") // the month's last, short week
+	insert("req_5", "2026-12-31T10:00:00Z")
+	rows, err := db.Query(`SELECT week, requests, cost_micros, latency_ms FROM billing_key_weekly ORDER BY week`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var (
+			week                    time.Time
+			requests, cost, latency int64
+		)
+		if err := rows.Scan(&week, &requests, &cost, &latency); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %d %d %d", week.Format("01-02"), requests, cost, latency))
+	}
+	if fmt.Sprint(got) != "[11-15 1 7 100 11-22 2 14 200 11-29 1 7 100 12-29 1 7 100]" {
+		t.Fatalf("weekly rollups %v", got)
+	}
+}

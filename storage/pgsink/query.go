@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,13 +23,10 @@ type Queries struct {
 func (s *Sink) Queries() *Queries { return &Queries{sink: s} }
 
 // where builds the WHERE clause of a filter over a table whose time is
-// in timeCol, with its arguments. The daily and monthly rollups' time is a
-// UTC date.
-func where(f event.Filter, timeCol string) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
+// in timeCol, and appends its arguments to args (numbered after them).
+// The daily, weekly and monthly rollups' time is a UTC date.
+func where(f event.Filter, timeCol string, args []any) (string, []any) {
+	var conds []string
 	add := func(cond string, v any) {
 		args = append(args, v)
 		conds = append(conds, fmt.Sprintf(cond, len(args)))
@@ -42,7 +40,7 @@ func where(f event.Filter, timeCol string) (string, []any) {
 		add("key_id = ANY($%d)", f.KeyIDs)
 	}
 	bound := func(op string, t time.Time) {
-		if timeCol == "day" || timeCol == "month" {
+		if timeCol == "day" || timeCol == "week" || timeCol == "month" {
 			add(timeCol+" "+op+" $%d::date", t.UTC().Format(time.DateOnly))
 		} else {
 			add(timeCol+" "+op+" $%d", t)
@@ -84,8 +82,7 @@ func wholeHours(t time.Time, loc *time.Location) bool {
 // expressions of a row's requests and errors there.
 func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 	loc := uq.Location()
-	noKey := uq.KeyID == "" && uq.KeyIDs == nil && uq.GroupBy != "key"
-	if noKey && wholeHours(uq.From, loc) && wholeHours(uq.To, loc) {
+	if noKey(uq) && wholeHours(uq.From, loc) && wholeHours(uq.To, loc) {
 		return "billing_hourly", "hour", "requests", "errors"
 	}
 	utc := loc == time.UTC || loc.String() == "UTC"
@@ -102,78 +99,197 @@ func usageSource(uq event.UsageQuery) (table, timeCol, requests, errs string) {
 }
 
 // Usage sums usage from the cheapest table that answers it exactly (see
-// usageSource). With both buckets and groups, the series and the groups
-// are two queries run at once, each from its own cheapest table (the
-// series of a by-key report needs no key), rather than every bucket ×
-// group.
+// usageSource and rangeParts). With both buckets and groups, the series
+// and the groups are two queries run at once, each from its own cheapest
+// table (the series of a by-key report needs no key), rather than every
+// bucket × group.
 func (q *Queries) Usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
 	if uq.Bucket == "" {
-		if parts := rangeParts(uq.Filter, perKey(uq)); parts != nil {
+		if parts := rangeParts(uq.Filter, keyRollups(uq), q.sink.opts.Now()); parts != nil {
 			return q.usageInParts(ctx, uq, parts)
 		}
 	}
 	if uq.Bucket == "" || uq.GroupBy == "" {
-		return q.usage(ctx, uq)
+		r := event.NewReport(uq, "postgres")
+		if err := q.usage(ctx, uq, nil, r.Add); err != nil {
+			return nil, err
+		}
+		return r.Done(), nil
 	}
 	seriesQ, groupsQ := uq, uq
 	seriesQ.GroupBy, groupsQ.Bucket = "", ""
-	var series, groups *event.UsageReport
+	series := event.NewReport(seriesQ, "postgres")
+	var groups *event.UsageReport
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { series, err = q.usage(gctx, seriesQ); return err })
+	g.Go(func() error { return q.usage(gctx, seriesQ, nil, series.Add) })
 	g.Go(func() (err error) { groups, err = q.Usage(gctx, groupsQ); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	series.GroupBy, series.Groups = uq.GroupBy, groups.Groups
-	return series, nil
+	out := series.Done()
+	out.GroupBy, out.Groups = uq.GroupBy, groups.Groups
+	return out, nil
 }
 
+// A piece of a range, read from one table and added to the sum or, when
+// less, taken from it. unit is "day", "week" or "month" for the per-key
+// rollups of those spans; empty, the table usageSource picks for the
+// piece's range.
+type piece struct {
+	from, to time.Time
+	unit     string
+	less     bool
+}
+
+// A part is the pieces read in one statement, so the ones taken away come
+// from the same snapshot as the ones they are taken from.
+type part []piece
+
 // rangeParts splits a range that does not start or end on a UTC midnight
-// into its partial days at the edges and its whole UTC days, and, with
-// months, the whole UTC months among those days, so a query without
-// buckets reads each part from the smallest rollup that answers it and
-// the events only for the edges. Nil when there is nothing to gain.
-func rangeParts(f event.Filter, months bool) []event.Filter {
+// into its partial days at the edges and its whole UTC days, so a query
+// without buckets reads each part from the smallest rollup that answers
+// it and the events only for the edges. Nil when there is nothing to
+// gain.
+//
+// With keyUnits, the whole days are read from the per-key rollups of
+// months, weeks of the month and days: each whole unit as one row per
+// key, and each unit the range covers only in part either as the smaller
+// units inside the range or as the whole unit less the smaller units
+// outside it, whichever reads fewer rows. Only units that start before
+// now's UTC midnight hold events, so later ones cost nothing; an open
+// range ends there. A part is a run of whole months or one month's
+// share, so the parts can be read at once.
+func rangeParts(f event.Filter, keyUnits bool, now time.Time) []part {
 	if f.From.IsZero() {
 		return nil
 	}
-	lo := ceilUTC("day", f.From)
-	hi := f.To // open: the rollups hold today so far
-	if !hi.IsZero() {
-		hi = floorUTC("day", hi)
-		if !lo.Before(hi) {
-			return nil
+	today := ceilUTC("day", now) // the end of the days that hold events
+	lo, hi := ceilUTC("day", f.From), today
+	if !f.To.IsZero() {
+		hi = floorUTC("day", f.To)
+	}
+	if !lo.Before(hi) {
+		return nil
+	}
+	var parts []part
+	edge := func(from, to time.Time) {
+		if from.Before(to) {
+			parts = append(parts, part{{from: from, to: to}})
 		}
 	}
-	points := []time.Time{f.From, lo}
-	if months {
-		mlo := ceilUTC("month", lo)
-		if hi.IsZero() {
-			if mlo.Before(time.Now()) {
-				points = append(points, mlo)
+	edge(f.From, lo)
+	if keyUnits {
+		for ms := floorUTC("month", lo); ms.Before(hi); ms = ms.AddDate(0, 1, 0) {
+			share := cover(later(lo, ms), earlier(hi, ms.AddDate(0, 1, 0)), 0, today)
+			if n := len(parts) - 1; len(share) == 1 && share[0].unit == "month" && n >= 0 && len(parts[n]) == 1 &&
+				parts[n][0].unit == "month" && parts[n][0].to.Equal(ms) {
+				parts[n][0].to = share[0].to // a run of whole months
+				continue
 			}
-		} else if mhi := floorUTC("month", hi); mlo.Before(mhi) {
-			points = append(points, mlo, mhi)
+			parts = append(parts, share)
 		}
+	} else {
+		edge(lo, hi)
 	}
-	points = append(points, hi, f.To)
-	var parts []event.Filter
-	for i := 0; i+1 < len(points) && !points[i].IsZero(); i++ {
-		from, to := points[i], points[i+1]
-		if !to.IsZero() && !from.Before(to) {
-			continue
-		}
-		p := f
-		p.From, p.To = from, to
-		parts = append(parts, p)
-		if to.IsZero() {
-			break
-		}
+	switch {
+	case !f.To.IsZero():
+		edge(hi, f.To)
+	case !keyUnits:
+		// Open: today so far, and any event stamped ahead of this clock.
+		parts[len(parts)-1][0].to = time.Time{}
 	}
-	if len(parts) < 2 {
+	if len(parts) == 1 && len(parts[0]) == 1 && parts[0][0].unit == "" {
 		return nil
 	}
 	return parts
+}
+
+// units are the per-key rollups' spans, each nested in the one before.
+var units = [...]string{"month", "week", "day"}
+
+// cover returns pieces of units[level] and smaller whose sum is the usage
+// of the whole days [a, b), reading as few rows as it can (see
+// rangeParts). Pieces of a unit's share follow that unit.
+func cover(a, b time.Time, level int, today time.Time) []piece {
+	unit := units[level]
+	if unit == "day" {
+		return []piece{{from: a, to: b, unit: "day"}}
+	}
+	var out []piece
+	for s := unitStart(unit, a); s.Before(b); s = unitEnd(unit, s) {
+		e := unitEnd(unit, s)
+		x, y := later(a, s), earlier(b, e)
+		if x.Equal(s) && y.Equal(e) {
+			if n := len(out) - 1; n >= 0 && out[n].unit == unit && !out[n].less && out[n].to.Equal(s) {
+				out[n].to = e
+			} else {
+				out = append(out, piece{from: s, to: e, unit: unit})
+			}
+			continue
+		}
+		inside := cover(x, y, level+1, today)
+		whole := []piece{{from: s, to: e, unit: unit}}
+		for _, r := range [][2]time.Time{{s, x}, {y, e}} {
+			if r[0].Before(r[1]) {
+				for _, p := range cover(r[0], r[1], level+1, today) {
+					p.less = !p.less
+					whole = append(whole, p)
+				}
+			}
+		}
+		if rows(whole, today) < rows(inside, today) {
+			inside = whole
+		}
+		out = append(out, inside...)
+	}
+	return out
+}
+
+// rows is how many rows per key the pieces read: the units in each that
+// start before today.
+func rows(ps []piece, today time.Time) int {
+	n := 0
+	for _, p := range ps {
+		for s := p.from; s.Before(p.to) && s.Before(today); s = unitEnd(p.unit, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// unitStart is the start of the day, week of the month (from the 1st,
+// 8th, 15th, 22nd or 29th) or month that t is in, in UTC; unitEnd the
+// start of the next one after the one starting at s.
+func unitStart(unit string, t time.Time) time.Time {
+	if unit == "week" {
+		d := floorUTC("day", t)
+		return d.AddDate(0, 0, -(d.Day()-1)%7)
+	}
+	return floorUTC(unit, t)
+}
+
+func unitEnd(unit string, s time.Time) time.Time {
+	switch unit {
+	case "month":
+		return s.AddDate(0, 1, 0)
+	case "week":
+		return earlier(s.AddDate(0, 0, 7), floorUTC("month", s).AddDate(0, 1, 0))
+	}
+	return s.AddDate(0, 0, 1)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // floorUTC is the start of t's UTC day or month; ceilUTC the first start
@@ -203,42 +319,84 @@ func perKey(uq event.UsageQuery) bool {
 	return uq.Model == "" && uq.Capability == "" && uq.GroupBy != "model" && uq.GroupBy != "capability" && uq.GroupBy != "provider"
 }
 
+// keyRollups reports whether uq is answered from the per-key rollups: it
+// involves keys and they can answer it.
+func keyRollups(uq event.UsageQuery) bool { return perKey(uq) && !noKey(uq) }
+
+// noKey reports whether uq neither filters nor groups by key.
+func noKey(uq event.UsageQuery) bool {
+	return uq.KeyID == "" && uq.KeyIDs == nil && uq.GroupBy != "key"
+}
+
 // monthStart reports whether t is open or the first instant of a UTC month.
 func monthStart(t time.Time) bool { return t.IsZero() || t.Equal(floorUTC("month", t)) }
 
 // usageInParts answers a query without buckets as the sum of its parts,
 // asked at once.
-func (q *Queries) usageInParts(ctx context.Context, uq event.UsageQuery, parts []event.Filter) (*event.UsageReport, error) {
-	reps := make([]*event.UsageReport, len(parts))
+func (q *Queries) usageInParts(ctx context.Context, uq event.UsageQuery, parts []part) (*event.UsageReport, error) {
+	r := event.NewReport(uq, "postgres")
+	var mu sync.Mutex
+	add := func(at time.Time, group string, t event.Totals) {
+		mu.Lock()
+		r.Add(at, group, t)
+		mu.Unlock()
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	for i, f := range parts {
-		pq := uq
-		pq.Filter = f
-		g.Go(func() (err error) { reps[i], err = q.usage(gctx, pq); return err })
+	for _, p := range parts {
+		g.Go(func() error { return q.usage(gctx, uq, p, add) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	r := event.NewReport(uq, "postgres")
-	for _, rep := range reps {
-		if uq.GroupBy == "" {
-			r.Add(time.Time{}, "", rep.Totals)
-		}
-		for _, grp := range rep.Groups {
-			r.Add(time.Time{}, grp.Key, grp.Totals)
-		}
-	}
 	return r.Done(), nil
 }
 
+// pieceTables are the per-key rollups of each unit and their time column.
+var pieceTables = map[string][2]string{
+	"day": {"billing_key_daily", "day"}, "week": {"billing_key_weekly", "week"}, "month": {"billing_key_monthly", "month"},
+}
+
 // usage answers a query with buckets or groups (or neither) in one
-// statement.
-func (q *Queries) usage(ctx context.Context, uq event.UsageQuery) (*event.UsageReport, error) {
-	table, timeCol, requests, errs := usageSource(uq)
-	cond, args := where(uq.Filter, timeCol)
+// statement, passing each row to add. Given pieces (and no buckets), it
+// sums those instead of uq's range; groups left with no requests by the
+// pieces taken away are dropped.
+func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, add func(time.Time, string, event.Totals)) error {
 	bucket, group := "NULL::timestamptz", "''"
 	if uq.GroupBy != "" {
 		group = groupColumn[uq.GroupBy]
+	}
+	sums := []string{"prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "cost_micros", "latency_ms"}
+	var from, having, timeCol string
+	var args []any
+	if pieces == nil {
+		table, col, requests, errs := usageSource(uq)
+		var cond string
+		cond, args = where(uq.Filter, col, nil)
+		from, timeCol, sums = table+cond, col, append([]string{requests, errs}, sums...)
+	} else {
+		if uq.Bucket != "" {
+			return errors.New("query usage: a range in pieces has no buckets")
+		}
+		selects := make([]string, len(pieces))
+		for i, p := range pieces {
+			pq := uq
+			pq.From, pq.To = p.from, p.to
+			table, col, requests, errs := usageSource(pq)
+			if t, ok := pieceTables[p.unit]; ok {
+				table, col, requests, errs = t[0], t[1], "requests", "errors"
+			}
+			var cond string
+			cond, args = where(pq.Filter, col, args)
+			sign := ""
+			if p.less {
+				sign, having = "-", " HAVING sum(s0) <> 0"
+			}
+			selects[i] = signed(table+cond, group, append([]string{requests, errs}, sums...), sign)
+		}
+		from, group, sums = "("+strings.Join(selects, " UNION ALL ")+") u", "g", nil
+		for i := range 10 {
+			sums = append(sums, fmt.Sprintf("s%d", i))
+		}
 	}
 	switch {
 	case uq.Bucket == "":
@@ -249,14 +407,16 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 		args = append(args, uq.Location().String())
 		bucket = fmt.Sprintf("date_trunc('%s', %s AT TIME ZONE $%d) AT TIME ZONE $%d", uq.Bucket, timeCol, len(args), len(args))
 	}
-	rows, err := q.sink.pool.Query(ctx, `SELECT `+bucket+`, `+group+`, currency, sum(`+requests+`)::bigint, sum(`+errs+`)::bigint,
-		sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(images)::bigint, sum(seconds)::bigint,
-		sum(pages)::bigint, sum(characters)::bigint, sum(cost_micros)::bigint, sum(latency_ms)::bigint FROM `+table+cond+` GROUP BY 1, 2, 3`, args...)
+	summed := make([]string, len(sums))
+	for i, c := range sums {
+		summed[i] = "sum(" + c + ")::bigint"
+	}
+	rows, err := q.sink.pool.Query(ctx, `SELECT `+bucket+`, `+group+`, currency, `+strings.Join(summed, ", ")+
+		` FROM `+from+` GROUP BY 1, 2, 3`+having, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return fmt.Errorf("query usage: %w", err)
 	}
 	defer rows.Close()
-	r := event.NewReport(uq, "postgres")
 	for rows.Next() {
 		var (
 			at       *time.Time
@@ -266,19 +426,29 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery) (*event.UsageR
 		)
 		if err := rows.Scan(&at, &key, &cur, &t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens,
 			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost, &t.LatencyMSTotal); err != nil {
-			return nil, fmt.Errorf("read usage: %w", err)
+			return fmt.Errorf("read usage: %w", err)
 		}
 		t.CostMicros = map[string]int64{cur: cost}
 		var b time.Time
 		if at != nil {
 			b = at.UTC()
 		}
-		r.Add(b, key, t)
+		add(b, key, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read usage: %w", err)
+		return fmt.Errorf("read usage: %w", err)
 	}
-	return r.Done(), nil
+	return nil
+}
+
+// signed selects a group, the currency and the given sums (named s0, s1,
+// ...) from a table and its condition, each sum with sign in front.
+func signed(from, group string, sums []string, sign string) string {
+	cols := make([]string, len(sums))
+	for i, c := range sums {
+		cols[i] = fmt.Sprintf("%s%s AS s%d", sign, c, i)
+	}
+	return "SELECT " + group + " AS g, currency, " + strings.Join(cols, ", ") + " FROM " + from
 }
 
 // eventColumns are read back into an event, bodies last.
@@ -320,7 +490,7 @@ func scanEvent(row pgx.Row, bodies bool) (*event.Event, error) {
 
 // Audit pages through events newest first, without their bodies.
 func (q *Queries) Audit(ctx context.Context, aq event.AuditQuery) (*event.AuditPage, error) {
-	cond, args := where(aq.Filter, "time")
+	cond, args := where(aq.Filter, "time", nil)
 	var extra []string
 	switch aq.Status {
 	case "ok":

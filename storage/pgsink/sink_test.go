@@ -123,7 +123,7 @@ func TestShipIsExactlyOnceWithRollups(t *testing.T) {
 	if hourly != 11 || hourlyErrs != 1 || hourlyCost != 1000 || hourlyOwn != 3 {
 		t.Fatalf("hourly rollups: %d requests, %d errors, cost %d, own %d", hourly, hourlyErrs, hourlyCost, hourlyOwn)
 	}
-	for _, table := range []string{"billing_key_daily", "billing_key_monthly"} {
+	for _, table := range []string{"billing_key_daily", "billing_key_weekly", "billing_key_monthly"} {
 		var byKey, byKeyCost int64
 		if err := s.pool.QueryRow(ctx, `SELECT sum(requests)::bigint, sum(cost_micros)::bigint FROM `+table).Scan(&byKey, &byKeyCost); err != nil {
 			t.Fatal(err)
