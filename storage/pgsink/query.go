@@ -393,10 +393,11 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, a
 			}
 			selects[i] = signed(table+cond, group, append([]string{requests, errs}, sums...), sign)
 		}
-		from, group, sums = "("+strings.Join(selects, " UNION ALL ")+") u", "g", nil
-		for i := range 10 {
-			sums = append(sums, fmt.Sprintf("s%d", i))
+		named := make([]string, len(sums)+2)
+		for i := range named {
+			named[i] = fmt.Sprintf("s%d", i)
 		}
+		from, group, sums = "("+strings.Join(selects, " UNION ALL ")+") u", "g", named
 	}
 	switch {
 	case uq.Bucket == "":
