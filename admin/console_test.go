@@ -491,3 +491,42 @@ func TestChartPointsSpanTheRange(t *testing.T) {
 		t.Fatalf("open range %v", pts)
 	}
 }
+
+// TestConsoleRunsNoInlineScript: every page's behaviour comes from the
+// node's own script files, so its policy allows no inline script (an
+// injected one would not run).
+func TestConsoleRunsNoInlineScript(t *testing.T) {
+	e := newEnv(t)
+	oa := e.consoleAs(t, fsm.RoleSuperAdmin, "", "root3@example.com")
+	scriptTag := regexp.MustCompile(`<script[^>]*>`)
+	handler := regexp.MustCompile(`\son[a-z]+\s*=|javascript:`)
+	for _, p := range append(consolePages, "/login") {
+		r, _ := http.NewRequest("GET", e.srv.URL+p, nil)
+		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: oa.token})
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		html := string(b)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, res.StatusCode)
+		}
+		csp := res.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: policy %q", p, csp)
+		}
+		for _, tag := range scriptTag.FindAllString(html, -1) {
+			if !strings.Contains(tag, ` src="/static/`) {
+				t.Errorf("%s: inline script %s", p, tag)
+			}
+		}
+		if m := handler.FindString(html); m != "" {
+			t.Errorf("%s: inline event handler %q", p, m)
+		}
+		if !strings.Contains(html, `src="/static/app.js"`) {
+			t.Errorf("%s does not load the console's script", p)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
 )
@@ -155,6 +156,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	// The chart is drawn by the console's own script: no page has an
+	// inline one, and the policy allows none.
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#usage-chart .uplot canvas"))); err != nil {
+		t.Fatalf("usage chart: %v", err)
+	}
 	screenshot(t, ctx, "usage")
 
 	// Disable it from the page: the next call is refused.
@@ -168,6 +174,39 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if r := chat(p, secret, "mock-model", 8); r.status != 401 {
 		t.Fatalf("a call with the disabled key: %+v", r)
+	}
+	// Revoking asks first: dismissed, nothing happens; accepted, the key
+	// is revoked.
+	answers, asked := make(chan bool, 2), make(chan string, 2)
+	answers <- false
+	answers <- true
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			asked <- ev.Message
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: <-answers}); err != nil {
+				return
+			}
+		}
+	}()
+	revoke := chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//button[contains(., "吊销")]`)
+	if err := chromedp.Do(ctx, chromedp.Click(revoke)); err != nil {
+		t.Fatalf("revoke, dismissed: %v", err)
+	}
+	if msg := <-asked; !strings.Contains(msg, "确定吊销") {
+		t.Fatalf("revoke asked %q", msg)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/keys"),
+		chromedp.WaitVisible(chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//span[contains(., "已停用")]`)),
+		chromedp.Click(revoke),
+		chromedp.WaitVisible(chromedp.Search(`//tr[td[1][normalize-space()="browser key"]]//span[contains(., "已吊销")]`)),
+	)
+	if err != nil || len(asked) != 1 {
+		t.Fatalf("revoke, accepted: %v (%d more questions)", err, len(asked))
 	}
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/cluster"),
