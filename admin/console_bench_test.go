@@ -33,9 +33,9 @@ const (
 //	go test ./admin -run '^$' -bench ConsolePages -benchtime 40x
 //
 // The events run up to now; TENSORGATE_BENCH_NOW (RFC 3339) sets another
-// now, since the 30 days' place in the calendar decides which rollups
-// answer them (2026-11-01T12:00:00+08:00 and 2026-11-16T12:00:00+08:00
-// are the hardest days for usage by key).
+// now, since where the 30 days fall among months and weeks decides how
+// many per-key rollup rows usage by key reads (try the 1st and the 16th
+// of a month, e.g. 2026-11-16T12:00:00+08:00).
 func BenchmarkConsolePages(b *testing.B) {
 	now := time.Now()
 	if v := os.Getenv("TENSORGATE_BENCH_NOW"); v != "" {

@@ -10,18 +10,22 @@
   function charts() {
     if (!window.uPlot) { return; }
     document.querySelectorAll("[data-chart]").forEach(function (el) {
-      var data = JSON.parse(el.dataset.chart);
-      if (!data[0] || !data[0].length) { return; }
-      var labels = JSON.parse(el.dataset.labels || "[]");
-      var own = JSON.parse(el.dataset.colors || "[]");
-      var series = [el.dataset.time ? {label: el.dataset.time} : {}];
-      labels.forEach(function (label, i) {
-        var s = {label: label, stroke: own[i] || colors[i % colors.length]};
-        if (i === 0 && !own.length) { s.fill = "rgba(47,111,237,.12)"; }
-        series.push(s);
-      });
-      new uPlot({width: el.clientWidth || 800, height: Number(el.dataset.height) || 240, series: series, axes: [{}, {}]}, data, el);
+      try { draw(el); } catch (e) { console.error("chart", el.id, e); }
     });
+  }
+
+  function draw(el) {
+    var data = JSON.parse(el.dataset.chart);
+    if (!data[0] || !data[0].length) { return; }
+    var labels = JSON.parse(el.dataset.labels || "[]");
+    var own = JSON.parse(el.dataset.colors || "[]");
+    var series = [el.dataset.time ? {label: el.dataset.time} : {}];
+    labels.forEach(function (label, i) {
+      var s = {label: label, stroke: own[i] || colors[i % colors.length]};
+      if (i === 0 && !own.length) { s.fill = "rgba(47,111,237,.12)"; }
+      series.push(s);
+    });
+    new uPlot({width: el.clientWidth || 800, height: Number(el.dataset.height) || 240, series: series, axes: [{}, {}]}, data, el);
   }
 
   // <button data-copy="element-id">: copies that element's text.
