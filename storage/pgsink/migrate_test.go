@@ -64,20 +64,8 @@ func TestMigrateNeedsAReachableDatabase(t *testing.T) {
 // Events written before the hourly rollups existed are summed into them
 // by the migration that adds them; later ones by its trigger.
 func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	dsn, db := migratedTo(t, 3)
 	insert := func(id, at string, status int) {
 		t.Helper()
 		if _, err := db.Exec(`INSERT INTO audit_events (request_id, time, node, org_id, key_id, capability, model, status, cost_micros, currency, latency_ms)
@@ -95,22 +83,8 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 	}
 	insert("req_3", "2026-11-25T11:00:00Z", 200)
 	insert("req_3", "2026-11-25T11:00:00Z", 200) // skipped by ON CONFLICT: not counted
-	rows, err := db.Query(`SELECT hour, requests, errors, cost_micros, latency_ms FROM billing_hourly ORDER BY hour`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var (
-			hour                           time.Time
-			requests, errs, costs, latency int64
-		)
-		if err := rows.Scan(&hour, &requests, &errs, &costs, &latency); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s %d %d %d %d", hour.UTC().Format("15:04"), requests, errs, costs, latency))
-	}
+	got := lines(t, db, `SELECT format('%s %s %s %s %s', to_char(hour AT TIME ZONE 'UTC', 'HH24:MI'), requests, errors, cost_micros, latency_ms)
+		FROM billing_hourly ORDER BY hour`)
 	if fmt.Sprint(got) != "[10:00 2 1 14 200 11:00 1 0 7 100]" {
 		t.Fatalf("hourly rollups %v", got)
 	}
@@ -119,20 +93,8 @@ func TestHourlyRollupsTakeInOlderEvents(t *testing.T) {
 // Per-key days from before the weekly rollups existed are summed into
 // them by the migration that adds them; later events by the trigger.
 func TestWeeklyRollupsTakeInOlderDays(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
+	dsn, db := migratedTo(t, 4)
 	insert := func(id, at string) {
 		t.Helper()
 		if _, err := db.Exec(`SELECT tensorgate_audit_partition($1::timestamptz::date)`, at); err != nil {
@@ -151,23 +113,51 @@ func TestWeeklyRollupsTakeInOlderDays(t *testing.T) {
 	insert("req_3", "2026-11-28T10:00:00Z")
 	insert("req_4", "2026-11-30T10:00:00Z") // the month's last, short week
 	insert("req_5", "2026-12-31T10:00:00Z")
-	rows, err := db.Query(`SELECT week, requests, cost_micros, latency_ms FROM billing_key_weekly ORDER BY week`)
+	got := lines(t, db, `SELECT format('%s %s %s %s', to_char(week, 'MM-DD'), requests, cost_micros, latency_ms)
+		FROM billing_key_weekly ORDER BY week`)
+	if fmt.Sprint(got) != "[11-15 1 7 100 11-22 2 14 200 11-29 1 7 100 12-29 1 7 100]" {
+		t.Fatalf("weekly rollups %v", got)
+	}
+}
+
+// migratedTo opens a new database migrated up to version only, for
+// checking what a later migration does with the rows already there.
+func migratedTo(t *testing.T, version int64) (string, *sql.DB) {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, db
+}
+
+// lines answers a query of one text column as its rows.
+func lines(t *testing.T, db *sql.DB, query string) []string {
+	t.Helper()
+	rows, err := db.Query(query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var got []string
+	var out []string
 	for rows.Next() {
-		var (
-			week                    time.Time
-			requests, cost, latency int64
-		)
-		if err := rows.Scan(&week, &requests, &cost, &latency); err != nil {
+		var line string
+		if err := rows.Scan(&line); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, fmt.Sprintf("%s %d %d %d", week.Format("01-02"), requests, cost, latency))
+		out = append(out, line)
 	}
-	if fmt.Sprint(got) != "[11-15 1 7 100 11-22 2 14 200 11-29 1 7 100 12-29 1 7 100]" {
-		t.Fatalf("weekly rollups %v", got)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return out
 }

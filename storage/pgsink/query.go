@@ -381,9 +381,11 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, a
 		for i, p := range pieces {
 			pq := uq
 			pq.From, pq.To = p.from, p.to
-			table, col, requests, errs := usageSource(pq)
+			var table, col, requests, errs string
 			if t, ok := pieceTables[p.unit]; ok {
 				table, col, requests, errs = t[0], t[1], "requests", "errors"
+			} else {
+				table, col, requests, errs = usageSource(pq)
 			}
 			var cond string
 			cond, args = where(pq.Filter, col, args)

@@ -72,13 +72,7 @@ func TestQueriesAgreeWithTheEvents(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", uq, err)
 		}
-		want := event.NewReport(uq, "postgres")
-		for i := range evs {
-			if uq.Match(&evs[i]) {
-				want.AddEvent(&evs[i])
-			}
-		}
-		if w := want.Done(); !reflect.DeepEqual(got, w) {
+		if w := reportOf(uq, evs); !reflect.DeepEqual(got, w) {
 			t.Fatalf("%+v:\n got %+v\nwant %+v", uq, got, w)
 		}
 	}
@@ -307,17 +301,23 @@ func TestUsageByKeyAcrossMonths(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", uq, err)
 		}
-		want := event.NewReport(uq, "postgres")
-		for i := range evs {
-			if uq.Match(&evs[i]) {
-				want.AddEvent(&evs[i])
-			}
-		}
-		if w := want.Done(); !reflect.DeepEqual(got, w) {
+		if w := reportOf(uq, evs); !reflect.DeepEqual(got, w) {
 			t.Fatalf("%+v:\n got %+v\nwant %+v", uq, got, w)
 		}
 	}
 	if read["month"] == 0 || read["week"] == 0 || read["day"] == 0 || read["less"] < 4 {
 		t.Fatalf("pieces read: %v; want every unit, and some taken away", read)
 	}
+}
+
+// reportOf is the report uq should answer, summed from the events
+// themselves.
+func reportOf(uq event.UsageQuery, evs []event.Event) *event.UsageReport {
+	r := event.NewReport(uq, "postgres")
+	for i := range evs {
+		if uq.Match(&evs[i]) {
+			r.AddEvent(&evs[i])
+		}
+	}
+	return r.Done()
 }
