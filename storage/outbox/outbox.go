@@ -359,10 +359,9 @@ func (o *Outbox) commit(batch []appendReq) {
 		err = fmt.Errorf("append %d events to the outbox: %w", len(batch), err)
 		o.log.Error("outbox write failed", "err", err)
 	}
-	for i, r := range batch {
-		r.done <- appendRes{seq: first + uint64(i), err: err}
-	}
 	if err == nil {
+		// Count the backlog before answering, so a caller whose Append
+		// returned sees its own event in Backlog and Full.
 		o.mu.Lock()
 		for sink := range o.pending {
 			o.pending[sink] += bytes
@@ -376,7 +375,17 @@ func (o *Outbox) commit(batch []appendReq) {
 		default: // a wake-up is already pending
 		}
 	}
+	for i, r := range batch {
+		r.done <- appendRes{seq: first + uint64(i), err: err}
+	}
+	if testHookAnswered != nil {
+		testHookAnswered()
+	}
 }
+
+// testHookAnswered, when set by a test, runs after a batch's callers are
+// answered, widening the window in which they look at the outbox.
+var testHookAnswered func()
 
 // trimmer deletes shipped events off the committer's path, so appends
 // never wait behind a deletion.

@@ -246,3 +246,31 @@ func TestLargeBatchesSpanTransactions(t *testing.T) {
 		t.Fatalf("%d events, %v", len(recs), err)
 	}
 }
+
+// An Append that has returned is already counted in the backlog and in
+// Full: the data plane checks Full right after writing an event.
+func TestAppendIsCountedWhenItReturns(t *testing.T) {
+	// The committer pauses after answering: anything it counts only
+	// then would be missing when the caller looks.
+	testHookAnswered = func() { time.Sleep(2 * time.Millisecond) }
+	defer func() { testHookAnswered = nil }()
+	o, err := Open(t.TempDir(), Options{MaxBytes: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := o.Register("s"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var want int64
+	for i := range 20 {
+		if _, err := o.Append(ctx, []byte("event")); err != nil {
+			t.Fatal(err)
+		}
+		want += 9 + 5
+		if st := o.Backlog("s"); st.PendingBytes != want {
+			t.Fatalf("after append %d the backlog is %+v, want %d bytes", i, st, want)
+		}
+	}
+}
