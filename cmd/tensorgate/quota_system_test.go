@@ -110,7 +110,12 @@ func TestQuotaLimitsAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("system test")
 	}
-	ps := startCluster(t, 3, "--quota-lease-ttl", "2s")
+	// A request waits for a grant at most --quota-wait; the default
+	// (250ms) is a latency bound, and a burst of 600 under the race
+	// detector on two shared cores can take longer than that to lease,
+	// refusing requests the cluster had room for (CI once saw 150 of 200
+	// admitted). These tests are about exact counts, so they wait longer.
+	ps := startCluster(t, 3, "--quota-lease-ttl", "2s", "--quota-wait", "3s")
 	_, _ = setupUpstream(t, ps[0])
 	tok := ps[0].login("ai-gateway-admin-2026")
 	slow := mockupstream.New(mockupstream.Behavior{Latency: 300 * time.Millisecond})
