@@ -492,14 +492,15 @@ func TestChartPointsSpanTheRange(t *testing.T) {
 	}
 }
 
-// TestConsoleRunsNoInlineScript: every page's behaviour comes from the
-// node's own script files, so its policy allows no inline script (an
-// injected one would not run).
+// TestConsoleRunsNoInlineScript: every page's behaviour and look come
+// from the node's own script and style files, so its policy allows no
+// inline script or style (an injected one would not apply).
 func TestConsoleRunsNoInlineScript(t *testing.T) {
 	e := newEnv(t)
 	oa := e.consoleAs(t, fsm.RoleSuperAdmin, "", "root3@example.com")
 	scriptTag := regexp.MustCompile(`<script[^>]*>`)
 	handler := regexp.MustCompile(`\son[a-z]+\s*=|javascript:`)
+	inlineStyle := regexp.MustCompile(`<style|\sstyle\s*=`)
 	for _, p := range append(consolePages, "/login") {
 		r, _ := http.NewRequest("GET", e.srv.URL+p, nil)
 		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: oa.token})
@@ -514,7 +515,7 @@ func TestConsoleRunsNoInlineScript(t *testing.T) {
 			t.Fatalf("%s: %d", p, res.StatusCode)
 		}
 		csp := res.Header.Get("Content-Security-Policy")
-		if !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe-eval") {
+		if !strings.Contains(csp, "script-src 'self';") || !strings.Contains(csp, "style-src 'self';") || strings.Contains(csp, "unsafe-") {
 			t.Errorf("%s: policy %q", p, csp)
 		}
 		for _, tag := range scriptTag.FindAllString(html, -1) {
@@ -524,6 +525,9 @@ func TestConsoleRunsNoInlineScript(t *testing.T) {
 		}
 		if m := handler.FindString(html); m != "" {
 			t.Errorf("%s: inline event handler %q", p, m)
+		}
+		if m := inlineStyle.FindString(html); m != "" {
+			t.Errorf("%s: inline style %q (the policy blocks it)", p, m)
 		}
 		if !strings.Contains(html, `src="/static/app.js"`) {
 			t.Errorf("%s does not load the console's script", p)

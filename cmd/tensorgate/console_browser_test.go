@@ -34,7 +34,23 @@ func browser(t *testing.T) context.Context {
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	watchPolicy(t, ctx)
 	return ctx
+}
+
+// policyWatch runs first in every page the tab loads and records what the
+// page's Content-Security-Policy blocked: a console that needs something
+// its policy forbids is broken in every browser, silently.
+const policyWatch = `window.__blocked = [];
+document.addEventListener('securitypolicyviolation', e =>
+	window.__blocked.push(e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber));`
+
+// watchPolicy installs policyWatch in ctx's tab.
+func watchPolicy(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: policyWatch}); err != nil {
+		t.Fatalf("watch the pages' policy: %v", err)
+	}
 }
 
 // screenshot saves the page as a test artifact under
@@ -50,6 +66,13 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	blocked, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__blocked || []`))
+	if err != nil {
+		t.Fatalf("%s: read what the policy blocked: %v", name, err)
+	}
+	if len(blocked) > 0 {
+		t.Errorf("%s: the page's policy blocked %q", name, blocked)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "console-"+name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
@@ -240,6 +263,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	octx, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext()) // a fresh profile: no session
 	defer cancel()
+	watchPolicy(t, octx)
 	err = chromedp.Do(octx,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.CSS("#signin")),
