@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"maps"
 	"time"
 )
 
@@ -79,32 +78,39 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		now = next.QuotaClock
 	}
 	next.QuotaClock = now
-	quotas := maps.Clone(next.Quotas)
-	if quotas == nil {
-		quotas = map[string]*Quota{}
-	}
-	// Leases of nodes that stopped syncing run out here, wherever they are.
-	for key, q := range quotas {
-		for _, l := range q.Leases {
-			if !l.Expires.After(now) {
+	quotas := next.quotas.edit()
+	// Leases of nodes that stopped syncing run out here, wherever they
+	// are; only when one may have.
+	if !next.quotaExpiry.IsZero() && !next.quotaExpiry.After(now) {
+		var earliest time.Time
+		for key, q := range quotas.All() {
+			expired := false
+			for _, l := range q.Leases {
+				if !l.Expires.After(now) {
+					expired = true
+				} else if earliest.IsZero() || l.Expires.Before(earliest) {
+					earliest = l.Expires
+				}
+			}
+			if expired {
 				nq := q.clone()
 				nq.advance(next.QuotaLimit(key), now)
 				putQuota(quotas, nq)
-				break
 			}
 		}
+		next.quotaExpiry = earliest
 	}
 	out := make([]QuotaGrant, len(b.Items))
 	for i, it := range b.Items {
 		spec := next.QuotaLimit(it.Key)
 		g := QuotaGrant{Key: it.Key, Limit: spec.Limit}
 		if spec.Limit == 0 {
-			delete(quotas, it.Key)
+			quotas.Delete(it.Key)
 			out[i] = g
 			continue
 		}
 		q := &Quota{Key: it.Key}
-		if old := quotas[it.Key]; old != nil {
+		if old, ok := quotas.Get(it.Key); ok {
 			q = old.clone()
 		}
 		if q.Leases == nil {
@@ -122,6 +128,9 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		if l.Units > 0 {
 			l.Expires = now.Add(b.TTL)
 			q.Leases[b.Node] = l
+			if next.quotaExpiry.IsZero() || l.Expires.Before(next.quotaExpiry) {
+				next.quotaExpiry = l.Expires
+			}
 		} else {
 			delete(q.Leases, b.Node)
 		}
@@ -130,15 +139,15 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		putQuota(quotas, q)
 		out[i] = g
 	}
-	next.Quotas = quotas
+	next.quotas = quotas.done()
 	return out, nil
 }
 
 // putQuota stores q, or forgets it when it holds nothing.
-func putQuota(m map[string]*Quota, q *Quota) {
+func putQuota(m *cowEdit[string, *Quota], q *Quota) {
 	if q.idle() {
-		delete(m, q.Key)
+		m.Delete(q.Key)
 		return
 	}
-	m[q.Key] = q
+	m.Set(q.Key, q)
 }

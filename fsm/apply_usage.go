@@ -72,15 +72,15 @@ func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
 	if days == nil {
 		days = map[int64]*UsageSlot{}
 	}
-	touched := map[*UsageSlot]bool{}
+	edits := slotEdits{}
 	for _, r := range b.Rows {
 		switch {
 		case r.Start+r.Span <= dayCut:
 			// Older than anything kept: nothing to add it to.
 		case r.Start+r.Span <= hourCut:
-			addUsageRow(days, touched, r.Start-r.Start%daySecs, daySecs, r.UsageDims, r.UsageCount)
+			edits.add(days, r.Start-r.Start%daySecs, daySecs, r.UsageDims, r.UsageCount)
 		default:
-			addUsageRow(hours, touched, r.Start, hourSecs, r.UsageDims, r.UsageCount)
+			edits.add(hours, r.Start, hourSecs, r.UsageDims, r.UsageCount)
 		}
 	}
 	// Hours that left the hourly retention fold into their day; days
@@ -90,8 +90,8 @@ func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
 			continue
 		}
 		delete(hours, start)
-		for d, cnt := range sl.Rows {
-			addUsageRow(days, touched, start-start%daySecs, daySecs, d, cnt)
+		for d, cnt := range sl.rows.All() {
+			edits.add(days, start-start%daySecs, daySecs, d, cnt)
 		}
 	}
 	for start := range days {
@@ -99,24 +99,22 @@ func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
 			delete(days, start)
 		}
 	}
+	edits.done()
 	marks := maps.Clone(next.UsageMarks)
 	if marks == nil {
 		marks = map[string]uint64{}
 	}
 	marks[b.Stream] = b.To
 	if len(b.LastUsed) > 0 {
-		last := maps.Clone(next.KeyLastUsed)
-		if last == nil {
-			last = map[string]int64{}
-		}
+		last := next.lastUsed.edit()
 		for id, t := range b.LastUsed {
 			// Only keys the cluster knows: a batch can't grow the map
 			// with names of its own.
-			if next.Keys[id] != nil && t > last[id] {
-				last[id] = t
+			if cur, _ := last.Get(id); next.Keys[id] != nil && t > cur {
+				last.Set(id, t)
 			}
 		}
-		next.KeyLastUsed = last
+		next.lastUsed = last.done()
 	}
 	next.UsageHours, next.UsageDays, next.UsageMarks = hours, days, marks
 	return &UsageAddResult{Counted: true, Mark: b.To}, nil

@@ -322,7 +322,7 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 				continue
 			}
 			q := &Quota{Key: key}
-			if cur := s.Quotas[key]; cur != nil {
+			if cur := s.Quota(key); cur != nil {
 				q = cur.clone()
 			}
 			q.advance(spec, now)
@@ -382,4 +382,11 @@ func budgetPeriodEnd(period string, t time.Time, loc *time.Location) time.Time {
 		return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
 	}
 	return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+}
+
+// Quota is the state of the limit with quota key key, nil when it holds
+// nothing (no consumption in its window, no lease).
+func (s *State) Quota(key string) *Quota {
+	q, _ := s.quotas.Get(key)
+	return q
 }

@@ -76,7 +76,7 @@ func TestExpiredLeaseCountsAsSpent(t *testing.T) {
 	if g := e.sync("b", rpm, 0, 0, 100); g.Granted != 50 {
 		t.Fatalf("after expiry: %+v", g)
 	}
-	st := e.b.View().Quotas[rpm]
+	st := e.b.View().Quota(rpm)
 	if _, ok := st.Leases["dead"]; ok {
 		t.Fatal("expired lease kept")
 	}
@@ -112,14 +112,14 @@ func TestBudgetPeriodsFollowTheOrgCalendar(t *testing.T) {
 	if g := e.sync("a", key, 150, 0, 0); g.Held != 0 || g.Available != 850 {
 		t.Fatalf("debt: %+v", g)
 	}
-	if q := e.b.View().Quotas[key]; q.Period != "2026-11" || q.Spent != 150 {
+	if q := e.b.View().Quota(key); q.Period != "2026-11" || q.Spent != 150 {
 		t.Fatalf("period %q spent %d", q.Period, q.Spent)
 	}
 	e.at(time.Second, start) // midnight, 1 December in Shanghai
 	if g := e.sync("a", key, 0, 0, 1000); g.Granted != 1000 {
 		t.Fatalf("new month: %+v", g)
 	}
-	if q := e.b.View().Quotas[key]; q.Period != "2026-12" || q.Spent != 0 {
+	if q := e.b.View().Quota(key); q.Period != "2026-12" || q.Spent != 0 {
 		t.Fatalf("period %q spent %d", q.Period, q.Spent)
 	}
 
@@ -194,8 +194,8 @@ func TestRemovedLimitAndBadSyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q := s.Quotas[key]; q == nil || q.Leases["a"].Units != 5 || !s.QuotaClock.Equal(e.now) {
-		t.Fatalf("snapshot quotas %+v clock %v", s.Quotas, s.QuotaClock)
+	if q := s.Quota(key); q == nil || q.Leases["a"].Units != 5 || !s.QuotaClock.Equal(e.now) {
+		t.Fatalf("snapshot quotas %+v clock %v", s.Quota(key), s.QuotaClock)
 	}
 }
 

@@ -112,8 +112,9 @@ func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 			return err
 		}
 	}
-	for _, k := range sortedKeys(s.Quotas) {
-		if err := put(recQuota, s.Quotas[k]); err != nil {
+	for _, k := range sortedCowKeys(s.quotas) {
+		q, _ := s.quotas.Get(k)
+		if err := put(recQuota, q); err != nil {
 			return err
 		}
 	}
@@ -127,8 +128,9 @@ func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 			return err
 		}
 	}
-	for _, id := range sortedKeys(s.KeyLastUsed) {
-		if err := put(recLastUsed, keyLastUsed{Key: id, Time: s.KeyLastUsed[id]}); err != nil {
+	for _, id := range sortedCowKeys(s.lastUsed) {
+		t, _ := s.lastUsed.Get(id)
+		if err := put(recLastUsed, keyLastUsed{Key: id, Time: t}); err != nil {
 			return err
 		}
 	}
@@ -160,6 +162,7 @@ func readSnapshot(r io.Reader) (*State, []*applied, error) {
 		return nil, nil, fmt.Errorf("%w: unsupported version %d", ErrBadSnapshot, v)
 	}
 	s := emptyState()
+	rs := &restoring{s: s, quotas: s.quotas.edit(), lastUsed: s.lastUsed.edit(), slots: slotEdits{}}
 	var appliedList []*applied
 	for {
 		t, err := br.ReadByte()
@@ -187,15 +190,40 @@ func readSnapshot(r io.Reader) (*State, []*applied, error) {
 			appliedList = append(appliedList, &a)
 			continue
 		}
-		if err := s.readRecord(t, b); err != nil {
+		if err := rs.record(t, b); err != nil {
 			return nil, nil, err
 		}
 	}
+	rs.finish()
 	s.rebuildIndexes()
 	return s, appliedList, nil
 }
 
-func (s *State) readRecord(t byte, b []byte) error {
+// restoring is a State being read from a snapshot, with its copy-on-write
+// maps open for writing until the end.
+type restoring struct {
+	s        *State
+	quotas   *cowEdit[string, *Quota]
+	lastUsed *cowEdit[string, int64]
+	slots    slotEdits
+}
+
+// finish closes the maps and derives what the snapshot does not hold.
+func (r *restoring) finish() {
+	r.s.quotas = r.quotas.done()
+	r.s.lastUsed = r.lastUsed.done()
+	r.slots.done()
+	for _, q := range r.s.quotas.All() {
+		for _, l := range q.Leases {
+			if r.s.quotaExpiry.IsZero() || l.Expires.Before(r.s.quotaExpiry) {
+				r.s.quotaExpiry = l.Expires
+			}
+		}
+	}
+}
+
+func (r *restoring) record(t byte, b []byte) error {
+	s := r.s
 	var err error
 	switch t {
 	case recMeta:
@@ -220,11 +248,21 @@ func (s *State) readRecord(t byte, b []byte) error {
 	case recPolicy:
 		_, err = readInto(b, s.Policies, func(p *Policy) string { return p.OrgID })
 	case recQuota:
-		_, err = readInto(b, s.Quotas, func(q *Quota) string { return q.Key })
+		var q Quota
+		if err = json.Unmarshal(b, &q); err == nil {
+			switch _, dup := r.quotas.Get(q.Key); {
+			case q.Key == "":
+				err = errors.New("record without id")
+			case dup:
+				err = fmt.Errorf("duplicate record %q", q.Key)
+			default:
+				r.quotas.Set(q.Key, &q)
+			}
+		}
 	case recQuotaClk:
 		err = json.Unmarshal(b, &s.QuotaClock)
 	case recUsage:
-		err = s.readUsageRow(b)
+		err = r.usageRow(b)
 	case recUsageMrk:
 		var m usageMark
 		if err = json.Unmarshal(b, &m); err == nil && m.Stream == "" {
@@ -242,10 +280,7 @@ func (s *State) readRecord(t byte, b []byte) error {
 			err = errors.New("last use without key")
 		}
 		if err == nil {
-			if s.KeyLastUsed == nil {
-				s.KeyLastUsed = map[string]int64{}
-			}
-			s.KeyLastUsed[l.Key] = l.Time
+			r.lastUsed.Set(l.Key, l.Time)
 		}
 	default:
 		return fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, t)

@@ -26,8 +26,12 @@ type State struct {
 	Routes        map[string]*Route
 	Prices        map[string]*Price
 	Policies      map[string]*Policy
-	// Quotas are the limits' consumption and leases, by quota key.
-	Quotas map[string]*Quota
+	// quotas are the limits' consumption and leases, by quota key.
+	quotas cowMap[string, *Quota]
+	// quotaExpiry is no later than the earliest lease expiry in quotas
+	// (zero: no lease), so a sync looks for expired leases only when one
+	// may have run out, not through every limit every time.
+	quotaExpiry time.Time
 	// QuotaClock is the latest time a quota command was applied at.
 	QuotaClock time.Time
 	usageState
@@ -47,7 +51,6 @@ func emptyState() *State {
 		Routes:       map[string]*Route{},
 		Prices:       map[string]*Price{},
 		Policies:     map[string]*Policy{},
-		Quotas:       map[string]*Quota{},
 		keysByHash:   map[[32]byte]*Key{},
 		usersByEmail: map[string]*User{},
 	}

@@ -83,11 +83,7 @@ type UsageRow struct {
 // immutable once stored in a State; apply copies the ones it changes.
 type UsageSlot struct {
 	Start, Span int64
-	Rows        map[UsageDims]UsageCount
-}
-
-func (s *UsageSlot) clone() *UsageSlot {
-	return &UsageSlot{Start: s.Start, Span: s.Span, Rows: maps.Clone(s.Rows)}
+	rows        cowMap[UsageDims, UsageCount]
 }
 
 // usageState is the part of State the counters live in.
@@ -98,15 +94,15 @@ type usageState struct {
 	// UsageMarks is, per event stream (a node's outbox), the last event
 	// sequence number counted, so a batch sent twice counts once.
 	UsageMarks map[string]uint64
-	// KeyLastUsed is, per key, the time of its latest counted request
+	// lastUsed is, per key, the time of its latest counted request
 	// (Unix seconds).
-	KeyLastUsed map[string]int64
+	lastUsed cowMap[string, int64]
 }
 
 // LastUsed is when a key was last used, zero if never (as far as the
 // counters know: events reach them within seconds).
 func (s *State) LastUsed(keyID string) time.Time {
-	if t, ok := s.KeyLastUsed[keyID]; ok {
+	if t, ok := s.lastUsed.Get(keyID); ok {
 		return time.Unix(t, 0)
 	}
 	return time.Time{}
@@ -131,7 +127,7 @@ func (s *State) UsageRows(from, to time.Time, fn func(UsageRow)) {
 			if sl.Start >= hi || sl.Start+sl.Span <= lo {
 				continue
 			}
-			for d, c := range sl.Rows {
+			for d, c := range sl.rows.All() {
 				fn(UsageRow{Start: sl.Start, Span: sl.Span, UsageDims: d, UsageCount: c})
 			}
 		}
@@ -152,23 +148,42 @@ func (s *State) usageRowsSorted() []UsageRow {
 	return rows
 }
 
-// addUsageRow adds r to its slot in slots, copying the slot the first time
-// this apply touches it.
-func addUsageRow(slots map[int64]*UsageSlot, touched map[*UsageSlot]bool, start, span int64, d UsageDims, c UsageCount) {
-	sl := slots[start]
-	switch {
-	case sl == nil:
-		sl = &UsageSlot{Start: start, Span: span, Rows: map[UsageDims]UsageCount{}}
-		slots[start] = sl
-		touched[sl] = true
-	case !touched[sl]:
-		sl = sl.clone()
-		slots[start] = sl
-		touched[sl] = true
-	}
-	cur := sl.Rows[d]
+// slotEdits are the slots one apply (or a snapshot's restore) writes,
+// each a new slot whose counters are being changed.
+type slotEdits map[*UsageSlot]*cowEdit[UsageDims, UsageCount]
+
+// add adds a counter to its slot in slots, replacing the stored slot with
+// a new one the first time it is touched.
+func (t slotEdits) add(slots map[int64]*UsageSlot, start, span int64, d UsageDims, c UsageCount) {
+	e := t.rows(slots, start, span)
+	cur, _ := e.Get(d)
 	cur.Add(c)
-	sl.Rows[d] = cur
+	e.Set(d, cur)
+}
+
+// rows is the edit of slots' slot at start, made on first use.
+func (t slotEdits) rows(slots map[int64]*UsageSlot, start, span int64) *cowEdit[UsageDims, UsageCount] {
+	sl := slots[start]
+	if e := t[sl]; sl != nil && e != nil {
+		return e
+	}
+	ns := &UsageSlot{Start: start, Span: span}
+	var e *cowEdit[UsageDims, UsageCount]
+	if sl != nil {
+		e = sl.rows.edit()
+	} else {
+		e = cowMap[UsageDims, UsageCount]{}.edit()
+	}
+	slots[start] = ns
+	t[ns] = e
+	return e
+}
+
+// done stores every edited slot's counters.
+func (t slotEdits) done() {
+	for sl, e := range t {
+		sl.rows = e.done()
+	}
 }
 
 // usageMark is a snapshot record of UsageMarks.
@@ -183,8 +198,9 @@ type keyLastUsed struct {
 	Time int64  `json:"time"`
 }
 
-// readUsageRow restores one counter from a snapshot record.
-func (s *State) readUsageRow(b []byte) error {
+// usageRow restores one counter from a snapshot record.
+func (rs *restoring) usageRow(b []byte) error {
+	s := rs.s
 	var r UsageRow
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
@@ -202,14 +218,10 @@ func (s *State) readUsageRow(b []byte) error {
 	if *slots == nil {
 		*slots = map[int64]*UsageSlot{}
 	}
-	sl := (*slots)[r.Start]
-	if sl == nil {
-		sl = &UsageSlot{Start: r.Start, Span: r.Span, Rows: map[UsageDims]UsageCount{}}
-		(*slots)[r.Start] = sl
-	}
-	if _, dup := sl.Rows[r.UsageDims]; dup {
+	rows := rs.slots.rows(*slots, r.Start, r.Span)
+	if _, dup := rows.Get(r.UsageDims); dup {
 		return fmt.Errorf("duplicate usage counter at %d", r.Start)
 	}
-	sl.Rows[r.UsageDims] = r.UsageCount
+	rows.Set(r.UsageDims, r.UsageCount)
 	return nil
 }

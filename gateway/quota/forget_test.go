@@ -64,7 +64,7 @@ func TestQuietLimitsAreForgotten(t *testing.T) {
 	admit()
 	now.Add(int64(time.Second)) // the report is due
 	m.SyncOnce(ctx)
-	q := b.View().Quotas[fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindTPM)]
+	q := b.View().Quota(fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindTPM))
 	if q == nil || q.Used(b.View().QuotaLimit(q.Key), clock()) != 7 {
 		t.Fatalf("tpm after the limit came back: %+v", q)
 	}

@@ -109,7 +109,7 @@ func TestBudgetNeverOverspends(t *testing.T) {
 	for _, m := range c.nodes {
 		m.SyncOnce(context.Background())
 	}
-	q := c.raft.b.View().Quotas[fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindBudget)]
+	q := c.raft.b.View().Quota(fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindBudget))
 	if q == nil || q.Spent > 10*price || 10*price-q.Spent >= price {
 		t.Fatalf("spent %+v", q)
 	}
