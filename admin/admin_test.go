@@ -589,7 +589,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 		t.Fatalf("restore: %d %s", r.status, r.body)
 	}
 	v := dst.fsm.View()
-	if _, ok := v.OrgByName("research"); !ok || v.Keys[key["id"].(string)] == nil {
+	if _, ok := v.OrgByName("research"); !ok || v.Key(key["id"].(string)) == nil {
 		t.Fatal("restored state lacks the org or the key")
 	}
 }

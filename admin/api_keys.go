@@ -83,7 +83,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	now := s.d.Now()
 	out := []keyJSON{}
 	st := s.d.Viewer.View()
-	for _, k := range st.Keys {
+	for _, k := range st.AllKeys() {
 		if !p.canRead(k.OrgID) || (orgFilter != "" && k.OrgID != orgFilter) {
 			continue
 		}
@@ -96,8 +96,8 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) lookupKey(r *http.Request) (*fsm.Key, error) {
 	id := chi.URLParam(r, "id")
-	k, ok := s.d.Viewer.View().Keys[id]
-	if !ok || !principalFrom(r.Context()).canRead(k.OrgID) {
+	k := s.d.Viewer.View().Key(id)
+	if k == nil || !principalFrom(r.Context()).canRead(k.OrgID) {
 		return nil, notFoundErr("key " + id + " not found")
 	}
 	return k, nil

@@ -57,12 +57,12 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.propose(r.Context(), fsm.TypeRestoreState, fsm.RestoreBody{Snapshot: b}); err != nil {
 		return err
 	}
-	s.log.Warn("replicated state restored from a snapshot", "orgs", len(st.Orgs), "keys", len(st.Keys), "providers", len(st.Providers))
+	s.log.Warn("replicated state restored from a snapshot", "orgs", len(st.Orgs), "keys", st.KeyCount(), "providers", len(st.Providers))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"restored":  true,
 		"orgs":      len(st.Orgs),
 		"users":     len(st.Users),
-		"keys":      len(st.Keys),
+		"keys":      st.KeyCount(),
 		"providers": len(st.Providers),
 	})
 	return nil

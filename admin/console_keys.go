@@ -64,7 +64,7 @@ func (s *Server) keysData(r *http.Request) keysData {
 	slices.SortFunc(d.Orgs, func(a, b *fsm.Org) int { return strings.Compare(a.Name, b.Name) })
 	search := strings.ToLower(d.Search)
 	var match []*fsm.Key
-	for _, k := range st.Keys {
+	for _, k := range st.AllKeys() {
 		if !p.canRead(k.OrgID) || (d.Org != "" && k.OrgID != d.Org) {
 			continue
 		}
@@ -216,10 +216,10 @@ func keyForm(r *http.Request) (keyRequest, error) {
 func (s *Server) keysAction(w http.ResponseWriter, r *http.Request) {
 	lang := langOf(r)
 	p := principalFrom(r.Context())
-	k, ok := s.d.Viewer.View().Keys[chi.URLParam(r, "id")]
+	k := s.d.Viewer.View().Key(chi.URLParam(r, "id"))
 	var err error
 	switch {
-	case !ok || !p.canRead(k.OrgID):
+	case k == nil || !p.canRead(k.OrgID):
 		err = notFoundErr("key not found")
 	case !p.canManage(k.OrgID):
 		err = forbidden("you may not change keys in this org")

@@ -124,7 +124,7 @@ func busiest(groups []event.Group, n int) []event.Group {
 func keyNames(st *fsm.State, groups []event.Group) map[string]string {
 	names := map[string]string{}
 	for _, g := range groups {
-		if k := st.Keys[g.Key]; k != nil {
+		if k := st.Key(g.Key); k != nil {
 			names[g.Key] = k.Name
 		}
 	}

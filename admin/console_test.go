@@ -100,7 +100,7 @@ func TestConsoleAuthorizationAndCSRF(t *testing.T) {
 		t.Fatalf("create: %d %.500s", code, page)
 	}
 	var made *fsm.Key
-	for _, k := range e.fsm.View().Keys {
+	for _, k := range e.fsm.View().AllKeys() {
 		if k.Name == "made in console" {
 			made = k
 		}
@@ -132,7 +132,7 @@ func TestConsoleAuthorizationAndCSRF(t *testing.T) {
 			t.Errorf("member POST %s: %d, want 403", path, code)
 		}
 	}
-	if e.fsm.View().Keys[ownKey].RevokedAt != nil {
+	if e.fsm.View().Key(ownKey).RevokedAt != nil {
 		t.Fatal("a member revoked a key")
 	}
 	// The org admin may not change the cluster either.
@@ -145,7 +145,7 @@ func TestConsoleAuthorizationAndCSRF(t *testing.T) {
 			t.Errorf("%s: %d %s", action, code, loc)
 		}
 	}
-	if e.fsm.View().Keys[made.ID].Disabled {
+	if e.fsm.View().Key(made.ID).Disabled {
 		t.Error("key still disabled after enable")
 	}
 }

@@ -4,8 +4,8 @@ import "maps"
 
 // checkUpsert enforces create-versus-replace semantics and optimistic
 // concurrency for a record map. It returns the current record, if any.
-func checkUpsert[T any](m map[string]*T, id string, create bool, expect uint64, version func(*T) uint64, what string) (*T, error) {
-	old, exists := m[id]
+func checkUpsert[T any](old *T, id string, create bool, expect uint64, version func(*T) uint64, what string) (*T, error) {
+	exists := old != nil
 	switch {
 	case create && exists:
 		return nil, conflict("id", "%s %q already exists", what, id)

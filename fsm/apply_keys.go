@@ -1,7 +1,5 @@
 package fsm
 
-import "maps"
-
 func init() {
 	register(TypeKeyUpsert, applyKeyUpsert)
 	register(TypeKeyDelete, applyKeyRevoke)
@@ -13,7 +11,7 @@ func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
 	if err := k.Validate(); err != nil {
 		return nil, err
 	}
-	old, err := checkUpsert(next.Keys, k.ID, b.Create, b.ExpectVersion, func(k *Key) uint64 { return k.Version }, "key")
+	old, err := checkUpsert(next.Key(k.ID), k.ID, b.Create, b.ExpectVersion, func(k *Key) uint64 { return k.Version }, "key")
 	if err != nil {
 		return nil, err
 	}
@@ -33,17 +31,14 @@ func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
 		}
 		k.CreatedAt, k.CreatedBy = old.CreatedAt, old.CreatedBy
 	} else {
-		if _, dup := next.keysByHash[sum]; dup {
+		if _, dup := next.keysByHash.Get(sum); dup {
 			return nil, conflict("hash", "a key with this secret already exists")
 		}
 		k.CreatedAt = c.Time
 	}
 	k.RevokedAt = nil
 	k.UpdatedAt, k.Version = c.Time, index
-	next.Keys = with(next.Keys, k.ID, &k)
-	byHash := maps.Clone(next.keysByHash)
-	byHash[sum] = &k
-	next.keysByHash = byHash
+	next.putKey(&k, sum)
 	return &k, nil
 }
 
@@ -51,8 +46,8 @@ func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
 // bills that name it still resolve; the key never authenticates again.
 func applyKeyRevoke(next *State, c decoded, index uint64) (any, error) {
 	b := decodeBody[DeleteBody](c)
-	old, ok := next.Keys[b.ID]
-	if !ok {
+	old := next.Key(b.ID)
+	if old == nil {
 		return nil, notFound("key %q not found", b.ID)
 	}
 	if old.RevokedAt != nil {
@@ -62,11 +57,15 @@ func applyKeyRevoke(next *State, c decoded, index uint64) (any, error) {
 	at := c.Time
 	k.RevokedAt = &at
 	k.UpdatedAt, k.Version = c.Time, index
-	next.Keys = with(next.Keys, k.ID, &k)
-	if sum, ok := hashKey(k.Hash); ok {
-		byHash := maps.Clone(next.keysByHash)
-		byHash[sum] = &k
-		next.keysByHash = byHash
-	}
+	sum, _ := hashKey(k.Hash) // validated when the key was stored
+	next.putKey(&k, sum)
 	return &k, nil
+}
+
+// putKey stores k, found by its id and by sum, the SHA-256 of its secret.
+func (s *State) putKey(k *Key, sum [32]byte) {
+	keys, byHash := s.keys.edit(), s.keysByHash.edit()
+	keys.Set(k.ID, k)
+	byHash.Set(sum, k)
+	s.keys, s.keysByHash = keys.done(), byHash.done()
 }

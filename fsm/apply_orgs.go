@@ -11,7 +11,7 @@ func applyOrgUpsert(next *State, c decoded, index uint64) (any, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	old, err := checkUpsert(next.Orgs, o.ID, b.Create, b.ExpectVersion, func(o *Org) uint64 { return o.Version }, "org")
+	old, err := checkUpsert(next.Orgs[o.ID], o.ID, b.Create, b.ExpectVersion, func(o *Org) uint64 { return o.Version }, "org")
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func applyOrgDelete(next *State, c decoded, _ uint64) (any, error) {
 	if len(next.Orgs) == 1 {
 		return nil, conflict("id", "the last org cannot be deleted")
 	}
-	for _, k := range next.Keys {
+	for _, k := range next.AllKeys() {
 		if k.OrgID == b.ID && k.RevokedAt == nil {
 			return nil, conflict("id", "org %q still has active keys; revoke them first", b.ID)
 		}

@@ -13,7 +13,7 @@ func applyProviderUpsert(next *State, c decoded, index uint64) (any, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	old, err := checkUpsert(next.Providers, p.Slug, b.Create, b.ExpectVersion, func(p *Provider) uint64 { return p.Version }, "provider")
+	old, err := checkUpsert(next.Providers[p.Slug], p.Slug, b.Create, b.ExpectVersion, func(p *Provider) uint64 { return p.Version }, "provider")
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
 		for id, t := range b.LastUsed {
 			// Only keys the cluster knows: a batch can't grow the map
 			// with names of its own.
-			if cur, _ := last.Get(id); next.Keys[id] != nil && t > cur {
+			if cur, _ := last.Get(id); next.Key(id) != nil && t > cur {
 				last.Set(id, t)
 			}
 		}

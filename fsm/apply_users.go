@@ -11,7 +11,7 @@ func applyUserUpsert(next *State, c decoded, index uint64) (any, error) {
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	old, err := checkUpsert(next.Users, u.ID, b.Create, b.ExpectVersion, func(u *User) uint64 { return u.Version }, "user")
+	old, err := checkUpsert(next.Users[u.ID], u.ID, b.Create, b.ExpectVersion, func(u *User) uint64 { return u.Version }, "user")
 	if err != nil {
 		return nil, err
 	}

@@ -206,7 +206,7 @@ func TestKeyLifecycle(t *testing.T) {
 	k3 := testKey("k3", hashB)
 	k3.ExpiresAt = &exp
 	h.mustApply(TypeKeyUpsert, KeyUpsertBody{Key: k3, Create: true})
-	got = h.f.View().Keys["k3"]
+	got = h.f.View().Key("k3")
 	if !got.Usable(t0) || got.Usable(exp) {
 		t.Fatal("expiry not honoured")
 	}
@@ -283,6 +283,8 @@ func populated(t *testing.T) *harness {
 // earlier than a restored one.
 var stateCmp = cmp.Options{cmp.AllowUnexported(State{}, usageState{}, UsageSlot{}), cmpopts.EquateEmpty(),
 	cmpopts.IgnoreFields(State{}, "quotaExpiry"),
+	cmp.Transformer("keys", plainMap[string, *Key]),
+	cmp.Transformer("keysByHash", plainMap[[32]byte, *Key]),
 	cmp.Transformer("quotas", plainMap[string, *Quota]),
 	cmp.Transformer("lastUsed", plainMap[string, int64]),
 	cmp.Transformer("rows", plainMap[UsageDims, UsageCount])}
@@ -333,8 +335,8 @@ func TestRestoreCommand(t *testing.T) {
 	dst.mustApply(TypeBootstrap, bootstrapBody())
 	dst.mustApply(TypeRestoreState, RestoreBody{Snapshot: buf.Bytes()})
 	got := dst.f.View()
-	if len(got.Keys) != 2 || got.Orgs["org2"] == nil || got.Providers["claude"] == nil {
-		t.Fatalf("restore lost records: %d keys", len(got.Keys))
+	if got.KeyCount() != 2 || got.Orgs["org2"] == nil || got.Providers["claude"] == nil {
+		t.Fatalf("restore lost records: %d keys", got.KeyCount())
 	}
 	if _, err := dst.apply(TypeRestoreState, RestoreBody{Snapshot: []byte("junk")}); !IsCode(err, CodeInvalid) {
 		t.Fatalf("junk snapshot: got %v, want invalid", err)

@@ -103,7 +103,7 @@ func (s *State) QuotaLimit(key string) LimitSpec {
 	)
 	switch scope {
 	case ScopeKey:
-		k := s.Keys[id]
+		k := s.Key(id)
 		if k == nil || k.RevokedAt != nil {
 			return LimitSpec{}
 		}
@@ -343,7 +343,7 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 			out = append(out, st)
 		}
 	}
-	for _, k := range s.Keys {
+	for _, k := range s.AllKeys() {
 		if k.RevokedAt == nil {
 			add(ScopeKey, k.ID, k.OrgID, k.Limits)
 		}

@@ -13,7 +13,7 @@ import (
 // already holds n keys, each with an RPM limit some node leases: the cost
 // of a write must not grow with what the state holds.
 func BenchmarkApplyAtScale(b *testing.B) {
-	for _, n := range []int{1_000, 10_000} {
+	for _, n := range []int{1_000, 10_000, 100_000} {
 		bl := fsmtest.New(b)
 		for i := range n {
 			bl.Apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Create: true, Key: fsm.Key{ID: fmt.Sprintf("k%d", i), OrgID: "org1",

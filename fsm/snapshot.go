@@ -82,8 +82,8 @@ func writeSnapshot(w io.Writer, s *State, applied []*applied) error {
 			return err
 		}
 	}
-	for _, id := range sortedKeys(s.Keys) {
-		if err := put(recKey, s.Keys[id]); err != nil {
+	for _, id := range sortedCowKeys(s.keys) {
+		if err := put(recKey, s.Key(id)); err != nil {
 			return err
 		}
 	}
@@ -162,7 +162,7 @@ func readSnapshot(r io.Reader) (*State, []*applied, error) {
 		return nil, nil, fmt.Errorf("%w: unsupported version %d", ErrBadSnapshot, v)
 	}
 	s := emptyState()
-	rs := &restoring{s: s, quotas: s.quotas.edit(), lastUsed: s.lastUsed.edit(), slots: slotEdits{}}
+	rs := &restoring{s: s, keys: s.keys.edit(), quotas: s.quotas.edit(), lastUsed: s.lastUsed.edit(), slots: slotEdits{}}
 	var appliedList []*applied
 	for {
 		t, err := br.ReadByte()
@@ -203,6 +203,7 @@ func readSnapshot(r io.Reader) (*State, []*applied, error) {
 // maps open for writing until the end.
 type restoring struct {
 	s        *State
+	keys     *cowEdit[string, *Key]
 	quotas   *cowEdit[string, *Quota]
 	lastUsed *cowEdit[string, int64]
 	slots    slotEdits
@@ -210,6 +211,7 @@ type restoring struct {
 
 // finish closes the maps and derives what the snapshot does not hold.
 func (r *restoring) finish() {
+	r.s.keys = r.keys.done()
 	r.s.quotas = r.quotas.done()
 	r.s.lastUsed = r.lastUsed.done()
 	r.slots.done()
@@ -235,7 +237,7 @@ func (r *restoring) record(t byte, b []byte) error {
 	case recUser:
 		_, err = readInto(b, s.Users, func(u *User) string { return u.ID })
 	case recKey:
-		_, err = readInto(b, s.Keys, func(k *Key) string { return k.ID })
+		err = readIntoCow(b, r.keys, func(k *Key) string { return k.ID })
 	case recProvider:
 		var slug string
 		if slug, err = readInto(b, s.Providers, func(p *Provider) string { return p.Slug }); err == nil {
@@ -248,17 +250,7 @@ func (r *restoring) record(t byte, b []byte) error {
 	case recPolicy:
 		_, err = readInto(b, s.Policies, func(p *Policy) string { return p.OrgID })
 	case recQuota:
-		var q Quota
-		if err = json.Unmarshal(b, &q); err == nil {
-			switch _, dup := r.quotas.Get(q.Key); {
-			case q.Key == "":
-				err = errors.New("record without id")
-			case dup:
-				err = fmt.Errorf("duplicate record %q", q.Key)
-			default:
-				r.quotas.Set(q.Key, &q)
-			}
-		}
+		err = readIntoCow(b, r.quotas, func(q *Quota) string { return q.Key })
 	case recQuotaClk:
 		err = json.Unmarshal(b, &s.QuotaClock)
 	case recUsage:
@@ -293,6 +285,18 @@ func (r *restoring) record(t byte, b []byte) error {
 
 // readInto decodes one record into m and returns its id.
 func readInto[T any](b []byte, m map[string]*T, id func(*T) string) (string, error) {
+	return readRecord(b, id, func(k string) bool { return m[k] != nil }, func(k string, v *T) { m[k] = v })
+}
+
+// readIntoCow is readInto for a copy-on-write map being restored.
+func readIntoCow[T any](b []byte, m *cowEdit[string, *T], id func(*T) string) error {
+	_, err := readRecord(b, id, func(k string) bool { _, ok := m.Get(k); return ok }, m.Set)
+	return err
+}
+
+// readRecord decodes one record, refusing one without an id or whose id
+// is already taken, stores it with set and returns its id.
+func readRecord[T any](b []byte, id func(*T) string, has func(string) bool, set func(string, *T)) (string, error) {
 	v := new(T)
 	if err := json.Unmarshal(b, v); err != nil {
 		return "", err
@@ -301,10 +305,10 @@ func readInto[T any](b []byte, m map[string]*T, id func(*T) string) (string, err
 	if k == "" {
 		return "", errors.New("record without id")
 	}
-	if _, dup := m[k]; dup {
+	if has(k) {
 		return "", fmt.Errorf("duplicate record %q", k)
 	}
-	m[k] = v
+	set(k, v)
 	return k, nil
 }
 

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/hex"
+	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -19,7 +20,7 @@ type State struct {
 	Meta      Meta
 	Orgs      map[string]*Org
 	Users     map[string]*User
-	Keys      map[string]*Key
+	keys      cowMap[string, *Key]
 	Providers map[string]*Provider
 	// ProviderOrder lists provider slugs in resolution order.
 	ProviderOrder []string
@@ -36,7 +37,7 @@ type State struct {
 	QuotaClock time.Time
 	usageState
 
-	keysByHash   map[[32]byte]*Key
+	keysByHash   cowMap[[32]byte, *Key]
 	usersByEmail map[string]*User
 	// Index is the raft index this state reflects.
 	Index uint64
@@ -46,12 +47,10 @@ func emptyState() *State {
 	return &State{
 		Orgs:         map[string]*Org{},
 		Users:        map[string]*User{},
-		Keys:         map[string]*Key{},
 		Providers:    map[string]*Provider{},
 		Routes:       map[string]*Route{},
 		Prices:       map[string]*Price{},
 		Policies:     map[string]*Policy{},
-		keysByHash:   map[[32]byte]*Key{},
 		usersByEmail: map[string]*User{},
 	}
 }
@@ -68,9 +67,21 @@ func (s *State) Bootstrapped() bool { return s.Meta.ClusterID != "" }
 
 // KeyByHash finds a key by the SHA-256 of its secret.
 func (s *State) KeyByHash(sum [32]byte) (*Key, bool) {
-	k, ok := s.keysByHash[sum]
-	return k, ok
+	return s.keysByHash.Get(sum)
 }
+
+// Key is the key with id (revoked ones included), nil when there is none.
+func (s *State) Key(id string) *Key {
+	k, _ := s.keys.Get(id)
+	return k
+}
+
+// AllKeys yields every key, revoked ones included, in no particular
+// order.
+func (s *State) AllKeys() iter.Seq2[string, *Key] { return s.keys.All() }
+
+// KeyCount is the number of keys, revoked ones included.
+func (s *State) KeyCount() int { return s.keys.Len() }
 
 // UserByEmail finds a user by email address.
 func (s *State) UserByEmail(email string) (*User, bool) {
@@ -114,12 +125,13 @@ func hashKey(hexHash string) ([32]byte, bool) {
 
 // rebuildIndexes recomputes the secondary indexes from the primary maps.
 func (s *State) rebuildIndexes() {
-	s.keysByHash = make(map[[32]byte]*Key, len(s.Keys))
-	for _, k := range s.Keys {
+	byHash := cowMap[[32]byte, *Key]{}.edit()
+	for _, k := range s.keys.All() {
 		if sum, ok := hashKey(k.Hash); ok {
-			s.keysByHash[sum] = k
+			byHash.Set(sum, k)
 		}
 	}
+	s.keysByHash = byHash.done()
 	s.usersByEmail = make(map[string]*User, len(s.Users))
 	for _, u := range s.Users {
 		s.usersByEmail[u.Email] = u

@@ -42,7 +42,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, rid, capability s
 	if err != nil {
 		return nil, p, err
 	}
-	if state.Keys[p.Key.ID] == nil {
+	if state.Key(p.Key.ID) == nil {
 		state = s.state.View() // the key came with a catch-up
 	}
 	ev := &event.Event{RequestID: rid, Time: start.UTC().Truncate(time.Microsecond), Node: s.cfg.NodeID, OrgID: p.Org.ID,

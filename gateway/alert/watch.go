@@ -136,7 +136,7 @@ func (w *Watcher) Refused(key string) {
 	scope, id, kind, _ := fsm.ParseQuotaKey(key)
 	org := id
 	if scope == fsm.ScopeKey {
-		if k := w.State.View().Keys[id]; k != nil {
+		if k := w.State.View().Key(id); k != nil {
 			org = k.OrgID
 		}
 	}

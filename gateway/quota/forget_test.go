@@ -32,7 +32,7 @@ func TestQuietLimitsAreForgotten(t *testing.T) {
 		done := make(chan struct{})
 		go func() { // the request waits for the grant the sync brings
 			defer close(done)
-			tk, err := m.Admit(ctx, Request{Key: b.View().Keys["k1"], Tokens: 10})
+			tk, err := m.Admit(ctx, Request{Key: b.View().Key("k1"), Tokens: 10})
 			if err != nil {
 				t.Error(err)
 				return

@@ -46,7 +46,7 @@ func newClusterCfg(t testing.TB, n int, l fsm.Limits, cfg Config) *cluster {
 	b := fsmtest.New(t)
 	b.Apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Create: true, Key: fsm.Key{ID: "k1", OrgID: "org1", Name: "k",
 		Prefix: "gk_x", Hash: "0000000000000000000000000000000000000000000000000000000000000001", Scopes: fsm.Capabilities, Limits: l}})
-	c := &cluster{raft: &fakeRaft{b: b}, key: b.View().Keys["k1"]}
+	c := &cluster{raft: &fakeRaft{b: b}, key: b.View().Key("k1")}
 	for i := range n {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
@@ -215,7 +215,7 @@ func BenchmarkAdmit(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go m.Run(ctx)
-	req := Request{Key: fb.View().Keys["k1"], Tokens: 100}
+	req := Request{Key: fb.View().Key("k1"), Tokens: 100}
 	for range 3 { // warm the balances up
 		tk, err := m.Admit(ctx, req)
 		if err != nil {
