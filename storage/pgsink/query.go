@@ -391,7 +391,7 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, a
 			cond, args = where(pq.Filter, col, args)
 			sign := ""
 			if p.less {
-				sign, having = "-", " HAVING sum(s0) <> 0"
+				sign, having = "-", " HAVING tensorgate_sum(s0::bigint) <> 0"
 			}
 			selects[i] = signed(table+cond, group, append([]string{requests, errs}, sums...), sign)
 		}
@@ -412,7 +412,7 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, a
 	}
 	summed := make([]string, len(sums))
 	for i, c := range sums {
-		summed[i] = "sum(" + c + ")::bigint"
+		summed[i] = "tensorgate_sum((" + c + ")::bigint)"
 	}
 	rows, err := q.sink.pool.Query(ctx, `SELECT `+bucket+`, `+group+`, currency, `+strings.Join(summed, ", ")+
 		` FROM `+from+` GROUP BY 1, 2, 3`+having, args...)
