@@ -201,33 +201,46 @@ func TestQuotaLimitsAcrossProcesses(t *testing.T) {
 	})
 
 	t.Run("dead-lease-holder", func(t *testing.T) {
-		// Node 3 takes all three slots with long requests and dies.
+		// A follower takes all three slots with long requests and dies;
+		// the leader is asked after (a dead leader would make this about
+		// an election: the asking node could not reach the quorum).
+		leader := leaderOf(ps)
+		if leader == nil {
+			t.Fatal("no leader")
+		}
+		holder := ps[0]
+		for _, p := range ps {
+			if p != leader {
+				holder = p
+				break
+			}
+		}
 		slow.Set(mockupstream.Behavior{Latency: 20 * time.Second})
 		key, id := createKey(t, ps, tok, map[string]any{"name": "lease", "org_id": orgID(t, ps[0], tok, "default-org"), "limits": map[string]any{"concurrency": 3}})
 		early := make(chan chatResult, 3)
 		for range 3 {
-			go func() { early <- chat(ps[2], key, "slow-model", 8) }()
+			go func() { early <- chat(holder, key, "slow-model", 8) }()
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for quotaOf(t, ps[0], tok, "key_id="+id)["used"] != 3.0 {
+		for quotaOf(t, leader, tok, "key_id="+id)["used"] != 3.0 {
 			select {
 			case r := <-early:
-				t.Fatalf("a request holding a slot on node3 ended: %+v", r)
+				t.Fatalf("a request holding a slot on %s ended: %+v", holder.id, r)
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("node3 never held the slots: %v", quotaOf(t, ps[0], tok, "key_id="+id))
+				t.Fatalf("%s never held the slots: %v", holder.id, quotaOf(t, leader, tok, "key_id="+id))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		slow.Set(mockupstream.Behavior{})
-		ps[2].stop(syscall.SIGKILL)
+		holder.stop(syscall.SIGKILL)
 		killed := time.Now()
-		if r := chat(ps[0], key, "slow-model", 8); r.status != 429 {
+		if r := chat(leader, key, "slow-model", 8); r.status != 429 {
 			t.Fatalf("right after the kill: %+v, want 429 while the dead node's lease lives", r)
 		}
 		for {
-			r := chat(ps[0], key, "slow-model", 8)
+			r := chat(leader, key, "slow-model", 8)
 			if r.status == 200 {
 				break
 			}
