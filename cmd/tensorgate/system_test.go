@@ -137,7 +137,14 @@ func (p *proc) stop(sig syscall.Signal) {
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
-		p.t.Fatalf("tensorgate did not exit on %v:\n%s", sig, p.log)
+		// SIGQUIT makes the Go runtime print every goroutine's stack:
+		// what the node was stuck on ends up in the log below.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+		}
+		p.t.Fatalf("tensorgate did not exit on %v (its goroutines at SIGQUIT are at the end):\n%s", sig, p.log)
 	}
 }
 
