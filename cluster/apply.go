@@ -183,11 +183,11 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 // Barrier waits until this node has applied every write the leader had
 // applied when it was asked, so a read here sees what any node already
 // acknowledged (a write made through another node a moment ago). On the
-// leader it returns at once; with no leader it returns ErrNotLeader and
-// the caller reads what it has.
+// leader it returns at once, but for the first time in a term; with no
+// leader it returns ErrNotLeader and the caller reads what it has.
 func (n *Node) Barrier(ctx context.Context) error {
 	if n.raft.State() == raft.Leader {
-		return nil
+		return n.leaderBarrier(ctx)
 	}
 	addr, _ := n.raft.LeaderWithID()
 	if addr == "" {
@@ -197,5 +197,32 @@ func (n *Node) Barrier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return n.waitApplied(ctx, st.AppliedIndex)
+	idx := st.StateIndex
+	if idx == 0 {
+		idx = st.AppliedIndex // a leader from before state_index
+	}
+	return n.waitApplied(ctx, idx)
+}
+
+// leaderBarrier returns once this leader's state machine has applied every
+// entry of its log: a newly elected leader has committed the entries of
+// earlier terms but may not have applied them yet (a restarted node
+// replaying its log). It costs one raft entry the first time in a term.
+func (n *Node) leaderBarrier(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.leaderReady.Load() == term {
+		return nil
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 { // raft would take it for no timeout at all
+		return fmt.Errorf("wait for the leader's state to catch up: %w", context.DeadlineExceeded)
+	}
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return fmt.Errorf("wait for the leader's state to catch up: %w", err)
+	}
+	n.leaderReady.Store(term)
+	return nil
 }

@@ -425,3 +425,42 @@ func TestHostNamesAreKeptAsRaftAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBarrierAfterAnElection: a new leader's first entry is an election's
+// no-op, which no state machine applies. A follower's read barrier waits
+// for the commands the leader applied, so it does not stall on it; and the
+// new leader's own barrier waits for its state machine.
+func TestBarrierAfterAnElection(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	if _, err := tc.leader().node.Apply(ctx, orgCmd("o1", "before")); err != nil {
+		t.Fatal(err)
+	}
+	old := tc.leader().cfg.NodeID
+	if err := tc.leader().node.TransferLeader(ctx, ""); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	tc.waitFor("every node to know a new leader", 10*time.Second, func() bool {
+		l := tc.leader()
+		if l == nil || l.cfg.NodeID == old {
+			return false
+		}
+		for _, n := range tc.nodes {
+			if n.node.Status().Leader != l.cfg.NodeID {
+				return false
+			}
+		}
+		return true
+	})
+	for id, n := range tc.nodes {
+		bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := n.node.Barrier(bctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("barrier on %s after the election: %v", id, err)
+		}
+		if n.fsm.View().Orgs["o1"] == nil {
+			t.Fatalf("%s passed the barrier without the org", id)
+		}
+	}
+}

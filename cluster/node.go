@@ -50,7 +50,10 @@ type Node struct {
 	evictedMu sync.Mutex
 	evicted   map[raft.ServerID]bool
 	ready     atomic.Bool // latched by CaughtUp
-	notices   notices
+	// leaderReady is the term in which this node, as leader, last saw its
+	// state machine apply everything before a barrier.
+	leaderReady atomic.Uint64
+	notices     notices
 }
 
 // New opens the node's stores and starts raft. A node with existing state
@@ -242,6 +245,10 @@ type Status struct {
 	AppliedIndex uint64 `json:"applied_index"`
 	CommitIndex  uint64 `json:"commit_index"`
 	LastIndex    uint64 `json:"last_index"`
+	// StateIndex is the last command the state machine has applied. Raft
+	// counts an entry applied once it hands it over, and counts entries
+	// (elections' no-ops, barriers) the state machine never sees.
+	StateIndex uint64 `json:"state_index"`
 }
 
 // Status reports the node's raft state.
@@ -256,6 +263,7 @@ func (n *Node) Status() Status {
 		AppliedIndex: n.raft.AppliedIndex(),
 		CommitIndex:  parseUint(st["commit_index"]),
 		LastIndex:    n.raft.LastIndex(),
+		StateIndex:   n.fsm.AppliedIndex(),
 	}
 }
 
@@ -268,7 +276,14 @@ func (n *Node) CaughtUp() bool {
 		return true
 	}
 	st := n.Status()
-	if st.Leader == "" || st.CommitIndex == 0 || st.AppliedIndex < st.CommitIndex || n.fsm.AppliedIndex() == 0 {
+	if st.Leader == "" || st.CommitIndex == 0 || st.AppliedIndex < st.CommitIndex || st.StateIndex == 0 {
+		return false
+	}
+	// Raft has handed every committed entry over, but the state machine
+	// may still be applying them (a restart replaying its log).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if n.Barrier(ctx) != nil {
 		return false
 	}
 	n.ready.Store(true)

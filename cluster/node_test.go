@@ -58,6 +58,7 @@ func orgCmd(id, name string) fsm.Command {
 }
 
 func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
+	const afterSnapshot = 500
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
 	n, f := startNode(t, cfg, true)
@@ -78,11 +79,15 @@ func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
 	if err := n.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Apply(ctx, orgCmd("after", "after snapshot")); err != nil {
-		t.Fatal(err)
+	// Enough after the snapshot that replaying them takes a while.
+	for i := range afterSnapshot {
+		if _, err := n.Apply(ctx, orgCmd(fmt.Sprintf("after%d", i), fmt.Sprintf("after snapshot %d", i))); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := len(f.View().Orgs); got != 11 {
-		t.Fatalf("%d orgs, want 11", got)
+	const want = 10 + afterSnapshot
+	if got := len(f.View().Orgs); got != want {
+		t.Fatalf("%d orgs, want %d", got, want)
 	}
 	st := n.Status()
 	if st.State != "Leader" || st.Leader != "n1" || st.AppliedIndex == 0 {
@@ -99,9 +104,21 @@ func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
 	cfg.Registry = prometheus.NewRegistry()
 	n2, f2 := startNode(t, cfg, false)
 	deadline := time.Now().Add(5 * time.Second)
-	for len(f2.View().Orgs) != 11 || !n2.IsLeader() {
+	// Caught up (health turns 200) means everything committed before the
+	// restart is applied, not only what the snapshot holds: the org made
+	// after the snapshot is there.
+	for !n2.CaughtUp() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after restart %d orgs, want 11", len(f2.View().Orgs))
+			t.Fatal("never caught up after the restart")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := len(f2.View().Orgs); got != want {
+		t.Fatalf("caught up after the restart with %d orgs, want %d", got, want)
+	}
+	for len(f2.View().Orgs) != want || !n2.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart %d orgs, want %d", len(f2.View().Orgs), want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
