@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -42,6 +43,39 @@ type env struct {
 	key    string // a key with every scope
 	keyID  string
 	rec    *memRecorder
+	clock  testClock
+}
+
+// testClock is the gateway's clock in tests: the real time, until a test
+// stops it to step it by hand (breaker cooldowns, say, that a slow machine
+// must not run out behind the test's back).
+type testClock struct {
+	mu      sync.Mutex
+	stopped bool
+	at      time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return c.at
+	}
+	return time.Now()
+}
+
+// stop holds the clock at the present.
+func (c *testClock) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped, c.at = true, time.Now()
+}
+
+// advance moves a stopped clock on by d.
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(d)
 }
 
 // memRecorder keeps events in memory; hold, when set, blocks appends until
@@ -119,7 +153,7 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 	}
 	e.rec = &memRecorder{}
 	cfg.NodeID = "test-node"
-	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Registry: prometheus.NewRegistry()})
+	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Registry: prometheus.NewRegistry(), Now: e.clock.now})
 	if err != nil {
 		tb.Fatal(err)
 	}

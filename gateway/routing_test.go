@@ -60,6 +60,9 @@ func TestBreakerSkipsAFailingPrimaryUntilItRecovers(t *testing.T) {
 	ups[0].Set(mockupstream.Behavior{FailStatus: 500})
 	e.route("m", fsm.StrategyPriority, fsm.Target{Provider: "up0", Model: "m"}, fsm.Target{Provider: "up1", Model: "m"})
 	e.apply(fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: fsm.Policy{OrgID: "org1", Breaker: fsm.Breaker{CooldownSeconds: 1}}})
+	// The cooldown runs on the gateway's clock, which the test steps: 100
+	// requests on a loaded machine can take longer than a second.
+	e.clock.stop()
 	for i := range 100 {
 		if code, prov, body := e.chatOnce("m", false); code != 200 || prov != "up1" {
 			t.Fatalf("request %d: %d from %q: %s", i, code, prov, body)
@@ -75,13 +78,13 @@ func TestBreakerSkipsAFailingPrimaryUntilItRecovers(t *testing.T) {
 	}
 	// After the cooldown one probe goes to the primary; it still fails,
 	// so the breaker opens again and the request is served by up1.
-	time.Sleep(1100 * time.Millisecond)
+	e.clock.advance(1100 * time.Millisecond)
 	if code, prov, _ := e.chatOnce("m", false); code != 200 || prov != "up1" || ups[0].Requests() != 6 {
 		t.Fatalf("probe: %d %s, primary calls %d", code, prov, ups[0].Requests())
 	}
 	// Recovered: the next probe passes and traffic returns.
 	ups[0].Set(mockupstream.Behavior{})
-	time.Sleep(1100 * time.Millisecond)
+	e.clock.advance(1100 * time.Millisecond)
 	for range 3 {
 		if code, prov, _ := e.chatOnce("m", false); code != 200 || prov != "up0" {
 			t.Fatalf("after recovery: %d from %s", code, prov)
