@@ -105,6 +105,20 @@ func (p *proc) launch() {
 	p.exited = make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	p.t.Cleanup(func() { p.kill() })
+	// Runs before the kill above: a failed test says which of its nodes
+	// had already exited, and how they ended.
+	cmd, log, exited := p.cmd, p.log, p.exited
+	p.t.Cleanup(func() {
+		select {
+		case <-exited:
+			if p.t.Failed() && p.exited == exited {
+				lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+				p.t.Logf("%s had exited (%v) before the test ended; its last lines:\n%s", id, cmd.ProcessState,
+					strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		default:
+		}
+	})
 }
 
 // waitHealthy waits for /api/health to answer 200.
