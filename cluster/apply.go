@@ -185,7 +185,13 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 // acknowledged (a write made through another node a moment ago). On the
 // leader it returns at once, but for the first time in a term; with no
 // leader it returns ErrNotLeader and the caller reads what it has.
-func (n *Node) Barrier(ctx context.Context) error {
+func (n *Node) Barrier(ctx context.Context) error { return n.barrier(ctx, true) }
+
+// barrier is Barrier; oldLeader says what to do when the leader does not
+// report its state index (a version from before it, or no command
+// applied yet): wait for its raft index instead (which an election's
+// no-op can put out of reach until the next write), or not wait.
+func (n *Node) barrier(ctx context.Context, oldLeader bool) error {
 	if n.raft.State() == raft.Leader {
 		return n.leaderBarrier(ctx)
 	}
@@ -199,7 +205,10 @@ func (n *Node) Barrier(ctx context.Context) error {
 	}
 	idx := st.StateIndex
 	if idx == 0 {
-		idx = st.AppliedIndex // a leader from before state_index
+		if !oldLeader {
+			return nil
+		}
+		idx = st.AppliedIndex
 	}
 	return n.waitApplied(ctx, idx)
 }

@@ -280,10 +280,13 @@ func (n *Node) CaughtUp() bool {
 		return false
 	}
 	// Raft has handed every committed entry over, but the state machine
-	// may still be applying them (a restart replaying its log).
+	// may still be applying them (a restart replaying its log). Behind a
+	// leader too old to say how far its state is, what raft says is all
+	// there is: waiting for its raft index could wait for a write that an
+	// idle cluster, with this node out of the load balancer, never makes.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if n.Barrier(ctx) != nil {
+	if n.barrier(ctx, false) != nil {
 		return false
 	}
 	n.ready.Store(true)
