@@ -88,8 +88,8 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 			for _, l := range q.Leases {
 				if !l.Expires.After(now) {
 					expired = true
-				} else if earliest.IsZero() || l.Expires.Before(earliest) {
-					earliest = l.Expires
+				} else {
+					earliest = soonerExpiry(earliest, l.Expires)
 				}
 			}
 			if expired {
@@ -128,9 +128,7 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		if l.Units > 0 {
 			l.Expires = now.Add(b.TTL)
 			q.Leases[b.Node] = l
-			if next.quotaExpiry.IsZero() || l.Expires.Before(next.quotaExpiry) {
-				next.quotaExpiry = l.Expires
-			}
+			next.quotaExpiry = soonerExpiry(next.quotaExpiry, l.Expires)
 		} else {
 			delete(q.Leases, b.Node)
 		}
@@ -150,4 +148,13 @@ func putQuota(m *cowEdit[string, *Quota], q *Quota) {
 		return
 	}
 	m.Set(q.Key, q)
+}
+
+// soonerExpiry is the earlier of a bound on lease expiries (zero: no lease
+// yet) and a lease's expiry.
+func soonerExpiry(bound, expires time.Time) time.Time {
+	if bound.IsZero() || expires.Before(bound) {
+		return expires
+	}
+	return bound
 }

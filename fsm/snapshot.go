@@ -217,9 +217,7 @@ func (r *restoring) finish() {
 	r.slots.done()
 	for _, q := range r.s.quotas.All() {
 		for _, l := range q.Leases {
-			if r.s.quotaExpiry.IsZero() || l.Expires.Before(r.s.quotaExpiry) {
-				r.s.quotaExpiry = l.Expires
-			}
+			r.s.quotaExpiry = soonerExpiry(r.s.quotaExpiry, l.Expires)
 		}
 	}
 }
