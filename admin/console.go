@@ -195,10 +195,10 @@ func (s *Server) registerConsole(r chi.Router) {
 		files.ServeHTTP(w, r)
 	})
 	r.Get("/login", s.loginPage)
-	r.Post("/login", s.loginSubmit)
+	r.With(s.consistent(s.consoleFail)).Post("/login", s.loginSubmit)
 	r.Get("/lang", s.switchLang)
 	r.Group(func(r chi.Router) {
-		r.Use(s.consoleAuth)
+		r.Use(s.consistent(s.consoleFail), s.consoleAuth)
 		r.Post("/logout", s.logoutSubmit)
 		r.Get("/password", s.passwordPage)
 		r.Post("/password", s.passwordSubmit)

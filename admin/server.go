@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +41,11 @@ type Cluster interface {
 	Members(ctx context.Context) ([]cluster.MemberInfo, error)
 	Leader() string
 	CaughtUp() bool
-	// Barrier waits until this node has applied what the leader has.
+	// Barrier waits until this node has applied every write any node
+	// acknowledged before the call (cluster.Node.Barrier).
 	Barrier(ctx context.Context) error
+	// Staleness says how stale the local state may be, for ?stale reads.
+	Staleness() cluster.Staleness
 	Remove(ctx context.Context, id string) error
 	TransferLeader(ctx context.Context, id string) error
 	Removed() bool
@@ -122,20 +126,54 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// barrier makes admin reads on a follower see every write already
-// acknowledged by any node: a script that creates an org through one node
-// and sets its policy through another (behind a load balancer) finds it.
-// It costs one round trip to the leader; without a leader the node
-// answers from what it has.
-func (s *Server) barrier(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		if err := s.d.Cluster.Barrier(ctx); err != nil {
-			s.log.Debug("read barrier failed; answering from local state", "err", err)
-		}
-		cancel()
-		next.ServeHTTP(w, r)
-	})
+// readTimeout bounds how long an admin request waits to confirm that this
+// node's state is current before it answers 503.
+const readTimeout = 3 * time.Second
+
+// consistent makes every admin request linearizable unless it asks for
+// ?stale: before the handler reads the local state, the node confirms
+// with a quorum that it has applied every write any node acknowledged
+// before the request began (a leader verifies it still leads; a follower
+// waits for the index the leader confirmed). A node that cannot, within
+// readTimeout (an election, a partition, a paused leader), answers 503
+// with Retry-After through fail rather than from a state it cannot vouch
+// for. ?stale answers from the local state at once, with headers telling
+// how stale it may be.
+func (s *Server) consistent(fail func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, stale := r.URL.Query()["stale"]; stale && r.Method == http.MethodGet {
+				st := s.d.Cluster.Staleness()
+				h := w.Header()
+				h.Set("X-Tensorgate-Last-Contact", strconv.FormatInt(st.LastContact.Milliseconds(), 10))
+				h.Set("X-Tensorgate-Known-Leader", strconv.FormatBool(st.KnownLeader))
+				h.Set("X-Tensorgate-Index", strconv.FormatUint(st.Index, 10))
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+			err := s.d.Cluster.Barrier(ctx)
+			cancel()
+			if err != nil {
+				fail(w, r, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
+					Message: "this node cannot confirm with a quorum of the cluster that its state is current (an election, or it is cut off); retry shortly, or add ?stale to a GET to read this node's possibly stale state",
+					Err: err, RetryAfter: time.Second})
+				return
+			}
+			w.Header().Set("X-Tensorgate-Index", strconv.FormatUint(s.d.Cluster.Staleness().Index, 10))
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// apiFail renders a failed read barrier for the JSON API.
+func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, s.log, err) }
+
+// consoleFail renders a failed read barrier as a console page would.
+func (s *Server) consoleFail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Warn("console read refused: state not confirmed current", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "2")
+	http.Error(w, translate(langOf(r), "err.unavailable"), http.StatusServiceUnavailable)
 }
 
 // Register mounts the admin routes on r.
@@ -148,14 +186,16 @@ func (s *Server) Register(r chi.Router) {
 		r.Handle("/metrics", metrics)
 
 		r.Post("/api/cluster/step-down", s.wrap(s.stepDown))
-		r.Post("/api/auth/login", s.wrap(s.login))
+		// Signing in reads users and their passwords: as current as any read.
+		linear := s.consistent(s.apiFail)
+		r.With(linear).Post("/api/auth/login", s.wrap(s.login))
 		r.Post("/api/auth/logout", s.wrap(s.logout))
-		r.With(s.authenticate).Get("/api/auth/me", s.wrap(s.me))
-		r.With(s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
+		r.With(linear, s.authenticate).Get("/api/auth/me", s.wrap(s.me))
+		r.With(linear, s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
 
 		s.registerConsole(r)
 		r.Route("/api/admin", func(r chi.Router) {
-			r.Use(s.barrier, s.authenticate)
+			r.Use(s.consistent(s.apiFail), s.authenticate)
 			r.Get("/orgs", s.wrap(s.listOrgs))
 			r.Post("/orgs", s.wrap(s.createOrg))
 			r.Get("/orgs/{id}", s.wrap(s.getOrg))

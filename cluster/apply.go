@@ -180,17 +180,13 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 	return nil
 }
 
-// Barrier waits until this node has applied every write the leader had
-// applied when it was asked, so a read here sees what any node already
-// acknowledged (a write made through another node a moment ago). On the
-// leader it returns at once, but for the first time in a term; with no
-// leader it returns ErrNotLeader and the caller reads what it has.
-func (n *Node) Barrier(ctx context.Context) error { return n.barrier(ctx, true) }
-
-// barrier is Barrier; oldLeader says what to do when the leader does not
-// report its state index (a version from before it, or no command
-// applied yet): wait for its raft index instead (which an election's
-// no-op can put out of reach until the next write), or not wait.
+// barrier waits until this node has applied what the leader reports
+// having applied, without the leader confirming its leadership: for
+// CaughtUp, and for reads behind a leader from before read indexes.
+// oldLeader says what to do when the leader does not report its state
+// index (a version from before it, or no command applied yet): wait for
+// its raft index instead (which an election's no-op can put out of reach
+// until the next write), or not wait.
 func (n *Node) barrier(ctx context.Context, oldLeader bool) error {
 	if n.raft.State() == raft.Leader {
 		return n.leaderBarrier(ctx)

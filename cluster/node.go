@@ -54,6 +54,7 @@ type Node struct {
 	// state machine apply everything before a barrier.
 	leaderReady atomic.Uint64
 	notices     notices
+	started     time.Time
 }
 
 // New opens the node's stores and starts raft. A node with existing state
@@ -69,7 +70,7 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, base: lg, log: lg.With("component", "cluster"), fsm: f, stop: make(chan struct{}), done: make(chan struct{})}
+	n := &Node{cfg: cfg, base: lg, log: lg.With("component", "cluster"), fsm: f, stop: make(chan struct{}), done: make(chan struct{}), started: time.Now()}
 	n.auth = &peerAuth{nodeID: cfg.NodeID, faults: cfg.faults}
 	if cfg.ClusterSecret != "" {
 		n.auth.key = deriveKey(cfg.ClusterSecret, "node-auth v1")
@@ -88,6 +89,8 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	}
 	n.metrics = newMetrics(n, cfg.Registry)
 	go n.observe()
+	n.wg.Add(1)
+	go n.catchUpLoop()
 	switch {
 	case cfg.GossipAddr == "":
 	case cfg.ClusterSecret == "":
@@ -291,6 +294,26 @@ func (n *Node) CaughtUp() bool {
 	}
 	n.ready.Store(true)
 	return true
+}
+
+// Ready reports, without waiting, whether CaughtUp has become true: the
+// data plane asks it on every request.
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// catchUpLoop checks CaughtUp until it holds, so Ready turns true without
+// anyone asking for health.
+func (n *Node) catchUpLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !n.CaughtUp() {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+	}
+	n.log.Info("caught up with the cluster; serving", "applied_index", n.fsm.AppliedIndex())
 }
 
 // Snapshot asks raft to take a snapshot now and compacts the log behind it.

@@ -19,7 +19,13 @@ const (
 	rpcLeave    = "leave"    // the node was removed: leave gossip and stop raft
 	rpcTransfer = "transfer" // hand leadership over (leader only)
 	rpcRemove   = "remove"   // remove a member from raft (leader only)
+	// rpcReadIndex confirms leadership with a quorum and answers the
+	// index a linearizable read must wait for (leader only).
+	rpcReadIndex = "readindex"
 )
+
+// unknownMethod starts the answer to a method the peer does not know.
+const unknownMethod = "unknown method "
 
 type rpcRequest struct {
 	Method  string `json:"method"`
@@ -116,6 +122,17 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 			return rpcResponse{Err: toRPCError(err)}
 		}
 		return rpcResponse{Index: idx, Type: typ, Result: enc}
+	case rpcReadIndex:
+		if n.raft.State() != raft.Leader {
+			return rpcResponse{Err: toRPCError(ErrNotLeader)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+		defer cancel()
+		idx, err := n.verifiedIndex(ctx)
+		if err != nil {
+			return rpcResponse{Err: toRPCError(err)}
+		}
+		return rpcResponse{Index: idx}
 	case rpcStatus:
 		st := n.Status()
 		return rpcResponse{Status: &st}
@@ -131,7 +148,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		n.evict(raft.ServerID(req.TargetID))
 		return rpcResponse{Err: toRPCError(n.raft.RemoveServer(raft.ServerID(req.TargetID), 0, 0).Error())}
 	}
-	return rpcResponse{Err: &rpcError{Kind: "other", Msg: "unknown method " + req.Method}}
+	return rpcResponse{Err: &rpcError{Kind: "other", Msg: unknownMethod + req.Method}}
 }
 
 // call performs one RPC against the node at a raft address.

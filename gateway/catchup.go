@@ -4,67 +4,108 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tensorgate/tensorgate/gateway/apierr"
 )
 
-// Barrier waits until this node has applied what the cluster's leader
-// has (cluster.Node.Barrier).
+// Barrier waits until this node has applied every write that any node
+// acknowledged before the call (cluster.Node.Barrier).
 type Barrier interface {
 	Barrier(ctx context.Context) error
 }
 
-// catchUpRate bounds the barriers a node starts a second for unknown keys.
-const catchUpRate = 10
-
-// catchUps shares one barrier between every request that waits for one.
-type catchUps struct {
-	mu      sync.Mutex
-	running chan struct{}
-	ok      bool
-	tokens  float64
-	last    time.Time
+// Freshness tells the data plane whether this node's state can be
+// trusted to refuse a key (cluster.Node).
+type Freshness interface {
+	// Ready reports whether the node has caught up with the cluster
+	// since it started.
+	Ready() bool
 }
 
-// catchUp waits, at most a second, until this node has applied every
-// write the leader has: a key created through another node a moment ago
-// is then known here. Requests that need it at the same time share one
-// wait, and at most catchUpRate waits start a second, so a flood of bad
-// keys never becomes a flood of calls to the leader. It reports whether
-// the node caught up.
+// catchUpSpacing is the least time between two catch-ups one node starts
+// for unknown keys: a flood of bad keys costs the leader at most one
+// small call per node this often.
+const catchUpSpacing = 50 * time.Millisecond
+
+// catchUpTimeout bounds one catch-up.
+const catchUpTimeout = time.Second
+
+// catchUps runs catch-ups one at a time. A request that needs one joins
+// the next catch-up to start, never one already under way (that one may
+// have asked the leader before the key the request carries was created),
+// and every request waiting at the same time shares it.
+type catchUps struct {
+	mu        sync.Mutex
+	next      *catchUpRound // the round requests join; nil when none waits
+	running   bool          // the loop that starts rounds is running
+	lastStart time.Time
+}
+
+type catchUpRound struct {
+	done chan struct{}
+	ok   bool
+}
+
+// catchUp waits until this node has applied every write acknowledged
+// anywhere before it was called: a key created through another node a
+// moment ago is then known here. It reports whether the node caught up;
+// false means the node cannot tell (it is cut off, or no leader answered
+// in time) and must not refuse a key as unknown.
 func (s *Server) catchUp(ctx context.Context) bool {
 	if s.barrier == nil {
 		return false
 	}
 	c := &s.catchUps
 	c.mu.Lock()
-	if c.running == nil {
-		now := s.now()
-		c.tokens = min(catchUpRate, c.tokens+now.Sub(c.last).Seconds()*catchUpRate)
-		c.last = now
-		if c.tokens < 1 {
-			c.mu.Unlock()
-			return false
-		}
-		c.tokens--
-		done := make(chan struct{})
-		c.running = done
-		go func() {
-			bctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			err := s.barrier.Barrier(bctx)
-			cancel()
-			c.mu.Lock()
-			c.ok, c.running = err == nil, nil
-			c.mu.Unlock()
-			close(done)
-		}()
+	if c.next == nil {
+		c.next = &catchUpRound{done: make(chan struct{})}
 	}
-	done := c.running
+	round := c.next
+	if !c.running {
+		c.running = true
+		go s.runCatchUps()
+	}
 	c.mu.Unlock()
 	select {
-	case <-done:
+	case <-round.done:
+		return round.ok
 	case <-ctx.Done():
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ok
+}
+
+// runCatchUps starts rounds, spaced by catchUpSpacing, while requests
+// wait for one.
+func (s *Server) runCatchUps() {
+	c := &s.catchUps
+	for {
+		c.mu.Lock()
+		if c.next == nil {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		wait := catchUpSpacing - time.Since(c.lastStart)
+		c.mu.Unlock()
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+		c.mu.Lock()
+		round := c.next
+		c.next = nil
+		c.lastStart = time.Now()
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+		round.ok = s.barrier.Barrier(ctx) == nil
+		cancel()
+		close(round.done)
+	}
+}
+
+// errNotCurrent answers a request this node cannot decide because its
+// state may be behind the cluster's: retryable, unlike a 401.
+func errNotCurrent(why string) *apierr.Error {
+	e := apierr.New(apierr.CodeServiceUnavailable, why+"; retry shortly, or on another node")
+	e.RetryAfter = time.Second
+	return e
 }

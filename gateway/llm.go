@@ -18,12 +18,23 @@ import (
 )
 
 // authenticate checks the key and, unless capability is empty (calls any
-// key may make), its scopes.
+// key may make), its scopes. A 401 means the key is unknown, revoked or
+// expired as of a state this node knows to be current: a node that has
+// not caught up since it started, or that cannot confirm with the cluster
+// that a key it does not know is unknown, answers 503 instead, which
+// clients retry.
 func (s *Server) authenticate(r *http.Request, state *fsm.State, capability string) (auth.Principal, error) {
+	if s.fresh != nil && !s.fresh.Ready() {
+		return auth.Principal{}, errNotCurrent("this node is starting and has not caught up with the cluster yet")
+	}
 	p, err := auth.Authenticate(state, r.Header.Get("Authorization"), s.now())
-	if err != nil && errors.Is(err, auth.ErrUnknownKey) && s.catchUp(r.Context()) {
+	if err != nil && errors.Is(err, auth.ErrUnknownKey) && s.barrier != nil {
 		// A key created through another node a moment ago may not have
 		// reached this one yet: look again once it has caught up.
+		if !s.catchUp(r.Context()) {
+			s.metrics.catchUpFailures.Inc()
+			return p, errNotCurrent("this node cannot confirm with the cluster whether this API key exists (an election, or it is cut off)")
+		}
 		p, err = auth.Authenticate(s.state.View(), r.Header.Get("Authorization"), s.now())
 	}
 	if err != nil {

@@ -3,15 +3,18 @@ package gateway
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests       *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
-	ttfb           *prometheus.HistogramVec
-	tokens         *prometheus.CounterVec
-	attempts       *prometheus.CounterVec
-	authFailures   prometheus.Counter
-	estimated      *prometheus.CounterVec
-	recordFailures prometheus.Counter
-	bodiesDropped  prometheus.Counter
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	ttfb         *prometheus.HistogramVec
+	tokens       *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	authFailures prometheus.Counter
+	// catchUpFailures counts unknown keys answered 503 because the node
+	// could not confirm with the cluster that they are unknown.
+	catchUpFailures prometheus.Counter
+	estimated       *prometheus.CounterVec
+	recordFailures  prometheus.Counter
+	bodiesDropped   prometheus.Counter
 	// breakerTransitions counts this node's own breaker transitions.
 	breakerTransitions *prometheus.CounterVec
 }
@@ -60,9 +63,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tensorgate_auth_failures_total",
 			Help: "Data-plane requests refused for a missing, unknown, disabled, revoked or expired key.",
 		}),
+		catchUpFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tensorgate_auth_undecided_total",
+			Help: "Data-plane requests with a key this node did not know and could not confirm unknown with the cluster (answered 503, not 401).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.estimated, m.recordFailures, m.bodiesDropped, m.breakerTransitions)
+		reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.attempts, m.authFailures, m.catchUpFailures, m.estimated, m.recordFailures, m.bodiesDropped, m.breakerTransitions)
 	}
 	return m
 }

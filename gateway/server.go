@@ -145,10 +145,13 @@ type Deps struct {
 	Peers Peers
 	// Barrier lets a node that does not know a key catch up with the
 	// leader before refusing it; nil refuses at once.
-	Barrier  Barrier
-	Logger   *slog.Logger
-	Registry prometheus.Registerer
-	Now      func() time.Time
+	Barrier Barrier
+	// Freshness, when set, holds back every call (503) until the node
+	// has caught up with the cluster since it started.
+	Freshness Freshness
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
+	Now       func() time.Time
 }
 
 // Server is the /v1 data plane.
@@ -170,6 +173,7 @@ type Server struct {
 	peers    Peers
 	fetcher  *http.Client // downloads images, fetches them from peers
 	barrier  Barrier
+	fresh    Freshness
 	catchUps catchUps
 }
 
@@ -194,7 +198,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if tr == nil {
 		tr = provider.NewTransport()
 	}
-	s.fetcher, s.peers, s.barrier = &http.Client{Transport: tr}, d.Peers, d.Barrier
+	s.fetcher, s.peers, s.barrier, s.fresh = &http.Client{Transport: tr}, d.Peers, d.Barrier, d.Freshness
 	if s.adapters == nil {
 		h := &provider.HTTP{Client: &http.Client{Transport: tr}, FirstByte: cfg.FirstByteTimeout, Response: cfg.ResponseTimeout, Idle: cfg.IdleTimeout}
 		s.adapters = map[string]provider.Adapter{

@@ -317,7 +317,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopQuota()
 	go limits.Run(qctx)
 	go watcher.Run(qctx, clusterAlerts{node}, 5*time.Second)
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher, Peers: node, Barrier: node,
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher, Peers: node, Barrier: node, Freshness: node,
 		Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err

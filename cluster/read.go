@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// ErrNoQuorum is wrapped by a read barrier that could not confirm, within
+// its caller's deadline, that this node's state is current: no leader was
+// known, the leader could not reach a quorum, or this node could not
+// reach the leader.
+var ErrNoQuorum = errors.New("cluster: cannot confirm with a quorum that this node's state is current")
+
+// Barrier returns once this node has applied every write that any node
+// acknowledged before the call, so a read of the local state after it is
+// linearizable. On the leader it confirms its leadership with a quorum (a
+// leader paused or cut off learns here that it was deposed); on a
+// follower it asks the leader for the index the leader confirmed that
+// way and waits to apply it. Across an election it waits for a leader;
+// when ctx ends first it returns an error wrapping ErrNoQuorum.
+func (n *Node) Barrier(ctx context.Context) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := n.readIndexOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		if n.removed.Load() {
+			return fmt.Errorf("%w: this node was removed from the cluster", ErrNoQuorum)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrNoQuorum, err)
+		case <-n.stop:
+			return ErrShutdown
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// readIndexOnce is one attempt of Barrier.
+func (n *Node) readIndexOnce(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		_, err := n.verifiedIndex(ctx)
+		return err
+	}
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return ErrNotLeader
+	}
+	resp, err := n.call(ctx, string(addr), rpcRequest{Method: rpcReadIndex})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errForward, err)
+	}
+	if resp.Err != nil {
+		if resp.Err.Kind == "other" && strings.HasPrefix(resp.Err.Msg, unknownMethod) {
+			// A leader from before read indexes (mid-upgrade): what its
+			// status says is the best there is.
+			return n.barrier(ctx, true)
+		}
+		return resp.Err.toError()
+	}
+	return n.waitApplied(ctx, resp.Index)
+}
+
+// verifiedIndex, on the leader, confirms with a quorum that this node
+// still leads, makes sure its state machine has applied every entry of
+// earlier terms, and returns the index of the last command it applied:
+// every write acknowledged before the call is at or below it (the leader
+// acknowledges a write only once its state machine has applied it).
+func (n *Node) verifiedIndex(ctx context.Context) (uint64, error) {
+	fut := n.raft.VerifyLeader()
+	errc := make(chan error, 1)
+	go func() { errc <- fut.Error() }()
+	select {
+	case err := <-errc:
+		switch {
+		case err == nil:
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+			return 0, ErrNotLeader
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return 0, ErrShutdown
+		default:
+			return 0, fmt.Errorf("verify leadership: %w", err)
+		}
+	case <-ctx.Done():
+		return 0, fmt.Errorf("verify leadership with a quorum: %w", ctx.Err())
+	case <-n.stop:
+		return 0, ErrShutdown
+	}
+	if err := n.leaderBarrier(ctx); err != nil {
+		return 0, err
+	}
+	return n.fsm.AppliedIndex(), nil
+}
+
+// Staleness says how current this node's local state is, for reads that
+// accept a stale answer: how long since it last heard from a leader (zero
+// on the leader itself; since the process started when it never has),
+// whether it knows one, and the index of the last command it applied.
+type Staleness struct {
+	LastContact time.Duration
+	KnownLeader bool
+	Index       uint64
+}
+
+// Staleness reports how stale a read of the local state may be.
+func (n *Node) Staleness() Staleness {
+	s := Staleness{Index: n.fsm.AppliedIndex()}
+	if addr, _ := n.raft.LeaderWithID(); addr != "" {
+		s.KnownLeader = true
+	}
+	if n.raft.State() != raft.Leader {
+		last := n.raft.LastContact()
+		if last.IsZero() {
+			last = n.started // never heard from one: as stale as the process is old
+		}
+		s.LastContact = time.Since(last)
+	}
+	return s
+}
