@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -66,6 +67,9 @@ func toAPIError(err error) *apiError {
 		switch fe.Code {
 		case fsm.CodeNotFound:
 			return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: fe.Field, Message: msg}
+		case fsm.CodeExpired:
+			return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "write_timeout",
+				Message: "the write did not reach the cluster's leader in time and was not applied; retry", Err: err}
 		case fsm.CodeConflict:
 			return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Param: fe.Field, Message: msg}
 		default:
@@ -76,6 +80,9 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrTimeout):
 		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "cluster_unavailable",
 			Message: "the cluster has no leader to commit this write right now; retry shortly", Err: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "write_timeout",
+			Message: "the cluster did not confirm this write in time; it takes effect only if the leader took it before its deadline: read it back before retrying", Err: err}
 	case errors.Is(err, cluster.ErrShutdown):
 		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "shutting_down",
 			Message: "this node is shutting down; retry on another node", Err: err}

@@ -155,9 +155,12 @@ func (s *Server) consistent(fail func(w http.ResponseWriter, r *http.Request, er
 			err := s.d.Cluster.Barrier(ctx)
 			cancel()
 			if err != nil {
-				fail(w, r, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
-					Message: "this node cannot confirm with a quorum of the cluster that its state is current (an election, or it is cut off); retry shortly, or add ?stale to a GET to read this node's possibly stale state",
-					Err: err, RetryAfter: time.Second})
+				fail(w, r, &apiError{
+					Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
+					Message: "this node cannot confirm with a quorum of the cluster that its state is current (an election, or it is cut off); " +
+						"retry shortly, or add ?stale to a GET to read this node's possibly stale state",
+					Err: err, RetryAfter: time.Second,
+				})
 				return
 			}
 			w.Header().Set("X-Tensorgate-Index", strconv.FormatUint(s.d.Cluster.Staleness().Index, 10))
@@ -167,7 +170,9 @@ func (s *Server) consistent(fail func(w http.ResponseWriter, r *http.Request, er
 }
 
 // apiFail renders a failed read barrier for the JSON API.
-func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, s.log, err) }
+func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.log, err)
+}
 
 // consoleFail renders a failed read barrier as a console page would.
 func (s *Server) consoleFail(w http.ResponseWriter, r *http.Request, err error) {
@@ -288,9 +293,22 @@ func (s *Server) recover(next http.Handler) http.Handler {
 	})
 }
 
+// writeTimeout is how long an admin write may take to reach the leader's
+// log. The command carries that deadline: appended later (its leader was
+// paused, its forwarder cut off) it is applied as a no-op, so a write the
+// client was told had failed never lands seconds later over newer ones.
+const writeTimeout = 5 * time.Second
+
+// writeGrace is how long past the deadline a write waits to learn its
+// outcome: one appended just in time still needs its commit.
+const writeGrace = time.Second
+
 // propose commits a command and returns the fsm's response.
 func (s *Server) propose(ctx context.Context, t fsm.MessageType, body any) (any, error) {
-	res, err := s.d.Applier.Apply(ctx, fsm.Command{Type: t, Body: body})
+	deadline := time.Now().Add(writeTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(writeGrace))
+	defer cancel()
+	res, err := s.d.Applier.Apply(ctx, fsm.Command{Type: t, Body: body, Deadline: deadline})
 	if err != nil {
 		return nil, err
 	}

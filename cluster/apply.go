@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,6 +26,9 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 	if c.Time.IsZero() {
 		c.Time = time.Now().UTC()
 	}
+	if !c.Deadline.IsZero() && !n.everyServerHas(featureDeadlines) {
+		c.Deadline = time.Time{} // mid-upgrade: an older server would apply it anyway
+	}
 	data, err := c.Encode()
 	if err != nil {
 		return nil, err
@@ -35,6 +39,32 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 		n.metrics.commit.Observe(time.Since(start).Seconds())
 	}
 	return res, err
+}
+
+// everyServerHas reports whether every raft server announces feature in
+// gossip; a server gossip does not show (down, or cut off) might be an
+// older build, so it counts as lacking it.
+func (n *Node) everyServerHas(feature string) bool {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return false
+	}
+	servers := fut.Configuration().Servers
+	if n.disc == nil {
+		return len(servers) <= 1
+	}
+	n.disc.liveMu.RLock()
+	defer n.disc.liveMu.RUnlock()
+	for _, s := range servers {
+		if string(s.ID) == n.cfg.NodeID {
+			continue
+		}
+		m, ok := n.disc.live[string(s.ID)]
+		if !ok || !slices.Contains(m.Features, feature) {
+			return false
+		}
+	}
+	return true
 }
 
 // retryOnLeader runs attempt until it succeeds or fails for a reason other

@@ -28,7 +28,18 @@ type memberMeta struct {
 	// Fresh is true while the node has no raft state: it may take part in
 	// a bootstrap-expect bootstrap.
 	Fresh bool `json:"fresh,omitempty"`
+	// Features lists what this node's build understands in the log, so
+	// a proposer uses a feature only once every server does.
+	Features []string `json:"features,omitempty"`
 }
+
+// featureDeadlines: the node applies a command appended after its
+// Deadline as a no-op. An older node would apply it, and the state
+// machines would diverge.
+const featureDeadlines = "deadlines"
+
+// features are what this build announces.
+var features = []string{featureDeadlines}
 
 // Member is a gossip member as seen by this node.
 type Member struct {
@@ -63,7 +74,7 @@ func newDiscovery(n *Node) (*discovery, error) {
 	}
 	d := &discovery{n: n, live: map[string]Member{}, meta: memberMeta{
 		RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr, Version: n.cfg.Version,
-		Expect: n.cfg.BootstrapExpect, Fresh: !n.hasState(),
+		Expect: n.cfg.BootstrapExpect, Fresh: !n.hasState(), Features: features,
 	}}
 	// memberlist binds and advertises IPs: a host name (a container's
 	// or pod's) is resolved to the address it has now.

@@ -38,18 +38,24 @@ const IgnoreUnknown MessageType = 0x80
 const payloadV1 byte = 1
 
 // Command is one proposed change. ID and Time are set by the proposer; Body
-// is the type's payload struct.
+// is the type's payload struct. Deadline, when set, is the last moment the
+// leader may append the command to its log: one appended later (its
+// proposer paused or cut off, its client long gone) is applied as a no-op
+// that answers CodeExpired, decided from the entry's own append time, the
+// same on every node.
 type Command struct {
-	Type MessageType
-	ID   string
-	Time time.Time
-	Body any
+	Type     MessageType
+	ID       string
+	Time     time.Time
+	Deadline time.Time
+	Body     any
 }
 
 type envelope struct {
-	ID   string          `json:"id"`
-	Time time.Time       `json:"time"`
-	Body json.RawMessage `json:"body"`
+	ID       string          `json:"id"`
+	Time     time.Time       `json:"time"`
+	Deadline *time.Time      `json:"deadline,omitempty"`
+	Body     json.RawMessage `json:"body"`
 }
 
 // Encode renders c for the raft log.
@@ -58,7 +64,12 @@ func (c Command) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d body: %w", c.Type, err)
 	}
-	env, err := json.Marshal(envelope{ID: c.ID, Time: c.Time.UTC(), Body: body})
+	e := envelope{ID: c.ID, Time: c.Time.UTC(), Body: body}
+	if !c.Deadline.IsZero() {
+		dl := c.Deadline.UTC()
+		e.Deadline = &dl
+	}
+	env, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d: %w", c.Type, err)
 	}
@@ -69,10 +80,11 @@ func (c Command) Encode() ([]byte, error) {
 
 // decoded is a command read back from the log, with its body still raw.
 type decoded struct {
-	Type MessageType
-	ID   string
-	Time time.Time
-	Body json.RawMessage
+	Type     MessageType
+	ID       string
+	Time     time.Time
+	Deadline time.Time
+	Body     json.RawMessage
 }
 
 // decodeCommand parses the framing of a log entry.
@@ -87,5 +99,9 @@ func decodeCommand(b []byte) (decoded, error) {
 	if err := json.Unmarshal(b[2:], &env); err != nil {
 		return decoded{}, fmt.Errorf("fsm: decode command %d: %w", b[0], err)
 	}
-	return decoded{Type: MessageType(b[0]), ID: env.ID, Time: env.Time, Body: env.Body}, nil
+	d := decoded{Type: MessageType(b[0]), ID: env.ID, Time: env.Time, Body: env.Body}
+	if env.Deadline != nil {
+		d.Deadline = *env.Deadline
+	}
+	return d, nil
 }

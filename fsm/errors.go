@@ -13,6 +13,7 @@ const (
 	CodeInvalid  ErrorCode = "invalid"   // the command breaks a business rule
 	CodeNotFound ErrorCode = "not_found" // the record it names does not exist
 	CodeConflict ErrorCode = "conflict"  // a unique name is taken or the version is stale
+	CodeExpired  ErrorCode = "expired"   // the leader appended the command after its deadline
 )
 
 // Error is a business rule broken by a command; it is returned as the apply

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -59,7 +60,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.applied.Store(l.Index)
-	res, err := f.applyData(l.Data, l.Index)
+	res, err := f.applyData(l.Data, l.Index, l.AppendedAt)
 	if err != nil {
 		return err
 	}
@@ -80,12 +81,13 @@ func (f *FSM) ApplyCommand(index uint64, c Command) (any, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.applyData(data, index)
+	return f.applyData(data, index, time.Time{})
 }
 
-// applyData decodes and applies one command at a raft index. It panics on
+// applyData decodes and applies one command at a raft index, appended to
+// the leader's log at appended (zero when unknown). It panics on
 // undecodable input, as a diverged state machine is worse than a crash.
-func (f *FSM) applyData(data []byte, index uint64) (any, error) {
+func (f *FSM) applyData(data []byte, index uint64, appended time.Time) (any, error) {
 	c, err := decodeCommand(data)
 	if err != nil {
 		panic(err)
@@ -101,6 +103,12 @@ func (f *FSM) applyData(data []byte, index uint64) (any, error) {
 		// Already applied under this id: a retry after a lost leadership.
 		// Answer the original result and change nothing.
 		return DecodeResult(prev.Type, prev.Result)
+	}
+	if !c.Deadline.IsZero() && !appended.IsZero() && appended.After(c.Deadline) {
+		// Its proposer gave up (and told its client so) before the leader
+		// took it: applying it now would overwrite what came after.
+		return nil, &Error{Code: CodeExpired, Msg: fmt.Sprintf("the leader took this write %v after its deadline; it was not applied",
+			appended.Sub(c.Deadline).Round(time.Millisecond))}
 	}
 	cur := f.state.Load()
 	next := cur.clone()
