@@ -55,6 +55,7 @@ type Node struct {
 	leaderReady atomic.Uint64
 	notices     notices
 	started     time.Time
+	pauses      pauseWatch
 }
 
 // New opens the node's stores and starts raft. A node with existing state
@@ -89,8 +90,10 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	}
 	n.metrics = newMetrics(n, cfg.Registry)
 	go n.observe()
-	n.wg.Add(1)
+	n.pauses.tick(time.Now())
+	n.wg.Add(2)
 	go n.catchUpLoop()
+	go n.watchPauses()
 	switch {
 	case cfg.GossipAddr == "":
 	case cfg.ClusterSecret == "":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -74,7 +75,21 @@ func (n *Node) readIndexOnce(ctx context.Context) error {
 // earlier terms, and returns the index of the last command it applied:
 // every write acknowledged before the call is at or below it (the leader
 // acknowledges a write only once its state machine has applied it).
+//
+// VerifyLeader counts any follower answer the leader reads after the call,
+// and a leader resumed from a pause may read answers its followers sent
+// before it: their word from before an election since. So for a while
+// after this process did not run for a moment (see watchPauses), the
+// confirmation is a barrier entry instead, which only a quorum that still
+// follows this leader can commit.
 func (n *Node) verifiedIndex(ctx context.Context) (uint64, error) {
+	if n.pauses.suspect(time.Now()) {
+		n.leaderReady.Store(0)
+		if err := n.leaderBarrier(ctx); err != nil {
+			return 0, err
+		}
+		return n.fsm.AppliedIndex(), nil
+	}
 	fut := n.raft.VerifyLeader()
 	errc := make(chan error, 1)
 	go func() { errc <- fut.Error() }()
@@ -124,4 +139,49 @@ func (n *Node) Staleness() Staleness {
 		s.LastContact = time.Since(last)
 	}
 	return s
+}
+
+// pauseWatch notices when this process did not run for a while (SIGSTOP,
+// a VM or container frozen, severe starvation): its ticker falls behind.
+type pauseWatch struct {
+	last         atomic.Int64 // unix nanoseconds of the last tick
+	suspectUntil atomic.Int64
+}
+
+const (
+	pauseTick = 20 * time.Millisecond
+	// pauseGap is a gap between ticks that counts as a pause: well
+	// under an election timeout, well over scheduling noise.
+	pauseGap = 150 * time.Millisecond
+	// pauseDistrust is how long after a pause a leader confirms reads
+	// with a barrier entry.
+	pauseDistrust = 3 * time.Second
+)
+
+// suspect reports whether now is within, or just after, a pause.
+func (p *pauseWatch) suspect(now time.Time) bool {
+	t := now.UnixNano()
+	return t-p.last.Load() > int64(pauseGap) || t < p.suspectUntil.Load()
+}
+
+func (p *pauseWatch) tick(now time.Time) {
+	t := now.UnixNano()
+	if prev := p.last.Swap(t); prev != 0 && t-prev > int64(pauseGap) {
+		p.suspectUntil.Store(t + int64(pauseDistrust))
+	}
+}
+
+// watchPauses ticks the pause watch until shutdown.
+func (n *Node) watchPauses() {
+	defer n.wg.Done()
+	t := time.NewTicker(pauseTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case now := <-t.C:
+			n.pauses.tick(now)
+		}
+	}
 }
