@@ -162,6 +162,7 @@ var ErrUnavailable = errors.New("the gateway cannot reach its cluster to check t
 type need struct {
 	l     *limit
 	units int64
+	gen   uint16 // the lease generation the units came from
 }
 
 // Ticket holds a request's reservations until Settle.
