@@ -1,9 +1,11 @@
 package fsm_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -131,5 +133,32 @@ func TestWriteOffRefundInTheWindow(t *testing.T) {
 func TestBucketWithoutLastLeavesLate(t *testing.T) {
 	if got, want := (fsm.QuotaBucket{Sec: 10, Units: 1}).Leaves(), time.Unix(71, 0); !got.Equal(want) {
 		t.Fatalf("leaves at %v, want %v", got, want)
+	}
+}
+
+// TestStampLeaderTime: a quota sync takes the leader's time; other
+// commands keep their proposer's.
+func TestStampLeaderTime(t *testing.T) {
+	proposed, leader := time.Date(2026, 11, 25, 10, 0, 2, 0, time.UTC), time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for typ, want := range map[fsm.MessageType]time.Time{fsm.TypeQuotaSync: leader, fsm.TypeOrgUpsert: proposed} {
+		data, err := fsm.Command{Type: typ, ID: "c1", Time: proposed, Body: fsm.QuotaSyncBody{Node: "a", TTL: time.Second}}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, err = fsm.StampLeaderTime(data, leader); err != nil {
+			t.Fatal(err)
+		}
+		f := fsm.New()
+		f.ApplyCommand(1, fsm.Command{Type: fsm.TypeBootstrap, Body: fsm.BootstrapBody{Meta: fsm.Meta{ClusterID: "c"}, Org: fsm.Org{ID: "o", Name: "o"}}})
+		if typ == fsm.TypeQuotaSync {
+			if err, ok := f.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: data}).(error); ok {
+				t.Fatal(err)
+			}
+			if got := f.View().QuotaClock; !got.Equal(want) {
+				t.Fatalf("quota clock %v, want %v", got, want)
+			}
+		} else if !bytes.Contains(data, []byte(proposed.Format(time.RFC3339))) {
+			t.Fatalf("type %d lost its time: %s", typ, data)
+		}
 	}
 }

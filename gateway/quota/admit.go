@@ -157,7 +157,7 @@ func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, reco
 		// Wait for grants while the cluster has room, up to Config.Wait.
 		// After a sync, what the cluster said is fresh: nothing left
 		// means a refusal now, not a wait for the deadline.
-		if !now.Before(deadline) || synced && nd.l.available.Load() == 0 || nd.l.full(now) {
+		if !now.Before(deadline) || synced && nd.l.available.Load() == 0 || nd.l.full(now, m.quotaNow(now)) {
 			return Ticket{}, t.refusal(failed, now)
 		}
 		m.metrics.waited.Inc()
@@ -172,13 +172,15 @@ func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, reco
 // the last sync, and nothing has changed that since as far as this node
 // can tell: its lease has not run out (expire makes available unknown
 // until the next sync) and the window's oldest units have not left yet.
-func (l *limit) full(now time.Time) bool {
-	n := now.UnixNano()
-	if l.available.Load() != 0 || (l.validUntil.Load() != 0 && !l.valid(n)) {
+func (l *limit) full(now, quotaNow time.Time) bool {
+	if l.available.Load() != 0 || (l.validUntil.Load() != 0 && !l.valid(now.UnixNano())) {
 		return false
 	}
-	return !l.windowed() || l.freesAt.Load() > n
+	return !l.windowed() || l.freesAt.Load() > quotaNow.UnixNano()
 }
+
+// quotaNow is now on the quota clock, as far as this node can tell.
+func (m *Manager) quotaNow(now time.Time) time.Time { return now.Add(time.Duration(m.ahead.Load())) }
 
 func (l *limit) windowed() bool { return l.kind == fsm.KindRPM || l.kind == fsm.KindTPM }
 
@@ -188,7 +190,7 @@ func (t *Ticket) refusal(i int, now time.Time) error {
 	if t.m.cfg.OnRefuse != nil {
 		t.m.cfg.OnRefuse(l.key)
 	}
-	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(now, t.m.cfg.Interval)}
+	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(t.m.quotaNow(now), t.m.cfg.Interval)}
 }
 
 // stale reports whether one of the ticket's limits was pruned.

@@ -199,27 +199,31 @@ func TestPausedNodeKeepsEveryWindow(t *testing.T) {
 // (rounded up to whole seconds, as the header goes out) lands when the
 // oldest unit leaves the window, and one retry then succeeds.
 func TestRetryAfterIsHonest(t *testing.T) {
-	s := newSim(t, fsm.Limits{RPM: 2}, []time.Duration{0}, 0)
-	m, ctx := s.nodes[0], context.Background()
-	s.clock.advance(300 * time.Millisecond)
-	for range 2 {
-		if _, err := m.Admit(ctx, Request{Key: s.key}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.clock.advance(200 * time.Millisecond)
-	_, err := m.Admit(ctx, Request{Key: s.key})
-	var qe *Error
-	if !errors.As(err, &qe) {
-		t.Fatalf("third request: %v", err)
-	}
-	header := (qe.RetryAfter + time.Second - 1) / time.Second * time.Second
-	if header < 59*time.Second || header > 61*time.Second {
-		t.Fatalf("Retry-After %v (%v)", header, qe.RetryAfter)
-	}
-	s.clock.advance(header)
-	if _, err := m.Admit(ctx, Request{Key: s.key}); err != nil {
-		t.Fatalf("retry after %v: %v", header, err)
+	for _, skew := range []time.Duration{0, 2 * time.Second, -2 * time.Second} {
+		t.Run(fmt.Sprintf("skew%v", skew), func(t *testing.T) {
+			s := newSim(t, fsm.Limits{RPM: 2}, []time.Duration{skew, 0}, 1)
+			m, ctx := s.nodes[0], context.Background()
+			s.clock.advance(300 * time.Millisecond)
+			for range 2 {
+				if _, err := m.Admit(ctx, Request{Key: s.key}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.clock.advance(200 * time.Millisecond)
+			_, err := m.Admit(ctx, Request{Key: s.key})
+			var qe *Error
+			if !errors.As(err, &qe) {
+				t.Fatalf("third request: %v", err)
+			}
+			header := (qe.RetryAfter + time.Second - 1) / time.Second * time.Second
+			if header < 59*time.Second || header > 61*time.Second {
+				t.Fatalf("Retry-After %v (%v)", header, qe.RetryAfter)
+			}
+			s.clock.advance(header)
+			if _, err := m.Admit(ctx, Request{Key: s.key}); err != nil {
+				t.Fatalf("retry after %v: %v", header, err)
+			}
+		})
 	}
 }
 

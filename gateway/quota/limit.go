@@ -210,7 +210,8 @@ func (l *limit) oldItem() (fsm.QuotaSyncItem, bool) {
 // valid reports whether the lease may be spent at now.
 func (l *limit) valid(now int64) bool { return now < l.validUntil.Load() }
 
-// retryAfter is how long a refused caller should wait: until the oldest
+// retryAfter is how long a refused caller should wait, at now on the
+// quota clock: until the oldest
 // unit in the window leaves it (what this node admitted but has not
 // reported counts from its report on), plus a sync's lag. For a budget,
 // until its period ends if that is within budgetRetryHorizon, else none.

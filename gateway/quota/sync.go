@@ -73,6 +73,9 @@ func (m *Manager) send(ctx context.Context) bool {
 	case *[]fsm.QuotaGrant:
 		grants = *v
 	}
+	if len(grants) > 0 && !grants[0].At.IsZero() {
+		m.ahead.Store(int64(grants[0].At.Sub(now)))
+	}
 	for i, g := range grants {
 		if i >= len(m.pendingLims) {
 			break
