@@ -149,6 +149,12 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (uint64, any, error)
 			return 0, nil, ErrTimeout
 		}
 	}
+	// Quota syncs carry the leader's time, so every report and grant is
+	// placed on one clock however far the nodes' clocks drift apart.
+	data, err := fsm.StampLeaderTime(data, time.Now())
+	if err != nil {
+		return 0, nil, err
+	}
 	fut := n.raft.Apply(data, timeout)
 	errc := make(chan error, 1)
 	go func() { errc <- fut.Error() }()
@@ -157,7 +163,6 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (uint64, any, error)
 	// holds its caller (or an RPC handler) forever.
 	wait := time.NewTimer(timeout + n.cfg.ApplyTimeout)
 	defer wait.Stop()
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

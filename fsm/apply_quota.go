@@ -30,6 +30,11 @@ type QuotaSyncItem struct {
 	Return int64 `json:"return,omitempty"`
 	// Want is the units asked for on top of what the node keeps.
 	Want int64 `json:"want,omitempty"`
+	// Lease names the lease Spent and Return belong to (zero: the node's
+	// current one, as nodes from before lease ids say). A lease that ran
+	// out and was written off is settled by it: what was spent stays
+	// counted, what was returned is refunded; nothing is granted on it.
+	Lease uint64 `json:"lease,omitempty"`
 }
 
 // QuotaGrant answers one QuotaSyncItem.
@@ -41,9 +46,16 @@ type QuotaGrant struct {
 	Granted int64     `json:"granted"`
 	Held    int64     `json:"held"` // the node's lease after this sync
 	Expires time.Time `json:"expires"`
+	// Lease names the node's lease after this sync; At is the quota time
+	// the grant was computed at, so a node may spend the lease for
+	// Expires-At from when it sent the sync, by its own clock, and never
+	// past the moment the cluster writes the lease off.
+	Lease uint64    `json:"lease,omitempty"`
+	At    time.Time `json:"at"`
 	// Available is what is left for any node after this grant.
 	Available int64 `json:"available"`
-	// FreesAt is when the window's oldest consumption leaves it.
+	// FreesAt is when the window's oldest consumption leaves it; for a
+	// budget, when its period ends (zero for a total budget).
 	FreesAt time.Time `json:"frees_at"`
 }
 
@@ -117,28 +129,66 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 			q.Leases = map[string]Lease{}
 		}
 		q.advance(spec, now)
-		l := q.Leases[b.Node]
-		if spec.Kind != KindConcurrency {
-			q.consume(spec, now, it.Spent)
+		l, held := q.Leases[b.Node]
+		if it.Lease != 0 && (!held || l.ID != it.Lease) {
+			// A report for a lease that is no longer the node's: it ran
+			// out (the node was paused, cut off or restarted).
+			if excess := q.settleWriteOff(spec, b.Node, it.Lease, it.Spent, it.Return); spec.Kind != KindConcurrency {
+				q.consume(spec, now, excess)
+			}
+		} else {
+			if spec.Kind != KindConcurrency {
+				q.consume(spec, now, it.Spent)
+			}
+			l.Units = max(0, l.Units-it.Spent-it.Return)
 		}
-		l.Units = max(0, l.Units-it.Spent-it.Return)
 		q.Leases[b.Node] = l
 		g.Granted = min(it.Want, q.Available(spec, now))
 		l.Units += g.Granted
 		if l.Units > 0 {
+			if l.ID == 0 || !held {
+				l.ID = index
+			}
 			l.Expires = now.Add(b.TTL)
 			q.Leases[b.Node] = l
 			next.quotaExpiry = soonerExpiry(next.quotaExpiry, l.Expires)
 		} else {
 			delete(q.Leases, b.Node)
+			l.ID = 0
 		}
-		g.Held, g.Expires = l.Units, l.Expires
+		g.Held, g.Expires, g.Lease, g.At = l.Units, l.Expires, l.ID, now
 		g.Available, g.FreesAt = q.Available(spec, now), q.FreesAt(now)
+		if spec.Kind == KindBudget {
+			g.FreesAt = BudgetPeriodEnd(spec.Period, now, spec.Loc)
+		}
 		putQuota(quotas, q)
 		out[i] = g
 	}
 	next.quotas = quotas.done()
 	return out, nil
+}
+
+// settleWriteOff applies node's report for its lease id, which ran out:
+// spent units stay counted (at the lease's expiry, where the write-off
+// put them), returned units are taken back from the count, never more
+// than the write-off holds. It returns the spent units the write-off did
+// not cover, which count now; all of them when there is no such
+// write-off (already settled, or too old to matter).
+func (q *Quota) settleWriteOff(spec LimitSpec, node string, id uint64, spent, ret int64) int64 {
+	i := q.writeOff(node, id)
+	if i < 0 {
+		return spent
+	}
+	w := &q.WriteOffs[i]
+	kept := min(spent, w.Units)
+	w.Units -= kept
+	refund := min(ret, w.Units)
+	w.Units -= refund
+	q.Refunded += q.unconsume(spec, w.At, refund)
+	if w.Units == 0 {
+		q.WriteOffs = append(q.WriteOffs[:i], q.WriteOffs[i+1:]...)
+	}
+	return spent - kept
 }
 
 // putQuota stores q, or forgets it when it holds nothing.

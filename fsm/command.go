@@ -105,3 +105,24 @@ func decodeCommand(b []byte) (decoded, error) {
 	}
 	return d, nil
 }
+
+// StampLeaderTime gives an encoded command the leader's time, now, when
+// its type keeps time by the leader's clock: quota syncs, whose reports
+// and grants must all be placed on one clock for windows to be exact
+// across nodes whose clocks disagree (QUOTA.md rule 1). Other commands
+// keep their proposer's time. The leader calls it as it proposes.
+func StampLeaderTime(data []byte, now time.Time) ([]byte, error) {
+	if len(data) < 2 || MessageType(data[0]) != TypeQuotaSync || data[1] != payloadV1 {
+		return data, nil
+	}
+	var env envelope
+	if err := json.Unmarshal(data[2:], &env); err != nil {
+		return nil, fmt.Errorf("fsm: decode command %d: %w", data[0], err)
+	}
+	env.Time = now.UTC()
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", data[0], err)
+	}
+	return append([]byte{data[0], data[1]}, b...), nil
+}

@@ -68,19 +68,58 @@ type Quota struct {
 	Spent  int64  `json:"spent,omitempty"`
 	// Leases are the units each node holds, by node id.
 	Leases map[string]Lease `json:"leases,omitempty"`
+	// WriteOffs are leases that ran out without a report (rule 2), still
+	// counted as consumed at their expiry, that their node may yet come
+	// back to settle (rule 6): what it spent stays, the rest is refunded.
+	WriteOffs []WriteOff `json:"write_offs,omitempty"`
+	// Refunded is what came back from write-offs: in the budget period
+	// for budgets, while the limit holds anything for the others.
+	Refunded int64 `json:"refunded,omitempty"`
 }
 
 // QuotaBucket is the consumption reported in one second (Unix time).
 type QuotaBucket struct {
 	Sec   int64 `json:"s"`
 	Units int64 `json:"u"`
+	// Last is the latest time (Unix nanoseconds) units were placed in the
+	// bucket: the whole bucket counts until Last plus the window, so no
+	// unit leaves before every window it was admitted in has passed. Zero
+	// in snapshots written before it existed: the end of the second.
+	Last int64 `json:"l,omitempty"`
+}
+
+// Leaves is when the bucket's units stop counting.
+func (b QuotaBucket) Leaves() time.Time {
+	last := b.Last
+	if last == 0 {
+		last = (b.Sec + 1) * int64(time.Second)
+	}
+	return time.Unix(0, last).Add(QuotaWindow)
 }
 
 // Lease is the units a node may spend without asking, until Expires.
 type Lease struct {
 	Units   int64     `json:"units"`
 	Expires time.Time `json:"expires"`
+	// ID names the lease from its grant to its end: the raft index of the
+	// command that created it (zero for leases from before ids), so a
+	// report for a lease that was written off reaches that write-off only.
+	ID uint64 `json:"id,omitempty"`
 }
+
+// WriteOff is a lease that ran out without a report.
+type WriteOff struct {
+	Node  string `json:"node"`
+	Lease uint64 `json:"lease"`
+	// Units are still counted as consumed at At, the lease's expiry,
+	// until the node reports them spent (they stay) or unspent (refunded).
+	Units int64     `json:"units"`
+	At    time.Time `json:"at"`
+}
+
+// maxWriteOffs bounds the write-offs a limit keeps for refunds; beyond
+// it the oldest stays counted as spent for good.
+const maxWriteOffs = 32
 
 // LimitSpec is the limit behind a quota key, from the key's or the org's
 // settings.
@@ -165,18 +204,13 @@ func BudgetPeriodKey(period string, t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("2006-01")
 }
 
-// windowStart is the first second still in the window at now: a unit
-// reported at second s counts while s > now - 60 s.
-func windowStart(now time.Time) int64 { return now.Unix() - int64(QuotaWindow/time.Second) + 1 }
-
 // Used is what counts against the limit at now, leases aside.
 func (q *Quota) Used(spec LimitSpec, now time.Time) int64 {
 	switch spec.Kind {
 	case KindRPM, KindTPM:
-		from := windowStart(now)
 		var n int64
 		for _, b := range q.Buckets {
-			if b.Sec >= from {
+			if b.Leaves().After(now) {
 				n += b.Units
 			}
 		}
@@ -204,21 +238,31 @@ func (q *Quota) Available(spec LimitSpec, now time.Time) int64 {
 }
 
 // FreesAt is when the oldest consumption in the window leaves it, for a
-// Retry-After; the zero time when nothing is in the window.
+// Retry-After; the zero time when nothing is in the window. Buckets leave
+// in order: a later second's Last is never earlier.
 func (q *Quota) FreesAt(now time.Time) time.Time {
-	from := windowStart(now)
 	for _, b := range q.Buckets {
-		if b.Sec >= from {
-			return time.Unix(b.Sec, 0).Add(QuotaWindow)
+		if t := b.Leaves(); t.After(now) {
+			return t
 		}
 	}
 	return time.Time{}
+}
+
+// WrittenOff is what the write-offs still count as consumed.
+func (q *Quota) WrittenOff() int64 {
+	var n int64
+	for _, w := range q.WriteOffs {
+		n += w.Units
+	}
+	return n
 }
 
 // clone copies q so apply can change the copy.
 func (q *Quota) clone() *Quota {
 	c := *q
 	c.Buckets = append([]QuotaBucket(nil), q.Buckets...)
+	c.WriteOffs = append([]WriteOff(nil), q.WriteOffs...)
 	c.Leases = make(map[string]Lease, len(q.Leases))
 	for n, l := range q.Leases {
 		c.Leases[n] = l
@@ -239,17 +283,41 @@ func (q *Quota) consume(spec LimitSpec, t time.Time, units int64) {
 			i--
 		}
 		if i > 0 && q.Buckets[i-1].Sec == sec {
-			q.Buckets[i-1].Units += units
+			b := &q.Buckets[i-1]
+			b.Units += units
+			b.Last = max(b.Last, t.UnixNano())
 			return
 		}
 		q.Buckets = append(q.Buckets, QuotaBucket{})
 		copy(q.Buckets[i+1:], q.Buckets[i:])
-		q.Buckets[i] = QuotaBucket{Sec: sec, Units: units}
+		q.Buckets[i] = QuotaBucket{Sec: sec, Units: units, Last: t.UnixNano()}
 	case KindBudget:
 		if p := BudgetPeriodKey(spec.Period, t, spec.Loc); p == q.Period {
 			q.Spent += units
 		}
 	}
+}
+
+// unconsume takes back up to units consumed at t, as far as they still
+// count (in the window, in the budget period), and returns how many.
+func (q *Quota) unconsume(spec LimitSpec, t time.Time, units int64) int64 {
+	switch spec.Kind {
+	case KindRPM, KindTPM:
+		for i := range q.Buckets {
+			if b := &q.Buckets[i]; b.Sec == t.Unix() {
+				n := min(units, b.Units)
+				b.Units -= n
+				return n
+			}
+		}
+	case KindBudget:
+		if BudgetPeriodKey(spec.Period, t, spec.Loc) == q.Period {
+			n := min(units, q.Spent)
+			q.Spent -= n
+			return n
+		}
+	}
+	return 0
 }
 
 // advance brings q to now: a budget starts its new period, leases that
@@ -259,29 +327,62 @@ func (q *Quota) consume(spec LimitSpec, t time.Time, units int64) {
 func (q *Quota) advance(spec LimitSpec, now time.Time) {
 	if spec.Kind == KindBudget {
 		if p := BudgetPeriodKey(spec.Period, now, spec.Loc); p != q.Period {
-			q.Period, q.Spent = p, 0
+			q.Period, q.Spent, q.Refunded, q.WriteOffs = p, 0, 0, nil
 		}
 	}
-	for node, l := range q.Leases {
+	// In node order, so the write-offs line up the same on every node.
+	for _, node := range sortedKeys(q.Leases) {
+		l := q.Leases[node]
 		if l.Expires.After(now) {
 			continue
 		}
-		if spec.Kind != KindConcurrency {
+		if spec.Kind != KindConcurrency && l.Units > 0 {
 			q.consume(spec, l.Expires, l.Units)
+			q.WriteOffs = append(q.WriteOffs, WriteOff{Node: node, Lease: l.ID, Units: l.Units, At: l.Expires})
 		}
 		delete(q.Leases, node)
 	}
-	from := windowStart(now)
 	i := 0
-	for i < len(q.Buckets) && q.Buckets[i].Sec < from {
+	for i < len(q.Buckets) && !q.Buckets[i].Leaves().After(now) {
 		i++
 	}
 	q.Buckets = q.Buckets[i:]
+	// A write-off whose units no longer count has nothing to refund.
+	keep := q.WriteOffs[:0]
+	for _, w := range q.WriteOffs {
+		if w.Units > 0 && (spec.Kind == KindBudget || q.countsAt(w.At)) {
+			keep = append(keep, w)
+		}
+	}
+	q.WriteOffs = keep[max(0, len(keep)-maxWriteOffs):]
+	if len(q.WriteOffs) == 0 {
+		q.WriteOffs = nil
+	}
+}
+
+// countsAt reports whether the bucket of t is still in the window.
+func (q *Quota) countsAt(t time.Time) bool {
+	for _, b := range q.Buckets {
+		if b.Sec == t.Unix() {
+			return true
+		}
+	}
+	return false
+}
+
+// writeOff finds the write-off of node's lease id, or -1.
+func (q *Quota) writeOff(node string, id uint64) int {
+	for i, w := range q.WriteOffs {
+		if w.Node == node && w.Lease == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // idle reports whether q holds nothing worth keeping.
 func (q *Quota) idle() bool {
-	return len(q.Buckets) == 0 && len(q.Leases) == 0 && q.Spent == 0
+	return len(q.Buckets) == 0 && len(q.Leases) == 0 && q.Spent == 0 && len(q.WriteOffs) == 0
 }
 
 // QuotaStatus is one configured limit as it stands at a time: what
@@ -305,6 +406,12 @@ type QuotaStatus struct {
 	Period   string           `json:"period,omitempty"`
 	ResetsAt time.Time        `json:"resets_at,omitzero"`
 	Leases   map[string]Lease `json:"leases"`
+	// WrittenOff is what leases of nodes that stopped reporting still
+	// count as consumed, until those nodes come back and say what they
+	// spent; Refunded is what such reports gave back (in the budget
+	// period, for budgets).
+	WrittenOff int64 `json:"written_off"`
+	Refunded   int64 `json:"refunded"`
 }
 
 // QuotaStatuses lists every configured limit of keys and org policies
@@ -327,7 +434,8 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 			}
 			q.advance(spec, now)
 			st := QuotaStatus{Key: key, Scope: scope, ID: id, OrgID: orgID, Kind: kind, Limit: spec.Limit,
-				Used: q.Used(spec, now), Leased: q.Outstanding(), Available: q.Available(spec, now), Leases: q.Leases}
+				Used: q.Used(spec, now), Leased: q.Outstanding(), Available: q.Available(spec, now), Leases: q.Leases,
+				WrittenOff: q.WrittenOff(), Refunded: q.Refunded}
 			if st.Leases == nil {
 				st.Leases = map[string]Lease{}
 			}
@@ -338,7 +446,7 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 				st.Used = st.Leased
 			case KindBudget:
 				st.Period = BudgetPeriodKey(spec.Period, now, spec.Loc)
-				st.ResetsAt = budgetPeriodEnd(spec.Period, now, spec.Loc)
+				st.ResetsAt = BudgetPeriodEnd(spec.Period, now, spec.Loc)
 			}
 			out = append(out, st)
 		}
@@ -371,9 +479,9 @@ func BudgetPeriodStart(period string, t time.Time, loc *time.Location) time.Time
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
 }
 
-// budgetPeriodEnd is when the budget period holding t ends; zero for
+// BudgetPeriodEnd is when the budget period holding t ends; zero for
 // a total budget.
-func budgetPeriodEnd(period string, t time.Time, loc *time.Location) time.Time {
+func BudgetPeriodEnd(period string, t time.Time, loc *time.Location) time.Time {
 	t = t.In(loc)
 	switch period {
 	case PeriodTotal:

@@ -58,9 +58,10 @@ func limitError(err error) error {
 			code, what = apierr.CodeInsufficientQuota, "budget"
 		}
 		e := apierr.Newf(code, "this %s's %s limit is reached; retry later", qe.Scope, what)
-		if code == apierr.CodeRateLimitExceeded {
-			e.RetryAfter = qe.RetryAfter
-		}
+		// A rate limit frees up at Retry-After; a budget only when its
+		// period ends, which clients are told only when that is soon.
+		e.RetryAfter = qe.RetryAfter
+		e.NoRetry = code == apierr.CodeInsufficientQuota && qe.RetryAfter <= 0
 		return e
 	case errors.Is(err, quota.ErrUnavailable):
 		e := apierr.New(apierr.CodeServiceUnavailable, "this gateway node cannot reach its cluster to check your limits; retry on another node or later")

@@ -45,7 +45,7 @@ func TestLimitsAnswer429(t *testing.T) {
 		}
 		if i == 3 {
 			ra, _ := strconv.Atoi(res.Header.Get("Retry-After"))
-			if res.StatusCode != 429 || !strings.Contains(string(body), `"rate_limit_exceeded"`) || ra < 1 || ra > 60 {
+			if res.StatusCode != 429 || !strings.Contains(string(body), `"rate_limit_exceeded"`) || ra < 60 || ra > 61 {
 				t.Fatalf("over the rpm: %d %q %s", res.StatusCode, res.Header.Get("Retry-After"), body)
 			}
 			if ev := lastEvent(t, e); ev.Status != 429 || ev.ErrorCode != "rate_limit_exceeded" {
@@ -64,8 +64,9 @@ func TestLimitsAnswer429(t *testing.T) {
 		res := e.post("/v1/chat/completions", budgetKey, chat)
 		body, _ := io.ReadAll(res.Body)
 		codes = append(codes, res.StatusCode)
-		if res.StatusCode == 429 && !strings.Contains(string(body), `"insufficient_quota"`) {
-			t.Fatalf("budget refusal %s", body)
+		if res.StatusCode == 429 && (!strings.Contains(string(body), `"insufficient_quota"`) ||
+			res.Header.Get("x-should-retry") != "false" || res.Header.Get("Retry-After") != "") {
+			t.Fatalf("budget refusal %q %q %s", res.Header.Get("x-should-retry"), res.Header.Get("Retry-After"), body)
 		}
 	}
 	if codes[3] != 429 || e.oa.Requests()-before > 3 {

@@ -40,7 +40,10 @@ type Error struct {
 	Param      string
 	Message    string
 	RetryAfter time.Duration
-	Err        error
+	// NoRetry tells clients not to retry (x-should-retry: false, which
+	// the OpenAI SDKs follow): a retry cannot succeed soon.
+	NoRetry bool
+	Err     error
 }
 
 func (e *Error) Error() string {
@@ -142,6 +145,9 @@ func Write(w http.ResponseWriter, e *Error) {
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if e.NoRetry {
+		h.Set("x-should-retry", "false")
 	}
 	b, _ := json.Marshal(e.Envelope())
 	w.WriteHeader(e.Status)

@@ -46,17 +46,35 @@ func (t *Ticket) collect(m *Manager, r Request) {
 }
 
 // takeAll takes every need's units or none; it returns the index of the
-// need that could not be met, or -1.
-func (t *Ticket) takeAll() int {
+// need that could not be met, or -1. Units count as taken at now, read
+// after the take, and only from leases still valid then: a node that was
+// paused between its check and its take, or past its lease, does not
+// spend a lease the cluster may have written off.
+func (t *Ticket) takeAll(now func() time.Time) (int, time.Time) {
 	for i := 0; i < t.n; i++ {
-		if !t.needs[i].l.take(t.needs[i].units) {
-			for j := 0; j < i; j++ {
-				t.needs[j].l.balance.Add(t.needs[j].units)
-			}
-			return i
+		nd := &t.needs[i]
+		g, ok := nd.l.take(nd.units)
+		if !ok {
+			t.giveBack(i)
+			return i, now()
+		}
+		nd.gen = g
+	}
+	at := now()
+	for i := 0; i < t.n; i++ {
+		if !t.needs[i].l.valid(at.UnixNano()) {
+			t.giveBack(t.n)
+			return i, at
 		}
 	}
-	return -1
+	return -1, at
+}
+
+// giveBack returns the units of the first n needs.
+func (t *Ticket) giveBack(n int) {
+	for j := 0; j < n; j++ {
+		t.needs[j].l.give(t.needs[j].gen, t.needs[j].units)
+	}
 }
 
 // Admit checks a request against every limit of its key and org, all or
@@ -70,8 +88,8 @@ func (m *Manager) Admit(ctx context.Context, r Request) (Ticket, error) {
 	if t.n == 0 {
 		return t, nil
 	}
-	if t.takeAll() < 0 {
-		t.admitted(m.cfg.Now())
+	if failed, now := t.takeAll(m.cfg.Now); failed < 0 {
+		t.admitted(now)
 		return t, nil
 	}
 	return m.admitSlow(ctx, r.Policy, t, func(t *Ticket) { t.collect(m, r) })
@@ -84,8 +102,8 @@ func (m *Manager) AdmitSlot(ctx context.Context, orgID, provider string, pol *fs
 	id := limitID{scope: 2, kind: kConc, id: fsm.AllocID(orgID, provider)}
 	t := Ticket{m: m}
 	t.add(m.get(id), 1)
-	if t.takeAll() < 0 {
-		t.admitted(m.cfg.Now())
+	if failed, now := t.takeAll(m.cfg.Now); failed < 0 {
+		t.admitted(now)
 		return t, nil
 	}
 	return m.admitSlow(ctx, pol, t, func(t *Ticket) { t.add(m.get(id), 1) })
@@ -97,9 +115,9 @@ func (m *Manager) AdmitSlot(ctx context.Context, orgID, provider string, pol *fs
 func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, recollect func(*Ticket)) (Ticket, error) {
 	defer func() { t.unwait() }()
 	var deadline time.Time
+	synced := false
 	for {
-		failed := t.takeAll()
-		now := m.cfg.Now()
+		failed, now := t.takeAll(m.cfg.Now)
 		if failed < 0 {
 			t.admitted(now)
 			return t, nil
@@ -114,7 +132,7 @@ func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, reco
 			continue
 		}
 		for i := 0; i < t.n; i++ {
-			if t.needs[i].l.balance.Load() < t.needs[i].units {
+			if l := t.needs[i].l; l.balance() < t.needs[i].units || !l.valid(now.UnixNano()) {
 				t.book(i)
 				t.await(i)
 			}
@@ -122,7 +140,9 @@ func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, reco
 		if max := nd.l.max.Load(); max > 0 && nd.units > max {
 			return Ticket{}, t.refusal(failed, now) // it can never fit
 		}
-		if m.partitioned(now) {
+		// Judged after one sync at least: a node back from a pause has
+		// not synced for a while, and its first sync may just work.
+		if synced && m.partitioned(now) {
 			if m.failOpen(pol, now) {
 				m.metrics.failOpen.Inc()
 				t.force(now)
@@ -135,15 +155,34 @@ func (m *Manager) admitSlow(ctx context.Context, pol *fsm.Policy, t Ticket, reco
 			deadline = now.Add(m.cfg.Wait)
 		}
 		// Wait for grants while the cluster has room, up to Config.Wait.
-		if !now.Before(deadline) || nd.l.available.Load() == 0 {
+		// After a sync, what the cluster said is fresh: nothing left
+		// means a refusal now, not a wait for the deadline.
+		if !now.Before(deadline) || synced && nd.l.available.Load() == 0 || nd.l.full(now, m.quotaNow(now)) {
 			return Ticket{}, t.refusal(failed, now)
 		}
 		m.metrics.waited.Inc()
 		if !m.awaitSync(ctx, deadline.Sub(now)) {
 			return Ticket{}, ctx.Err()
 		}
+		synced = true
 	}
 }
+
+// full reports whether the cluster had nothing left for this limit at
+// the last sync, and nothing has changed that since as far as this node
+// can tell: its lease has not run out (expire makes available unknown
+// until the next sync) and the window's oldest units have not left yet.
+func (l *limit) full(now, quotaNow time.Time) bool {
+	if l.available.Load() != 0 || (l.validUntil.Load() != 0 && !l.valid(now.UnixNano())) {
+		return false
+	}
+	return !l.windowed() || l.freesAt.Load() > quotaNow.UnixNano()
+}
+
+// quotaNow is now on the quota clock, as far as this node can tell.
+func (m *Manager) quotaNow(now time.Time) time.Time { return now.Add(time.Duration(m.ahead.Load())) }
+
+func (l *limit) windowed() bool { return l.kind == fsm.KindRPM || l.kind == fsm.KindTPM }
 
 func (t *Ticket) refusal(i int, now time.Time) error {
 	l := t.needs[i].l
@@ -151,7 +190,7 @@ func (t *Ticket) refusal(i int, now time.Time) error {
 	if t.m.cfg.OnRefuse != nil {
 		t.m.cfg.OnRefuse(l.key)
 	}
-	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(now)}
+	return &Error{Kind: l.kind, Scope: l.scope, RetryAfter: l.retryAfter(t.m.quotaNow(now), t.m.cfg.Interval)}
 }
 
 // stale reports whether one of the ticket's limits was pruned.
@@ -201,7 +240,7 @@ func (t *Ticket) admitted(now time.Time) {
 		l.open.Add(1)
 		switch l.kind {
 		case fsm.KindRPM:
-			l.spent.Add(1)
+			l.spend(t.needs[i].gen, 1)
 		case fsm.KindConcurrency:
 			l.inUse.Add(1)
 		}
@@ -212,7 +251,9 @@ func (t *Ticket) admitted(now time.Time) {
 // the units are taken anyway and reported once the quorum is back.
 func (t *Ticket) force(now time.Time) {
 	for i := 0; i < t.n; i++ {
-		t.needs[i].l.balance.Add(-t.needs[i].units)
+		nd := &t.needs[i]
+		nd.l.add(-nd.units)
+		nd.gen = nd.l.gen()
 	}
 	t.admitted(now)
 }
@@ -227,14 +268,14 @@ func (t *Ticket) Settle(tokens, cost int64) {
 		nd.l.open.Add(-1)
 		switch nd.l.kind {
 		case fsm.KindTPM:
-			nd.l.spent.Add(tokens)
-			nd.l.balance.Add(nd.units - tokens)
+			nd.l.spend(nd.gen, tokens)
+			nd.l.give(nd.gen, nd.units-tokens)
 		case fsm.KindBudget:
-			nd.l.spent.Add(cost)
-			nd.l.balance.Add(nd.units - cost)
+			nd.l.spend(nd.gen, cost)
+			nd.l.give(nd.gen, nd.units-cost)
 		case fsm.KindConcurrency:
 			nd.l.inUse.Add(-1)
-			nd.l.balance.Add(1)
+			nd.l.give(nd.gen, 1)
 		}
 	}
 	t.n = 0

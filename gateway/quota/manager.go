@@ -103,7 +103,12 @@ type Manager struct {
 	syncMu sync.Mutex
 	synced chan struct{}
 	// lastOK is when a sync last reached the quorum (Unix nanoseconds).
-	lastOK   atomic.Int64
+	lastOK atomic.Int64
+	// ahead is how far the quota clock (the leader's) ran ahead of this
+	// node's at the last sync, at least: grant time minus the time the
+	// answer came, so times the cluster gives are read on this clock
+	// without promising too early.
+	ahead    atomic.Int64
 	commands atomic.Int64
 	// running serialises syncs. pending is a sync that may or may not
 	// have been applied; it is sent again, under the same id, before
@@ -162,6 +167,7 @@ var ErrUnavailable = errors.New("the gateway cannot reach its cluster to check t
 type need struct {
 	l     *limit
 	units int64
+	gen   uint16 // the lease generation the units came from
 }
 
 // Ticket holds a request's reservations until Settle.

@@ -92,7 +92,7 @@ func TestRPMIsExactAcrossNodes(t *testing.T) {
 		t.Fatalf("admitted %d of 600 against rpm 200", n)
 	}
 	var qe *Error
-	if len(errs) == 0 || !errors.As(errs[0], &qe) || qe.Kind != fsm.KindRPM || qe.RetryAfter <= 0 || qe.RetryAfter > time.Minute {
+	if len(errs) == 0 || !errors.As(errs[0], &qe) || qe.Kind != fsm.KindRPM || qe.RetryAfter <= 0 || qe.RetryAfter > fsm.QuotaWindow+time.Second {
 		t.Fatalf("refusal %v", errs[:1])
 	}
 	t.Logf("admitted %d, %d sync commands", n, c.raft.calls.Load())

@@ -31,6 +31,7 @@ func (m *Manager) SyncOnce(ctx context.Context) {
 	m.running.Lock()
 	defer m.running.Unlock()
 	defer m.signal()
+	m.expire(m.cfg.Now())
 	if m.pending != nil {
 		if !m.send(ctx) {
 			return
@@ -72,16 +73,25 @@ func (m *Manager) send(ctx context.Context) bool {
 	case *[]fsm.QuotaGrant:
 		grants = *v
 	}
+	if len(grants) > 0 && !grants[0].At.IsZero() {
+		m.ahead.Store(int64(grants[0].At.Sub(now)))
+	}
 	for i, g := range grants {
 		if i >= len(m.pendingLims) {
 			break
 		}
 		l := m.pendingLims[i]
 		l.lastSync.Store(now.UnixNano())
-		l.balance.Add(g.Granted)
+		l.add(g.Granted)
+		l.lease = g.Lease
+		l.validUntil.Store(m.validUntil(g))
 		l.max.Store(g.Limit)
 		l.available.Store(g.Available)
-		l.freesAt.Store(g.FreesAt.UnixNano())
+		var frees int64
+		if !g.FreesAt.IsZero() {
+			frees = g.FreesAt.UnixNano()
+		}
+		l.freesAt.Store(frees)
 	}
 	m.pending, m.pendingLims = nil, nil
 	m.lastOK.Store(now.UnixNano())
@@ -89,6 +99,35 @@ func (m *Manager) send(ctx context.Context) bool {
 	m.metrics.syncs.WithLabelValues("ok").Inc()
 	m.metrics.syncSeconds.Observe(time.Since(start).Seconds())
 	return true
+}
+
+// validUntil is until when this node may spend the lease g left it, by
+// its own clock: the lease's life as the cluster counts it (Expires-At),
+// from when this node first sent the sync, less a margin for the clocks'
+// rates. The cluster counts from when it applied the sync, never sooner,
+// so the node stops before the cluster could write the lease off, however
+// late the sync was applied, and whatever the offset of the clocks.
+func (m *Manager) validUntil(g fsm.QuotaGrant) int64 {
+	if g.Held <= 0 {
+		return 0
+	}
+	life := m.cfg.TTL // a leader from before grants said when
+	if !g.At.IsZero() {
+		life = g.Expires.Sub(g.At)
+	}
+	return m.pending.Time.Add(life - life/50).UnixNano()
+}
+
+// expire ends, by this node's clock, the leases that may no longer be
+// spent: their balance goes back to the cluster with the next sync.
+func (m *Manager) expire(now time.Time) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, l := range m.limits {
+		if v := l.validUntil.Load(); v != 0 && now.UnixNano() >= v {
+			l.expire()
+		}
+	}
 }
 
 func (m *Manager) signal() {
@@ -139,8 +178,8 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 		if idle {
 			target = 0
 		}
-		bal := l.balance.Load()
-		if bal < 0 && l.balance.CompareAndSwap(bal, 0) {
+		bal := l.balance()
+		if bal < 0 && l.swapBalance(bal, 0) {
 			// Real usage beat a reservation; the excess is in spent and
 			// the cluster counts it there.
 			bal = 0
@@ -154,11 +193,15 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 		case bal < target && (bal <= target/2 || waiting > 0 || due):
 			want = target - bal
 		case bal > target && (idle || bal > 2*target):
-			if l.balance.CompareAndSwap(bal, target) {
+			if l.swapBalance(bal, target) {
 				ret = bal - target
 			}
 		}
 		held := bal > 0 || l.inUse.Load() > 0
+		if it, ok := l.oldItem(); ok {
+			items = append(items, it)
+			lims = append(lims, l)
+		}
 		if want == 0 && ret == 0 && !(due && (held || l.spent.Load() > 0)) {
 			if !held && l.spent.Load() == 0 && now.UnixNano()-l.lastUsed.Load() > int64(forgetAfter) {
 				quiet = append(quiet, l)
@@ -166,14 +209,14 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 			later = append(later, l)
 			continue // nothing that cannot wait
 		}
-		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want})
+		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want, Lease: l.lease})
 		lims = append(lims, l)
 	}
 	if len(items) > 0 {
 		// A command goes anyway: every pending report rides along.
 		for _, l := range later {
 			if sp := l.spent.Swap(0); sp > 0 {
-				items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: sp})
+				items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: sp, Lease: l.lease})
 				lims = append(lims, l)
 			}
 		}
@@ -195,7 +238,7 @@ func (m *Manager) forget(quiet []*limit, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, l := range quiet {
-		if l.open.Load() != 0 || l.balance.Load() != 0 || l.spent.Load() != 0 || now.UnixNano()-l.lastUsed.Load() <= int64(forgetAfter) {
+		if l.open.Load() != 0 || l.balance() != 0 || l.spent.Load() != 0 || now.UnixNano()-l.lastUsed.Load() <= int64(forgetAfter) {
 			continue
 		}
 		if m.limits[l.id] == l {
