@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -45,6 +46,8 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
 
 type transferRequest struct {
 	NodeID string `json:"node_id"`
+	// Timeout bounds the retries ("30s"); default 10s.
+	Timeout string `json:"timeout"`
 }
 
 // transferLeader hands leadership to node_id, or to a voter raft picks
@@ -59,11 +62,26 @@ func (s *Server) transferLeader(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	err := s.d.Cluster.TransferLeader(r.Context(), req.NodeID)
-	if errors.Is(err, cluster.ErrUnknownMember) {
-		return badRequest("node_id", "node_id: no cluster member "+req.NodeID)
+	timeout := cluster.DefaultTransferTimeout
+	if req.Timeout != "" {
+		d, err := time.ParseDuration(req.Timeout)
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return badRequest("timeout", `timeout: a duration like "30s", at most 10m`)
+		}
+		timeout = d
 	}
-	if err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	err := s.d.Cluster.TransferLeader(ctx, req.NodeID)
+	switch {
+	case errors.Is(err, cluster.ErrUnknownMember):
+		return badRequest("node_id", "node_id: no cluster member "+req.NodeID)
+	case errors.Is(err, cluster.ErrTransferTimeout):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "transfer_timeout",
+			Message: "leadership did not move within " + timeout.String() + "; the leader is still " + s.d.Cluster.Leader() + ". Retry, or raise timeout", Err: err}
+	case errors.Is(err, cluster.ErrNotVoter):
+		return badRequest("node_id", "node_id: "+req.NodeID+" is not a voter")
+	case err != nil:
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"leader": s.d.Cluster.Leader()})
@@ -83,15 +101,11 @@ func (s *Server) stepDown(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]any{"transferred": false, "leader": st.Leader})
 		return nil
 	}
+	// Retried until leadership has moved and this node knows its
+	// successor, within cluster.DefaultTransferTimeout.
 	if err := s.d.Cluster.TransferLeader(r.Context(), ""); err != nil {
 		return err
 	}
-	// Answer once this node has heard of its successor (bounded).
-	leader := s.d.Cluster.Leader()
-	for deadline := time.Now().Add(3 * time.Second); (leader == "" || leader == st.NodeID) && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		leader = s.d.Cluster.Leader()
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"transferred": true, "leader": leader})
+	writeJSON(w, http.StatusOK, map[string]any{"transferred": true, "leader": s.d.Cluster.Leader()})
 	return nil
 }

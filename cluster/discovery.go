@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -61,6 +62,12 @@ type discovery struct {
 	// its own lock, so reading them later would race.
 	liveMu sync.RWMutex
 	live   map[string]Member
+	// seen holds the last gossip address of every member ever live, to
+	// reach it again after it was declared dead (see rejoin).
+	seen map[string]string
+
+	rejoining  atomic.Bool
+	lastRejoin time.Time // touched only by the reconcile loop
 }
 
 func newDiscovery(n *Node) (*discovery, error) {
@@ -72,7 +79,7 @@ func newDiscovery(n *Node) (*discovery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
-	d := &discovery{n: n, live: map[string]Member{}, meta: memberMeta{
+	d := &discovery{n: n, live: map[string]Member{}, seen: map[string]string{}, meta: memberMeta{
 		RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr, Version: n.cfg.Version,
 		Expect: n.cfg.BootstrapExpect, Fresh: !n.hasState(), Features: features,
 	}}
@@ -149,7 +156,51 @@ func (e *discoveryEvents) put(n *memberlist.Node) {
 	m := Member{ID: n.Name, GossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), memberMeta: meta}
 	e.liveMu.Lock()
 	e.live[n.Name] = m
+	e.seen[n.Name] = m.GossipAddr
 	e.liveMu.Unlock()
+}
+
+// rejoinInterval is how often a node tries to reach raft servers that
+// gossip holds for dead.
+const rejoinInterval = 5 * time.Second
+
+// rejoin contacts, in the background, the raft servers gossip does not
+// show as live, at their last known gossip address (or --join). After a
+// partition both sides hold each other dead, and memberlist stops talking
+// to the dead after a while: without this they would stay apart in
+// gossip for good while raft, which retries on its own, is whole again.
+func (d *discovery) rejoin(servers []raft.Server, now time.Time) {
+	if now.Sub(d.lastRejoin) < rejoinInterval || d.rejoining.Load() {
+		return
+	}
+	d.lastRejoin = now
+	var addrs []string
+	d.liveMu.RLock()
+	for _, s := range servers {
+		id := string(s.ID)
+		if id == d.n.cfg.NodeID {
+			continue
+		}
+		if _, ok := d.live[id]; ok {
+			continue
+		}
+		if a, ok := d.seen[id]; ok {
+			addrs = append(addrs, a)
+		}
+	}
+	d.liveMu.RUnlock()
+	if len(addrs) == 0 {
+		return
+	}
+	d.rejoining.Store(true)
+	go func() {
+		defer d.rejoining.Store(false)
+		if n, err := d.ml.Join(addrs); n > 0 {
+			d.n.log.Info("reached members gossip held for dead", "contacted", n)
+		} else {
+			d.n.log.Debug("members gossip holds for dead are still unreachable", "addrs", addrs, "err", err)
+		}
+	}()
 }
 
 // setFresh updates whether this node advertises itself as fresh.

@@ -64,14 +64,18 @@ func (n *Node) Members(ctx context.Context) ([]MemberInfo, error) {
 		self.Alive, self.HTTPAddr, self.Version = true, n.cfg.HTTPAddr, n.cfg.Version
 		self.GossipAddr = n.cfg.GossipAddr
 	}
+	// Gossip alone can be wrong for a while (after a partition both
+	// sides hold each other dead until they meet again), so every member
+	// with a raft address is asked directly too: one that answers is
+	// alive, whatever gossip says.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, mi := range byID {
-		if !mi.Alive {
-			continue
-		}
 		if mi.ID == n.cfg.NodeID {
 			mi.AppliedIndex = n.raft.AppliedIndex()
+			continue
+		}
+		if mi.RaftAddr == "" {
 			continue
 		}
 		wg.Add(1)
@@ -83,7 +87,7 @@ func (n *Node) Members(ctx context.Context) ([]MemberInfo, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
-				mi.AppliedIndex = st.AppliedIndex
+				mi.Alive, mi.AppliedIndex = true, st.AppliedIndex
 			}
 		}(mi)
 	}
@@ -144,11 +148,87 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
+// DefaultTransferTimeout bounds TransferLeader when its context has no
+// deadline.
+const DefaultTransferTimeout = 10 * time.Second
+
 // TransferLeader hands leadership to target (or to a voter raft picks),
-// for rolling restarts.
+// for rolling restarts. One raft transfer is bounded by an election
+// timeout and can fail on a slow machine or a busy target, so it tries
+// again until leadership has moved (to target, when one is named) and
+// this node knows the new leader, or ctx ends (DefaultTransferTimeout
+// when it has no deadline).
 func (n *Node) TransferLeader(ctx context.Context, target string) error {
-	return n.onLeader(ctx, func() error { return n.transferLocal(target) },
-		rpcRequest{Method: rpcTransfer, TargetID: target})
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTransferTimeout)
+		defer cancel()
+	}
+	if target != "" {
+		if err := n.checkVoter(target); err != nil {
+			return err
+		}
+	}
+	from := n.Leader()
+	moved := func() bool {
+		l := n.Leader()
+		return l != "" && l != from && (target == "" || l == target)
+	}
+	var last error
+	for attempt := 1; ; attempt++ {
+		if target != "" && n.Leader() == target {
+			return nil // already there
+		}
+		err := n.onLeader(ctx, func() error { return n.transferLocal(target) },
+			rpcRequest{Method: rpcTransfer, TargetID: target})
+		if errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrNotVoter) {
+			return err
+		}
+		if err != nil {
+			last = err
+			n.log.Info("leadership transfer attempt failed; trying again", "attempt", attempt, "target", target, "err", err)
+		}
+		// Give the new leader a moment to be known here.
+		for wait := time.Now().Add(time.Second); time.Now().Before(wait); {
+			if moved() {
+				return nil
+			}
+			if from == "" {
+				from = n.Leader() // there was no leader when asked
+			}
+			select {
+			case <-ctx.Done():
+				if last == nil {
+					last = errors.New("leadership has not moved")
+				}
+				return fmt.Errorf("%w: %v", ErrTransferTimeout, last)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// ErrTransferTimeout: leadership did not move within the transfer's bound.
+var ErrTransferTimeout = errors.New("cluster: leadership transfer did not complete in time")
+
+// ErrNotVoter: leadership can only go to a voter.
+var ErrNotVoter = errors.New("cluster: not a voter")
+
+// checkVoter reports whether id is a voter in this node's configuration.
+func (n *Node) checkVoter(id string) error {
+	fut := n.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return fmt.Errorf("read raft configuration: %w", err)
+	}
+	for _, s := range fut.Configuration().Servers {
+		if string(s.ID) == id {
+			if s.Suffrage != raft.Voter {
+				return fmt.Errorf("%w: %s", ErrNotVoter, id)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownMember, id)
 }
 
 // onLeader runs local on the leader, or sends req to it, retrying across
@@ -188,7 +268,7 @@ func (n *Node) transferLocal(target string) error {
 	for _, s := range fut.Configuration().Servers {
 		if string(s.ID) == target {
 			if s.Suffrage != raft.Voter {
-				return fmt.Errorf("cluster: %s is not a voter", target)
+				return fmt.Errorf("%w: %s", ErrNotVoter, target)
 			}
 			return n.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
 		}

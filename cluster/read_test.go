@@ -255,3 +255,40 @@ func TestPauseIsNoticed(t *testing.T) {
 		t.Fatal("long after a pause: still suspected")
 	}
 }
+
+// TestMembersAskRaftWhenGossipSaysDead: after a partition gossip can hold
+// a live, replicating member for dead; the member list asks it directly
+// and shows it alive with its applied index.
+func TestMembersAskRaftWhenGossipSaysDead(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	l := tc.leader()
+	var other string
+	for id := range tc.nodes {
+		if id != l.cfg.NodeID {
+			other = id
+		}
+	}
+	if _, err := l.node.Apply(context.Background(), orgCmd("o1", "one")); err != nil {
+		t.Fatal(err)
+	}
+	tc.waitFor("gossip to show every member and every member to apply the write", 10*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			if n.fsm.View().Orgs["o1"] == nil {
+				return false
+			}
+		}
+		return len(l.node.disc.members()) == 3
+	})
+	l.node.disc.liveMu.Lock()
+	delete(l.node.disc.live, other) // as if gossip held it dead
+	l.node.disc.liveMu.Unlock()
+	members, err := l.node.Members(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if !m.Alive || m.AppliedIndex == 0 {
+			t.Fatalf("member %s: alive=%v applied=%d, want alive with its index", m.ID, m.Alive, m.AppliedIndex)
+		}
+	}
+}

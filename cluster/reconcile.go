@@ -31,6 +31,9 @@ func (n *Node) reconcileLoop() {
 			continue
 		}
 		n.disc.setFresh(!n.hasState())
+		if fut := n.raft.GetConfiguration(); fut.Error() == nil {
+			n.disc.rejoin(fut.Configuration().Servers, time.Now())
+		}
 		if n.raft.State() != raft.Leader {
 			r.reset()
 			continue

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 const clusterUsage = `Usage:
@@ -39,6 +40,7 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("cluster "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr, token := opFlags(fs)
+	timeout := fs.Duration("timeout", 10*time.Second, "transfer-leader: how long to keep trying until leadership has moved")
 	var positional []string
 	rest := args[1:]
 	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -78,10 +80,11 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "removed %s\n", positional[0])
 		return nil
 	case "transfer-leader":
-		body := []byte(`{}`)
+		req := map[string]string{"timeout": timeout.String()}
 		if len(positional) == 1 {
-			body, _ = json.Marshal(map[string]string{"node_id": positional[0]})
+			req["node_id"] = positional[0]
 		}
+		body, _ := json.Marshal(req)
 		var out struct {
 			Leader string `json:"leader"`
 		}
