@@ -18,7 +18,7 @@ import (
 // testCluster runs nodes in-process on loopback, each with its own raft
 // address, gossip address and data dir.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes map[string]*testNode
 }
 
@@ -30,7 +30,7 @@ type testNode struct {
 
 const testSecret = "in-process-cluster-secret"
 
-func clusterConfig(t *testing.T, id string) Config {
+func clusterConfig(t testing.TB, id string) Config {
 	c := testConfig(t, t.TempDir())
 	c.NodeID = id
 	c.GossipAddr = freeAddr(t)
@@ -51,7 +51,7 @@ func clusterConfig(t *testing.T, id string) Config {
 
 // newTestCluster starts size nodes that bootstrap together, each config
 // adjusted by tune, and waits for them all to be voters.
-func newTestCluster(t *testing.T, size int, tune ...func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, size int, tune ...func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, nodes: map[string]*testNode{}}
 	var cfgs []Config

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -290,5 +291,36 @@ func TestMembersAskRaftWhenGossipSaysDead(t *testing.T) {
 		if !m.Alive || m.AppliedIndex == 0 {
 			t.Fatalf("member %s: alive=%v applied=%d, want alive with its index", m.ID, m.Alive, m.AppliedIndex)
 		}
+	}
+}
+
+// BenchmarkLinearizableRead is the cost of the read barrier an admin read
+// pays, on the leader (a quorum round of heartbeats) and on a follower
+// (one RPC to the leader, which does the same), three nodes on loopback.
+// It reports p50 and p99 besides the mean.
+func BenchmarkLinearizableRead(b *testing.B) {
+	tc := newTestCluster(b, 3)
+	if _, err := tc.leader().node.Apply(context.Background(), orgCmd("o1", "one")); err != nil {
+		b.Fatal(err)
+	}
+	for _, role := range []string{"leader", "follower"} {
+		b.Run(role, func(b *testing.B) {
+			n := tc.leader()
+			if role == "follower" {
+				n = tc.follower()
+			}
+			lat := make([]time.Duration, 0, b.N)
+			ctx := context.Background()
+			for b.Loop() {
+				start := time.Now()
+				if err := n.node.Barrier(ctx); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+		})
 	}
 }
