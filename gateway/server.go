@@ -145,7 +145,10 @@ type Deps struct {
 	Peers Peers
 	// Barrier lets a node that does not know a key catch up with the
 	// leader before refusing it; nil refuses at once.
-	Barrier  Barrier
+	Barrier Barrier
+	// Space says when the node's disk is below its reserve: requests
+	// that would be recorded are then refused up front; nil never is.
+	Space    Space
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
@@ -171,6 +174,7 @@ type Server struct {
 	fetcher  *http.Client // downloads images, fetches them from peers
 	barrier  Barrier
 	catchUps catchUps
+	space    Space
 }
 
 // New returns the data plane.
@@ -194,7 +198,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if tr == nil {
 		tr = provider.NewTransport()
 	}
-	s.fetcher, s.peers, s.barrier = &http.Client{Transport: tr}, d.Peers, d.Barrier
+	s.fetcher, s.peers, s.barrier, s.space = &http.Client{Transport: tr}, d.Peers, d.Barrier, d.Space
 	if s.adapters == nil {
 		h := &provider.HTTP{Client: &http.Client{Transport: tr}, FirstByte: cfg.FirstByteTimeout, Response: cfg.ResponseTimeout, Idle: cfg.IdleTimeout}
 		s.adapters = map[string]provider.Adapter{
@@ -259,7 +263,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		}()
 		if err := h(w, r, rid); err != nil {
 			e := apierr.From(err, rid)
-			if e.Status >= 500 {
+			// A full disk refuses every request; the disk guard has said
+			// so once, not once per request.
+			if e.Status >= 500 && e.Code != apierr.CodeStorageFull {
 				s.log.Warn("request failed", "request_id", rid, "path", r.URL.Path, "status", e.Status, "err", err)
 			}
 			apierr.Write(w, e)
