@@ -32,12 +32,18 @@ type testEnv struct {
 	events *memEvents
 }
 
-func newEnv(t testing.TB) *testEnv {
+// newEnv starts the node and the admin API; tune adjusts their
+// configuration before they start.
+func newEnv(t testing.TB, tune ...func(*cluster.Config, *Deps)) *testEnv {
 	t.Helper()
 	addr := clustertest.FreeAddr(t)
 	cfg := cluster.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.RaftAddr = "n1", t.TempDir(), addr
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+	var deps Deps
+	for _, fn := range tune {
+		fn(&cfg, &deps)
+	}
 	f := fsm.New()
 	node, err := cluster.New(cfg, f)
 	if err != nil {
@@ -60,8 +66,11 @@ func newEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	events := &memEvents{}
-	s, err := New(Config{SystemKeys: map[string]string{"DEEPSEEK_API_KEY": "sk-env"}, Version: "test"},
-		Deps{Applier: node, Viewer: f, Cluster: node, Keyring: kr, Gatherer: prometheus.NewRegistry(), Usage: &event.Local{Events: events}})
+	deps.Applier, deps.Viewer, deps.Cluster, deps.Keyring, deps.Usage = node, f, node, kr, &event.Local{Events: events}
+	if deps.Gatherer == nil {
+		deps.Gatherer = prometheus.NewRegistry()
+	}
+	s, err := New(Config{SystemKeys: map[string]string{"DEEPSEEK_API_KEY": "sk-env"}, Version: "test"}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 )
 
 // apiError is an error with what the client should see. Err, if set, is
@@ -77,6 +78,10 @@ func toAPIError(err error) *apiError {
 		}
 	}
 	switch {
+	case errors.Is(err, diskguard.ErrFull):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "storage_full",
+			Message: "this node's disk is below its reserve, so it takes no writes until space is freed; retry later or on another node",
+			Err:     err, RetryAfter: 5 * time.Second}
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrTimeout):
 		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "cluster_unavailable",
 			Message: "the cluster has no leader to commit this write right now; retry shortly", Err: err}
@@ -104,7 +109,8 @@ type errorBody struct {
 // does not see.
 func writeError(w http.ResponseWriter, r *http.Request, lg *slog.Logger, err error) {
 	ae := toAPIError(err)
-	if ae.Status >= 500 {
+	// A full disk refuses every write; the disk guard has said so once.
+	if ae.Status >= 500 && ae.Code != "storage_full" {
 		lg.Error("admin request failed", "request_id", w.Header().Get("X-Request-Id"), "path", r.URL.Path, "err", err)
 		if ae.Code == "server_error" {
 			ae.Message = "internal error (request " + w.Header().Get("X-Request-Id") + ")"

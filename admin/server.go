@@ -78,6 +78,9 @@ type Deps struct {
 	Breakers func() []BreakerStatus
 	// Alerts lists this node's recent alert deliveries; nil lists none.
 	Alerts func() []AlertRecord
+	// Disk reports the node's disk against its reserve; nil reports
+	// nothing.
+	Disk   DiskStatus
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -333,13 +336,15 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		status, code = "removed", http.StatusServiceUnavailable
 	case s.draining.Load():
 		status, code = "draining", http.StatusServiceUnavailable
+	case s.d.Disk != nil && s.d.Disk.Err() != nil:
+		status, code = "disk_full", http.StatusServiceUnavailable
 	case !view.Bootstrapped() || !s.d.Cluster.CaughtUp():
 		// The node has no state yet, or has not yet applied what the
 		// cluster committed: it is starting, joining or replaying, and
 		// would refuse keys that exist.
 		status, code = "starting", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{
+	body := map[string]any{
 		"status":        status,
 		"node_id":       st.NodeID,
 		"leader":        st.Leader,
@@ -349,6 +354,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		"commit_index":  st.CommitIndex,
 		"lag":           st.CommitIndex - min(st.CommitIndex, st.AppliedIndex),
 		"version":       s.cfg.Version,
-	})
+	}
+	addDisk(body, s.d.Disk)
+	writeJSON(w, code, body)
 	return nil
 }

@@ -20,6 +20,9 @@ import (
 // on this node, so the caller reads its own write. A business-rule
 // rejection comes back as the fsm's *fsm.Error.
 func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
+	if err := n.roomToWrite(); err != nil {
+		return nil, err
+	}
 	if c.ID == "" {
 		c.ID = newID()
 	}

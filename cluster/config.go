@@ -71,6 +71,10 @@ type Config struct {
 	// deadline.
 	ApplyTimeout time.Duration
 
+	// Space, when set, says whether this node's disk is below its
+	// reserve; Apply then refuses new writes (see Apply).
+	Space Space
+
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 

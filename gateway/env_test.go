@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/mockupstream"
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
 )
@@ -44,6 +46,7 @@ type env struct {
 	keyID  string
 	rec    *memRecorder
 	clock  testClock
+	disk   *fakeDisk
 }
 
 // testClock is the gateway's clock in tests: the real time, until a test
@@ -85,6 +88,8 @@ type memRecorder struct {
 	events []event.Event
 	hold   chan struct{}
 	full   atomic.Bool // what Full reports: the outbox-full policies
+	// diskFull makes Append fail as the outbox does on a full disk.
+	diskFull atomic.Bool
 	// discard counts events without decoding or keeping them, so a
 	// benchmark measures the gateway, not this recorder.
 	discard bool
@@ -99,6 +104,9 @@ func (m *memRecorder) Append(ctx context.Context, b []byte) (uint64, error) {
 	m.mu.Unlock()
 	if hold != nil {
 		<-hold
+	}
+	if m.diskFull.Load() {
+		return 0, fmt.Errorf("outbox: write refused: %w", &diskguard.FullError{Dir: "/data", Free: 1, Reserve: 2})
 	}
 	if m.discard {
 		return uint64(m.count.Add(1)), nil
@@ -152,8 +160,10 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 		f(&cfg)
 	}
 	e.rec = &memRecorder{}
+	e.disk = &fakeDisk{}
 	cfg.NodeID = "test-node"
-	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Registry: prometheus.NewRegistry(), Now: e.clock.now})
+	gw, err := gateway.New(cfg, gateway.Deps{State: e.f, Unsealer: e.sealer, Recorder: e.rec, Space: e.disk,
+		Registry: prometheus.NewRegistry(), Now: e.clock.now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,18 +3,42 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // Recorder stores usage events durably; the node's outbox fills it in.
 type Recorder interface {
 	Append(ctx context.Context, event []byte) (uint64, error)
+}
+
+// Space reports whether the node's disk is below its reserve.
+type Space interface {
+	Full() bool
+}
+
+// storageFull is the answer to a request the node cannot record.
+func storageFull() *apierr.Error {
+	e := apierr.New(apierr.CodeStorageFull, "this node's disk is full, so it cannot record requests; retry later or on another node")
+	e.RetryAfter = 5 * time.Second
+	return e
+}
+
+// roomToRecord refuses a request up front, before anything is spent on
+// it, while the node's disk is below its reserve: its event could not be
+// stored, and an answer whose record is lost must never be given.
+func (s *Server) roomToRecord() error {
+	if s.space != nil && s.space.Full() {
+		return storageFull()
+	}
+	return nil
 }
 
 // fullReporter is a Recorder that can run out of room: its backlog of
@@ -104,20 +128,26 @@ func price(state *fsm.State, upstream, model string, u provider.Usage) (int64, s
 // record makes the event durable before the response's last byte leaves:
 // a crash after the client saw a complete answer never loses its record.
 // A failing outbox does not fail the request; it is logged and counted.
-func (s *Server) record(ev *event.Event) {
+// A full disk is the exception: the error (wrapping diskguard.ErrFull) is
+// returned, and the caller withholds the answer's end.
+func (s *Server) record(ev *event.Event) error {
 	if s.recorder == nil {
-		return
+		return nil
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		s.log.Error("encode usage event", "request_id", ev.RequestID, "err", err)
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := s.recorder.Append(ctx, b); err != nil {
 		s.metrics.recordFailures.Inc()
+		if errors.Is(err, diskguard.ErrFull) {
+			return err // the disk guard has logged the full disk
+		}
 		s.log.Error("could not store a usage event; the request is served but its record is missing",
 			"request_id", ev.RequestID, "err", err)
 	}
+	return nil
 }

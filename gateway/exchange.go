@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway/apierr"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/quota"
@@ -36,6 +37,9 @@ type exchange struct {
 // on every outcome is recorded, before the response's last byte (or its
 // error) reaches the client.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, rid, capability string) (*exchange, auth.Principal, error) {
+	if err := s.roomToRecord(); err != nil {
+		return nil, auth.Principal{}, err
+	}
 	start := s.now()
 	state := s.state.View()
 	p, err := s.authenticate(r, state, "")
@@ -59,13 +63,35 @@ func (x *exchange) end(err error) error {
 	s.fillBodies(ev, x.body, x.sink, err)
 	x.ticket.Settle(ev.Usage.PromptTokens+ev.Usage.CompletionTokens, ev.CostMicros)
 	s.observe(x.capability, ev.Model, ev.Provider, x.start, x.res, err)
-	s.record(ev)
+	recErr := s.record(ev)
 	if x.cleanup != nil {
 		defer x.cleanup()
+	}
+	if recErr != nil {
+		return x.withhold()
 	}
 	if err == nil {
 		x.sink.finish()
 		return nil
 	}
 	return s.finishWithError(x.w, x.sink, err, x.rid)
+}
+
+// withhold ends a request whose record could not be stored (the disk
+// filled while it was under way) without completing its answer, so no
+// client holds an answer the node has no record of: a 503 when nothing
+// was sent yet, an error event in place of a stream's end, and for a
+// body already under way a cut connection, its last byte never sent.
+func (x *exchange) withhold() error {
+	sink := x.sink
+	sink.pending = sink.pending[:0]
+	if !sink.Started() {
+		return storageFull()
+	}
+	if x.w.Header().Get("Content-Type") == "text/event-stream" {
+		_ = sink.Event(apierr.StreamEvent(storageFull()))
+		_ = sink.Flush()
+		return nil
+	}
+	panic(http.ErrAbortHandler)
 }

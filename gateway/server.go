@@ -149,9 +149,12 @@ type Deps struct {
 	// Freshness, when set, holds back every call (503) until the node
 	// has caught up with the cluster since it started.
 	Freshness Freshness
-	Logger    *slog.Logger
-	Registry  prometheus.Registerer
-	Now       func() time.Time
+	// Space says when the node's disk is below its reserve: requests
+	// that would be recorded are then refused up front; nil never is.
+	Space    Space
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Now      func() time.Time
 }
 
 // Server is the /v1 data plane.
@@ -175,6 +178,7 @@ type Server struct {
 	barrier  Barrier
 	fresh    Freshness
 	catchUps catchUps
+	space    Space
 }
 
 // New returns the data plane.
@@ -198,7 +202,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if tr == nil {
 		tr = provider.NewTransport()
 	}
-	s.fetcher, s.peers, s.barrier, s.fresh = &http.Client{Transport: tr}, d.Peers, d.Barrier, d.Freshness
+	s.fetcher, s.peers, s.barrier, s.fresh, s.space = &http.Client{Transport: tr}, d.Peers, d.Barrier, d.Freshness, d.Space
 	if s.adapters == nil {
 		h := &provider.HTTP{Client: &http.Client{Transport: tr}, FirstByte: cfg.FirstByteTimeout, Response: cfg.ResponseTimeout, Idle: cfg.IdleTimeout}
 		s.adapters = map[string]provider.Adapter{
@@ -263,7 +267,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		}()
 		if err := h(w, r, rid); err != nil {
 			e := apierr.From(err, rid)
-			if e.Status >= 500 {
+			// A full disk refuses every request; the disk guard has said
+			// so once, not once per request.
+			if e.Status >= 500 && e.Code != apierr.CodeStorageFull {
 				s.log.Warn("request failed", "request_id", rid, "path", r.URL.Path, "status", e.Status, "err", err)
 			}
 			apierr.Write(w, e)

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
+
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 )
 
 // errUsage means the flag package already printed the problem.
@@ -40,6 +44,42 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// minDiskReserve is the smallest --disk-reserve: a new outbox memtable
+// file (2 x 16 MiB, created during a write) and the flush of the last one
+// (16 MiB) must fit in it; see storage/outbox/space.go.
+const minDiskReserve = 48 << 20
+
+// byteSize is a flag holding a byte count written as bytes or with a
+// unit (256MiB, 1GiB).
+type byteSize struct{ n *int64 }
+
+func (b byteSize) String() string {
+	if b.n == nil {
+		return ""
+	}
+	return diskguard.FormatSize(*b.n)
+}
+
+func (b byteSize) Set(v string) error {
+	n, err := diskguard.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*b.n = n
+	return nil
+}
+
+// swapHandler serves through whichever handler was set last: the node
+// starts with a waiting handler and swaps in its router once its storage
+// is open.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
 }
 
 // envOr returns the variable's value, or def when it is unset or empty.

@@ -26,6 +26,7 @@ import (
 	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/alert"
 	"github.com/tensorgate/tensorgate/gateway/quota"
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 	"github.com/tensorgate/tensorgate/storage/pgsink"
 	"github.com/tensorgate/tensorgate/storage/promwrite"
@@ -54,6 +55,7 @@ type serveConfig struct {
 	RedactFields      string
 	RetentionDays     int
 	OutboxMaxBytes    int64
+	DiskReserve       int64
 	QuotaLeaseTTL     time.Duration
 	QuotaWait         time.Duration
 	AlertWebhookURL   string
@@ -87,6 +89,7 @@ func defaultServeConfig() serveConfig {
 		Gateway:           gateway.DefaultConfig(),
 		RetentionDays:     90,
 		OutboxMaxBytes:    4 << 30,
+		DiskReserve:       256 << 20,
 		QuotaLeaseTTL:     10 * time.Second,
 		QuotaWait:         250 * time.Millisecond,
 	}
@@ -126,6 +129,10 @@ func (c *serveConfig) validate() error {
 	}
 	if c.OutboxMaxBytes < 1<<20 {
 		return fmt.Errorf("--outbox-max-bytes %d: must be at least 1 MiB", c.OutboxMaxBytes)
+	}
+	if c.DiskReserve < minDiskReserve {
+		return fmt.Errorf("--disk-reserve %s: must be at least %s, the room the outbox needs to start a new memtable and flush the last",
+			diskguard.FormatSize(c.DiskReserve), diskguard.FormatSize(minDiskReserve))
 	}
 	return c.Gateway.Validate()
 }
@@ -170,6 +177,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.RedactFields, "audit-redact-fields", "", "comma-separated JSON fields whose values are never stored, besides api_key, password, token and the like")
 	fs.IntVar(&c.RetentionDays, "audit-retention-days", c.RetentionDays, "days of audit events kept in Postgres; older day partitions are dropped (0 keeps all)")
 	fs.Int64Var(&c.OutboxMaxBytes, "outbox-max-bytes", c.OutboxMaxBytes, "unshipped events the outbox holds before the outbox-full policy applies")
+	fs.Var(byteSize{&c.DiskReserve}, "disk-reserve", "free space kept on the data dir's disk (and IMAGE_DATA_DIR's): below it the node takes no new work (503 storage_full) until space is freed; bytes or 256MiB, 1GiB")
 	fs.StringVar(&c.Gateway.OutboxFullPolicy, "outbox-full-policy", c.Gateway.OutboxFullPolicy, "when the outbox is full: drop-bodies (keep serving, store events without bodies) or reject (answer 503)")
 	fs.StringVar(&c.AlertWebhookURL, "alert-webhook-url", "", "system webhook that receives every alert (breakers, budgets, limit bursts, lost nodes) as a signed JSON POST")
 	fs.StringVar(&c.AlertSecret, "alert-webhook-secret", "", "HMAC-SHA256 key that signs the system webhook's alerts (prefer TENSORGATE_ALERT_WEBHOOK_SECRET)")
@@ -232,6 +240,53 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// Images answered as links are kept under IMAGE_DATA_DIR (the seed's
+	// variable), signed with a key derived from BETTER_AUTH_SECRET so
+	// every node checks every node's links.
+	c.Gateway.ImageDir = os.Getenv("IMAGE_DATA_DIR")
+	if c.Gateway.ImageDir == "" {
+		c.Gateway.ImageDir = filepath.Join(c.DataDir, "images")
+	}
+	if err := os.MkdirAll(c.Gateway.ImageDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", c.Gateway.ImageDir, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	disk, err := diskguard.New(diskguard.Config{Dirs: []string{c.DataDir, c.Gateway.ImageDir}, Reserve: c.DiskReserve, Logger: lg})
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(disk)
+	dctx, stopDisk := context.WithCancel(context.Background())
+	defer stopDisk()
+	go disk.Run(dctx)
+
+	// HTTP opens before the storage does, so a node that cannot open it
+	// yet (a full disk) still says why in its health and metrics.
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+	}
+	var handler swapHandler
+	handler.set(admin.WaitingHandler(c.NodeID, version, disk, reg))
+	srv := &http.Server{
+		Handler:           &handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(lg.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	defer srv.Close()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	lg.Info("listening", "http_addr", ln.Addr().String())
+	if disk.Full() {
+		lg.Warn("not opening storage until the disk has room: opening writes, and a full disk would crash the stores", "reserve", diskguard.FormatSize(c.DiskReserve))
+	}
+	if err := disk.WaitRoom(ctx); err != nil {
+		lg.Info("shutting down")
+		return nil
+	}
+
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		// The data plane never waits on Postgres: a failed migration is
 		// reported, and the node serves on.
@@ -241,9 +296,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		cancel()
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	f := fsm.New()
 	ccfg := cluster.DefaultConfig()
@@ -259,7 +311,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}
-	ccfg.Logger, ccfg.Registry = lg, reg
+	ccfg.Logger, ccfg.Registry, ccfg.Space = lg, reg, disk
 	node, err := cluster.New(ccfg, f)
 	if err != nil {
 		return err
@@ -270,7 +322,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 
-	events, err := outbox.Open(filepath.Join(c.DataDir, "outbox"), outbox.Options{Logger: lg, MaxBytes: c.OutboxMaxBytes})
+	events, err := outbox.Open(filepath.Join(c.DataDir, "outbox"), outbox.Options{Logger: lg, MaxBytes: c.OutboxMaxBytes, Space: disk})
 	if err != nil {
 		return err
 	}
@@ -289,16 +341,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// Uploads spool next to the node's data, removed as soon as their
 	// request ends; a crash can leave some, swept here.
 	c.Gateway.UploadDir = filepath.Join(c.DataDir, "uploads")
-	// Images answered as links are kept under IMAGE_DATA_DIR (the seed's
-	// variable), signed with a key derived from BETTER_AUTH_SECRET so
-	// every node checks every node's links.
-	c.Gateway.ImageDir = os.Getenv("IMAGE_DATA_DIR")
-	if c.Gateway.ImageDir == "" {
-		c.Gateway.ImageDir = filepath.Join(c.DataDir, "images")
-	}
-	if err := os.MkdirAll(c.Gateway.ImageDir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", c.Gateway.ImageDir, err)
-	}
 	imageKey := sha256.Sum256([]byte("tensorgate image links v1\x00" + c.AuthSecret))
 	c.Gateway.ImageURLKey = imageKey[:]
 	if err := os.RemoveAll(c.Gateway.UploadDir); err != nil {
@@ -317,14 +359,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stopQuota()
 	go limits.Run(qctx)
 	go watcher.Run(qctx, clusterAlerts{node}, 5*time.Second)
-	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher, Peers: node, Barrier: node, Freshness: node,
-		Registry: reg, Logger: lg, Now: time.Now})
+	gw, err := gateway.New(c.Gateway, gateway.Deps{State: f, Unsealer: keyring, Recorder: events, Limiter: limits, Notifier: node, Alerter: watcher, Peers: node, Barrier: node,
+		Freshness: node, Space: disk, Registry: reg, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}
 	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version, SystemWebhook: c.AlertWebhookURL != ""},
 		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Usage: usage,
-			Breakers: breakerLister(gw), Alerts: alertLister(alerts), Logger: lg, Now: time.Now})
+			Breakers: breakerLister(gw), Alerts: alertLister(alerts), Disk: disk, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}
@@ -337,20 +379,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	router := chi.NewRouter()
 	adm.Register(router)
 	gw.Register(router)
-
-	ln, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
-	}
-	srv := &http.Server{
-		Handler:           router,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(lg.With("component", "http").Handler(), slog.LevelWarn),
-	}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	lg.Info("listening", "http_addr", ln.Addr().String())
+	handler.set(router)
+	lg.Info("serving", "http_addr", ln.Addr().String())
 
 	bootErr := make(chan error, 1)
 	go func() {

@@ -29,6 +29,10 @@ const (
 	// CodeServiceUnavailable: the node cannot take requests for now (its
 	// event outbox is full and the policy is to reject).
 	CodeServiceUnavailable = "service_unavailable"
+	// CodeStorageFull: the node's disk is below its reserve, so it cannot
+	// record a request; another node, or this one once space is freed,
+	// can.
+	CodeStorageFull = "storage_full"
 )
 
 // Error is an error with what the client may see. Message, Type, Param and
@@ -94,6 +98,7 @@ var table = map[string]struct {
 	CodeUpstreamTimeout:    {http.StatusGatewayTimeout, "upstream_error"},
 	CodeServerError:        {http.StatusInternalServerError, "server_error"},
 	CodeServiceUnavailable: {http.StatusServiceUnavailable, "server_error"},
+	CodeStorageFull:        {http.StatusServiceUnavailable, "server_error"},
 }
 
 func lookup(code string) (int, string) {

@@ -13,6 +13,7 @@ func TestTable(t *testing.T) {
 		CodeInvalidAPIKey: 401, CodePermissionDenied: 403, CodeInvalidRequest: 400, CodeRequestTooLarge: 413,
 		CodeModelNotFound: 404, CodeRateLimitExceeded: 429, CodeInsufficientQuota: 429,
 		CodeUpstreamError: 502, CodeUpstreamTimeout: 504, CodeServerError: 500,
+		CodeServiceUnavailable: 503, CodeStorageFull: 503,
 	} {
 		if got := New(code, "m").Status; got != want {
 			t.Errorf("%s: status %d, want %d", code, got, want)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 )
 
 // Key layout. Stored on disk: append only, never renumber.
@@ -49,6 +50,9 @@ type Options struct {
 	MaxBytes int64
 	// Now is the clock stamped on appended events (default time.Now).
 	Now func() time.Time
+	// Space, when set, is asked before every write; while it reports the
+	// disk full the outbox refuses to open or write (see space.go).
+	Space Space
 }
 
 // Record is one stored event.
@@ -113,6 +117,9 @@ type Outbox struct {
 	metrics  *metrics
 	full     atomic.Bool
 	id       string
+	space    Space
+	backing  backing
+	refusing atomic.Bool // the last write was refused for want of room
 	// gate keeps Append from queueing after Close has drained the queue.
 	gate     sync.RWMutex
 	isClosed bool
@@ -126,12 +133,21 @@ func Open(dir string, o Options) (*Outbox, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	lg = lg.With("component", "outbox")
+	if o.Space != nil {
+		// Opening writes: a new memtable file, a replayed one flushed.
+		if err := o.Space.Check(); err != nil {
+			return nil, fmt.Errorf("open outbox %s: %w", dir, err)
+		}
+	}
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithSyncWrites(true). // one synced commit per batch
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(16 << 20).
-		WithValueLogFileSize(64 << 20).
+		// Value log files are fallocated in full (space.go), so they are
+		// kept small: events rarely reach the 1 MiB that sends a value
+		// there, and no event may exceed this size.
+		WithValueLogFileSize(16 << 20).
 		WithNumCompactors(2).
 		WithDetectConflicts(false) // one writer: the committer
 	db, err := badger.Open(bo)
@@ -141,7 +157,8 @@ func Open(dir string, o Options) (*Outbox, error) {
 	ob := &Outbox{db: db, log: lg, reqs: make(chan appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
 		trimReq: make(chan struct{}, 1), trimDone: make(chan struct{}),
 		maxB: o.MaxBatch, cursors: map[string]uint64{}, pending: map[string]int64{}, changed: make(chan struct{}),
-		maxBytes: o.MaxBytes, now: o.Now, metrics: newMetrics()}
+		maxBytes: o.MaxBytes, now: o.Now, metrics: newMetrics(),
+		space: o.Space, backing: backing{dir: dir, backed: map[string]int64{}}}
 	if ob.maxBytes <= 0 {
 		ob.maxBytes = 4 << 30
 	}
@@ -179,6 +196,9 @@ func (o *Outbox) loadID() error {
 		}
 		if !errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("outbox: read id: %w", err)
+		}
+		if err := o.writable(); err != nil {
+			return err
 		}
 		var b [12]byte
 		if _, err := crand.Read(b[:]); err != nil {
@@ -321,6 +341,14 @@ func (o *Outbox) drain() {
 }
 
 func (o *Outbox) commit(batch []appendReq) {
+	if err := o.writable(); err != nil {
+		// Refused before a sequence number is taken: no gap, no log line
+		// per batch (writable logs the change).
+		for _, r := range batch {
+			r.done <- appendRes{err: err}
+		}
+		return
+	}
 	o.mu.Lock()
 	first := o.next
 	o.next += uint64(len(batch))
@@ -447,7 +475,9 @@ func (o *Outbox) trim() {
 	// Only this goroutine moves trimmed, so the range stays ours while the
 	// lock is released for the write.
 	if err := o.deleteUpTo(from, upto); err != nil {
-		o.log.Warn("trim outbox", "err", err)
+		if !errors.Is(err, diskguard.ErrFull) { // logged once, by writable
+			o.log.Warn("trim outbox", "err", err)
+		}
 		return
 	}
 	o.mu.Lock()
@@ -498,6 +528,9 @@ func (o *Outbox) Unregister(sink string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	key := append([]byte{prefixCursor}, sink...)
+	if err := o.writable(); err != nil {
+		return fmt.Errorf("remove outbox cursor of %s: %w", sink, err)
+	}
 	if err := o.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
 		return fmt.Errorf("remove outbox cursor of %s: %w", sink, err)
 	}
@@ -532,6 +565,9 @@ func (o *Outbox) putCursor(sink string, seq uint64) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], seq)
 	key := append([]byte{prefixCursor}, sink...)
+	if err := o.writable(); err != nil {
+		return fmt.Errorf("save outbox cursor of %s: %w", sink, err)
+	}
 	if err := o.db.Update(func(txn *badger.Txn) error { return txn.Set(key, v[:]) }); err != nil {
 		return fmt.Errorf("save outbox cursor of %s: %w", sink, err)
 	}
@@ -550,6 +586,9 @@ func (o *Outbox) minCursor() uint64 {
 func (o *Outbox) deleteUpTo(from, to uint64) error {
 	if to == ^uint64(0) || to <= from {
 		return nil
+	}
+	if err := o.writable(); err != nil {
+		return fmt.Errorf("delete shipped events: %w", err)
 	}
 	wb := o.db.NewWriteBatch()
 	for s := from + 1; s <= to; s++ {
@@ -602,6 +641,14 @@ func (o *Outbox) Close() error {
 			o.log.Error("outbox committer did not stop")
 		}
 		<-o.trimDone
+		if !o.closeFlushes() {
+			// Badger's close flushes the memtable into a new table
+			// through an mmap, which on a full disk would SIGBUS. Every
+			// append is already synced in the memtable's log, which the
+			// next open replays; the process is on its way out.
+			o.log.Warn("disk full at close: the outbox's memtable stays in its log for the next start to replay")
+			return
+		}
 		err = o.db.Close()
 	})
 	return err

@@ -62,8 +62,9 @@ func Open(dir string, o Options) (*Store, error) {
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
 	opts := &pebble.Options{
-		Cache:  cache,
-		Logger: pebbleLogger{lg},
+		Cache:         cache,
+		Logger:        pebbleLogger{lg},
+		EventListener: (&backgroundErrors{log: lg}).listener(),
 		// Raft log entries are written once and read rarely; a small
 		// memtable keeps memory bounded on small nodes.
 		MemTableSize: 16 << 20,

@@ -1,0 +1,51 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tensorgate/tensorgate/storage/diskguard"
+)
+
+// fakeSpace is a disk whose fullness the test flips.
+type fakeSpace struct{ full atomic.Bool }
+
+func (f *fakeSpace) Full() bool { return f.full.Load() }
+
+func (f *fakeSpace) Err() error {
+	if f.full.Load() {
+		return &diskguard.FullError{Dir: "/data", Free: 1, Reserve: 2}
+	}
+	return nil
+}
+
+func TestApplyRefusedWhileTheDiskIsFull(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	space := &fakeSpace{}
+	cfg.Space = space
+	n, f := startNode(t, cfg, true)
+	ctx := context.Background()
+
+	space.full.Store(true)
+	_, err := n.Apply(ctx, orgCmd("o1", "acme"))
+	if !errors.Is(err, diskguard.ErrFull) {
+		t.Fatalf("apply on a full disk: %v, want diskguard.ErrFull", err)
+	}
+	if _, ok := f.View().OrgByName("acme"); ok {
+		t.Fatal("the refused write was applied")
+	}
+	// Raft itself carries on: a barrier (a log entry of raft's own) works.
+	if err := n.Barrier(ctx); err != nil {
+		t.Fatalf("barrier on a full disk: %v", err)
+	}
+
+	space.full.Store(false)
+	if _, err := n.Apply(ctx, orgCmd("o1", "acme")); err != nil {
+		t.Fatalf("apply once space is back: %v", err)
+	}
+	if _, ok := f.View().OrgByName("acme"); !ok {
+		t.Fatal("the write after recovery is not applied")
+	}
+}
