@@ -79,6 +79,8 @@ func (s *Server) transferLeader(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, cluster.ErrTransferTimeout):
 		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "transfer_timeout",
 			Message: "leadership did not move within " + timeout.String() + "; the leader is still " + s.d.Cluster.Leader() + ". Retry, or raise timeout", Err: err}
+	case errors.Is(err, cluster.ErrNoOtherVoter):
+		return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: "there is no other voter to hand leadership to"}
 	case errors.Is(err, cluster.ErrNotVoter):
 		return badRequest("node_id", "node_id: "+req.NodeID+" is not a voter")
 	case err != nil:
@@ -103,7 +105,12 @@ func (s *Server) stepDown(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Retried until leadership has moved and this node knows its
 	// successor, within cluster.DefaultTransferTimeout.
-	if err := s.d.Cluster.TransferLeader(r.Context(), ""); err != nil {
+	err = s.d.Cluster.TransferLeader(r.Context(), "")
+	if errors.Is(err, cluster.ErrNoOtherVoter) {
+		writeJSON(w, http.StatusOK, map[string]any{"transferred": false, "leader": st.Leader})
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"transferred": true, "leader": s.d.Cluster.Leader()})

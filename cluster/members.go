@@ -164,10 +164,8 @@ func (n *Node) TransferLeader(ctx context.Context, target string) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultTransferTimeout)
 		defer cancel()
 	}
-	if target != "" {
-		if err := n.checkVoter(target); err != nil {
-			return err
-		}
+	if err := n.checkVoter(target); err != nil {
+		return err
 	}
 	from := n.Leader()
 	moved := func() bool {
@@ -214,11 +212,24 @@ var ErrTransferTimeout = errors.New("cluster: leadership transfer did not comple
 // ErrNotVoter: leadership can only go to a voter.
 var ErrNotVoter = errors.New("cluster: not a voter")
 
-// checkVoter reports whether id is a voter in this node's configuration.
+// ErrNoOtherVoter: there is no voter to hand leadership to.
+var ErrNoOtherVoter = errors.New("cluster: no other voter to hand leadership to")
+
+// checkVoter reports whether id is a voter in this node's configuration;
+// with id empty, whether any voter other than the leader is.
 func (n *Node) checkVoter(id string) error {
 	fut := n.raft.GetConfiguration()
 	if err := fut.Error(); err != nil {
 		return fmt.Errorf("read raft configuration: %w", err)
+	}
+	if id == "" {
+		leader := n.Leader()
+		for _, s := range fut.Configuration().Servers {
+			if s.Suffrage == raft.Voter && string(s.ID) != leader {
+				return nil
+			}
+		}
+		return ErrNoOtherVoter
 	}
 	for _, s := range fut.Configuration().Servers {
 		if string(s.ID) == id {
