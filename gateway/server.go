@@ -267,9 +267,10 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		}()
 		if err := h(w, r, rid); err != nil {
 			e := apierr.From(err, rid)
-			// A full disk refuses every request; the disk guard has said
-			// so once, not once per request.
-			if e.Status >= 500 && e.Code != apierr.CodeStorageFull {
+			// A full disk, or a node not yet caught up or cut off, refuses
+			// every request it cannot decide; the disk guard and the
+			// cluster say so once, not once per request.
+			if e.Status >= 500 && e.Code != apierr.CodeStorageFull && e.Code != apierr.CodeServiceUnavailable {
 				s.log.Warn("request failed", "request_id", rid, "path", r.URL.Path, "status", e.Status, "err", err)
 			}
 			apierr.Write(w, e)

@@ -193,7 +193,7 @@ func checkQuietLog(t *testing.T, p *proc, wantFull int) {
 		t.Errorf("%d log lines about no space left on device", n)
 	}
 	if n := strings.Count(log, "request failed"); n > 0 {
-		t.Errorf("%d log lines for refused requests", n)
+		t.Errorf("%d log lines for refused requests; the first: %s", n, firstLine(log, "request failed"))
 	}
 }
 
@@ -311,4 +311,14 @@ func TestNodeFirstStartedOnFullDisk(t *testing.T) {
 		t.Fatalf("chat after the space came back: %d %s", code, errCode)
 	}
 	checkQuietLog(t, p, 1)
+}
+
+// firstLine returns the first line of log that contains s.
+func firstLine(log, s string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
