@@ -40,7 +40,9 @@ type Cluster interface {
 	Statuser
 	Members(ctx context.Context) ([]cluster.MemberInfo, error)
 	Leader() string
-	CaughtUp() bool
+	// Ready reports whether the node has caught up with the cluster since
+	// it started (cluster.Node.Ready; the node checks on its own).
+	Ready() bool
 	// Barrier waits until this node has applied every write any node
 	// acknowledged before the call (cluster.Node.Barrier).
 	Barrier(ctx context.Context) error
@@ -338,7 +340,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		status, code = "draining", http.StatusServiceUnavailable
 	case s.d.Disk != nil && s.d.Disk.Err() != nil:
 		status, code = "disk_full", http.StatusServiceUnavailable
-	case !view.Bootstrapped() || !s.d.Cluster.CaughtUp():
+	case !view.Bootstrapped() || !s.d.Cluster.Ready():
 		// The node has no state yet, or has not yet applied what the
 		// cluster committed: it is starting, joining or replaying, and
 		// would refuse keys that exist.
