@@ -70,7 +70,7 @@ func toAPIError(err error) *apiError {
 			return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: fe.Field, Message: msg}
 		case fsm.CodeExpired:
 			return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "write_timeout",
-				Message: "the write did not reach the cluster's leader in time and was not applied; retry", Err: err}
+				Message: "the write did not reach the cluster's leader in time (" + fe.Msg + "); retry", Err: err}
 		case fsm.CodeConflict:
 			return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Param: fe.Field, Message: msg}
 		default:
