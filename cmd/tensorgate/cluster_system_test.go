@@ -32,12 +32,25 @@ func startCluster(t testing.TB, size int, extra ...string) []*proc {
 // startClusterEnv is startCluster with extra environment for every node.
 func startClusterEnv(t testing.TB, size int, env []string, extra ...string) []*proc {
 	t.Helper()
+	return startClusterOf(t, clusterProcs(t, size, env), extra...)
+}
+
+// clusterProcs describes size nodes, not started, for startClusterOf.
+func clusterProcs(t testing.TB, size int, env []string) []*proc {
 	var ps []*proc
 	for i := 1; i <= size; i++ {
 		p := &proc{t: t, id: fmt.Sprintf("node%d", i), dataDir: t.TempDir(), http: freePort(t), raft: freePort(t), gossip: freePort(t),
 			env: append([]string{"BETTER_AUTH_SECRET=system-test-secret-0123456789", clusterSecretEnv}, env...)}
 		ps = append(ps, p)
 	}
+	return ps
+}
+
+// startClusterOf starts nodes that bootstrap together and waits until
+// every one is healthy.
+func startClusterOf(t testing.TB, ps []*proc, extra ...string) []*proc {
+	t.Helper()
+	size := len(ps)
 	for _, p := range ps {
 		var join []string
 		for _, q := range ps {

@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Nodes some tests run as another user must reach the binary.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		binPath = filepath.Join(dir, "tensorgate")
 		// Tests run the binary with the race detector; benchmarks measure
 		// the binary users run.
@@ -69,8 +74,11 @@ type proc struct {
 	env     []string
 	args    []string // extra serve flags
 	id      string
-	log     *syncBuffer
-	exited  chan struct{}
+	// uid, when not 0, runs the node as that user (and group), so a test
+	// can cut its traffic with iptables' owner match.
+	uid    uint32
+	log    *syncBuffer
+	exited chan struct{}
 }
 
 func startProc(t testing.TB, dataDir string, env ...string) *proc {
@@ -97,6 +105,9 @@ func (p *proc) launch() {
 		"--http-addr", p.http, "--raft-addr", p.raft, "--gossip-addr", p.gossip}, p.args...)
 	p.cmd = exec.Command(binPath, args...)
 	p.cmd.Env = append(os.Environ(), p.env...)
+	if p.uid != 0 {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.uid, Gid: p.uid}}
+	}
 	p.log = &syncBuffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
