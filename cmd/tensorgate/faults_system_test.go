@@ -253,12 +253,16 @@ func cutNode(t *testing.T, p *proc, others []*proc) (heal func()) {
 	if os.Geteuid() != 0 {
 		t.Fatalf("this test cuts a node off with iptables: it needs root, but runs as uid %d (go test -short skips the system tests)", os.Geteuid())
 	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Fatal("this test cuts a node off with iptables, which is not installed (Debian package iptables; .ci/run installs it)")
+	iptables, err := exec.LookPath("iptables")
+	if err != nil {
+		iptables = "/usr/sbin/iptables" // root's PATH may lack sbin
+		if _, err := os.Stat(iptables); err != nil {
+			t.Fatal("this test cuts a node off with iptables, which is not installed (Debian package iptables; .ci/run installs it)")
+		}
 	}
 	chain := fmt.Sprintf("TG-CUT-%d", os.Getpid())
 	run := func(args ...string) error {
-		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+		if out, err := exec.Command(iptables, args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 		return nil
