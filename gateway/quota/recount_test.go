@@ -50,7 +50,8 @@ func (r *memRecord) add(s []Spend) {
 // same record and the same replicated state) it settles the lease from
 // its record: the budget's used amount is what requests really cost,
 // refunded once however often it restarts. A node whose record is gone
-// leaves the write-off counted as spent.
+// (or whose outbox trimmed the lease's events) leaves the write-off
+// counted as spent.
 func TestBudgetSurvivesACrash(t *testing.T) {
 	const price = 1000
 	key := fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindBudget)
@@ -58,10 +59,12 @@ func TestBudgetSurvivesACrash(t *testing.T) {
 		name string
 		down time.Duration // how long the node stays down
 		lost bool          // its data dir is lost
+		trim bool          // its outbox trimmed the lease's events
 	}{
-		{"written-off", 11 * time.Second, false},
-		{"still-held", time.Second, false},
-		{"data-lost", 11 * time.Second, true},
+		{"written-off", 11 * time.Second, false, false},
+		{"still-held", time.Second, false, false},
+		{"data-lost", 11 * time.Second, true, false},
+		{"trimmed", 11 * time.Second, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSim(t, fsm.Limits{Budget: 100 * price, BudgetPeriod: fsm.PeriodTotal}, []time.Duration{0}, 0)
@@ -118,12 +121,15 @@ func TestBudgetSurvivesACrash(t *testing.T) {
 			if tc.lost {
 				rec = &memRecord{id: "outbox-a2", first: 1}
 			}
+			if tc.trim {
+				rec.first, rec.entries = rec.first+uint64(len(rec.entries)), nil
+			}
 			for range 2 { // back, and killed again before it spent anything
 				a = start(rec)
 				a.SyncOnce(ctx)
 				st := status()
 				switch {
-				case tc.lost:
+				case tc.lost || tc.trim:
 					if st.Used != 5*price+held || st.WrittenOff != held || st.Refunded != 0 {
 						t.Fatalf("with its record lost: %+v (held %d)", st, held)
 					}
@@ -134,7 +140,7 @@ func TestBudgetSurvivesACrash(t *testing.T) {
 			// Back to normal: a spends and reports again.
 			spend(a, 2)
 			a.SyncOnce(ctx)
-			if st := status(); !tc.lost && st.Used != billed {
+			if st := status(); !tc.lost && !tc.trim && st.Used != billed {
 				t.Fatalf("after more requests: used %d, billed %d", st.Used, billed)
 			}
 		})
