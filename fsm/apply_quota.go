@@ -17,6 +17,9 @@ type QuotaSyncBody struct {
 	// TTL is the life of the leases this command grants or renews.
 	TTL   time.Duration   `json:"ttl"`
 	Items []QuotaSyncItem `json:"items"`
+	// Mark is where the node's durable record of spending stands as it
+	// sends the sync; a lease this sync creates keeps it.
+	Mark *RecordMark `json:"mark,omitempty"`
 }
 
 // QuotaSyncItem is one limit's part of a sync.
@@ -35,6 +38,14 @@ type QuotaSyncItem struct {
 	// out and was written off is settled by it: what was spent stays
 	// counted, what was returned is refunded; nothing is granted on it.
 	Lease uint64 `json:"lease,omitempty"`
+	// Recount says Spent is everything the node's durable record shows
+	// spent of Lease over its life, not since its last report: a node
+	// back from a crash or restart, its memory lost, settles its lease
+	// with it. The cluster counts what it had not been told (Spent less
+	// what was reported) and ends the lease, held or written off; the
+	// rest returns (rule 6). A recount of a lease already ended changes
+	// nothing, so sending it twice is safe.
+	Recount bool `json:"recount,omitempty"`
 }
 
 // QuotaGrant answers one QuotaSyncItem.
@@ -130,15 +141,29 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		}
 		q.advance(spec, now)
 		l, held := q.Leases[b.Node]
-		if it.Lease != 0 && (!held || l.ID != it.Lease) {
+		switch {
+		case it.Recount && held && l.ID == it.Lease:
+			// The node's lease, from before it restarted: it ends here.
+			if spec.Kind != KindConcurrency {
+				q.consume(spec, now, max(0, it.Spent-l.Reported))
+			}
+			delete(q.Leases, b.Node)
+			l, held = Lease{}, false
+		case it.Recount:
+			if i := q.writeOff(b.Node, it.Lease); i >= 0 && spec.Kind != KindConcurrency {
+				w := q.WriteOffs[i]
+				q.consume(spec, now, q.settleWriteOff(spec, b.Node, it.Lease, max(0, it.Spent-w.Reported), w.Units))
+			}
+		case it.Lease != 0 && (!held || l.ID != it.Lease):
 			// A report for a lease that is no longer the node's: it ran
 			// out (the node was paused, cut off or restarted).
 			if excess := q.settleWriteOff(spec, b.Node, it.Lease, it.Spent, it.Return); spec.Kind != KindConcurrency {
 				q.consume(spec, now, excess)
 			}
-		} else {
+		default:
 			if spec.Kind != KindConcurrency {
 				q.consume(spec, now, it.Spent)
+				l.Reported += it.Spent
 			}
 			l.Units = max(0, l.Units-it.Spent-it.Return)
 		}
@@ -147,7 +172,7 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		l.Units += g.Granted
 		if l.Units > 0 {
 			if l.ID == 0 || !held {
-				l.ID = index
+				l.ID, l.Reported, l.Mark = index, 0, b.Mark
 			}
 			l.Expires = now.Add(b.TTL)
 			q.Leases[b.Node] = l
@@ -182,6 +207,7 @@ func (q *Quota) settleWriteOff(spec LimitSpec, node string, id uint64, spent, re
 	w := &q.WriteOffs[i]
 	kept := min(spent, w.Units)
 	w.Units -= kept
+	w.Reported += spent
 	refund := min(ret, w.Units)
 	w.Units -= refund
 	q.Refunded += q.unconsume(spec, w.At, refund)

@@ -105,6 +105,21 @@ type Lease struct {
 	// command that created it (zero for leases from before ids), so a
 	// report for a lease that was written off reaches that write-off only.
 	ID uint64 `json:"id,omitempty"`
+	// Reported is what the node reported spent of the lease over its
+	// life, so a recount (a node back from a crash, rule 6) counts only
+	// what the cluster was not told.
+	Reported int64 `json:"reported,omitempty"`
+	// Mark is where the node's durable record stood when it asked for the
+	// lease: every request that spent from it was recorded after.
+	Mark *RecordMark `json:"mark,omitempty"`
+}
+
+// RecordMark is a position in a node's durable record of what its
+// requests spent (its event outbox): the record's id, which a lost data
+// dir changes, and the position its next entry takes.
+type RecordMark struct {
+	ID  string `json:"id"`
+	Seq uint64 `json:"seq"`
 }
 
 // WriteOff is a lease that ran out without a report.
@@ -115,6 +130,9 @@ type WriteOff struct {
 	// until the node reports them spent (they stay) or unspent (refunded).
 	Units int64     `json:"units"`
 	At    time.Time `json:"at"`
+	// Reported and Mark are the lease's (see Lease).
+	Reported int64       `json:"reported,omitempty"`
+	Mark     *RecordMark `json:"mark,omitempty"`
 }
 
 // maxWriteOffs bounds the write-offs a limit keeps for refunds; beyond
@@ -338,7 +356,8 @@ func (q *Quota) advance(spec LimitSpec, now time.Time) {
 		}
 		if spec.Kind != KindConcurrency && l.Units > 0 {
 			q.consume(spec, l.Expires, l.Units)
-			q.WriteOffs = append(q.WriteOffs, WriteOff{Node: node, Lease: l.ID, Units: l.Units, At: l.Expires})
+			q.WriteOffs = append(q.WriteOffs, WriteOff{Node: node, Lease: l.ID, Units: l.Units, At: l.Expires,
+				Reported: l.Reported, Mark: l.Mark})
 		}
 		delete(q.Leases, node)
 	}
@@ -378,6 +397,39 @@ func (q *Quota) writeOff(node string, id uint64) int {
 		}
 	}
 	return -1
+}
+
+// HeldLease is a lease of one node as the replicated state has it: still
+// held, or written off and not settled yet.
+type HeldLease struct {
+	Key        string
+	Lease      Lease
+	WrittenOff bool
+}
+
+// LeasesOf lists node's leases and unsettled write-offs, by quota key,
+// as they stand at now: what a node back from a restart recounts.
+func (s *State) LeasesOf(node string, now time.Time) []HeldLease {
+	var out []HeldLease
+	for _, key := range sortedCowKeys(s.quotas) {
+		q, _ := s.quotas.Get(key)
+		spec := s.QuotaLimit(key)
+		if spec.Limit == 0 {
+			continue
+		}
+		q = q.clone()
+		q.advance(spec, now)
+		if l, ok := q.Leases[node]; ok {
+			out = append(out, HeldLease{Key: key, Lease: l})
+		}
+		for _, w := range q.WriteOffs {
+			if w.Node == node {
+				out = append(out, HeldLease{Key: key, WrittenOff: true,
+					Lease: Lease{Units: w.Units, Expires: w.At, ID: w.Lease, Reported: w.Reported, Mark: w.Mark}})
+			}
+		}
+	}
+	return out
 }
 
 // idle reports whether q holds nothing worth keeping.

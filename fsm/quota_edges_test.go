@@ -162,3 +162,61 @@ func TestStampLeaderTime(t *testing.T) {
 		}
 	}
 }
+
+// TestRecountAfterRestart: a node that lost its memory (a crash, a
+// restart) settles its leases with what its durable record shows spent
+// of each over its life. What it had already reported is not counted
+// twice; the rest of a write-off is refunded once, however often the
+// recount comes; a lease it still held ends, its unspent units free.
+func TestRecountAfterRestart(t *testing.T) {
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	e := newQuotaEnv(t, fsm.Limits{Budget: 1000, BudgetPeriod: fsm.PeriodTotal}, start)
+	key := fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindBudget)
+	mark := &fsm.RecordMark{ID: "ob1", Seq: 7}
+	grant := func(node string, want int64) fsm.QuotaGrant {
+		t.Helper()
+		res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Mark: mark,
+			Items: []fsm.QuotaSyncItem{{Key: key, Want: want}}})
+		return res.([]fsm.QuotaGrant)[0]
+	}
+	status := func() fsm.QuotaStatus {
+		t.Helper()
+		for _, st := range e.b.View().QuotaStatuses(e.now, nil) {
+			if st.Key == key {
+				return st
+			}
+		}
+		t.Fatal("no status")
+		return fsm.QuotaStatus{}
+	}
+	lease := grant("a", 600).Lease
+	// a reports 100 of it, then spends 50 more and is killed.
+	e.syncItem("a", fsm.QuotaSyncItem{Key: key, Spent: 100, Lease: lease})
+	e.at(11*time.Second, start)
+	grant("b", 0) // a's lease runs out: its 500 count as spent
+	held := e.b.View().LeasesOf("a", e.now)
+	if len(held) != 1 || !held[0].WrittenOff || held[0].Lease.ID != lease || held[0].Lease.Reported != 100 ||
+		held[0].Lease.Units != 500 || *held[0].Lease.Mark != *mark {
+		t.Fatalf("a's leases: %+v", held)
+	}
+	if st := status(); st.Used != 600 || st.WrittenOff != 500 {
+		t.Fatalf("written off: %+v", st)
+	}
+	// a is back: its record shows 150 spent of the lease over its life.
+	for range 2 {
+		e.syncItem("a", fsm.QuotaSyncItem{Key: key, Spent: 150, Lease: lease, Recount: true})
+		if st := status(); st.Used != 150 || st.WrittenOff != 0 || st.Refunded != 450 {
+			t.Fatalf("after the recount: %+v", st)
+		}
+	}
+	// A lease still held when the node restarted ends with its recount.
+	lease = grant("a", 200).Lease
+	e.syncItem("a", fsm.QuotaSyncItem{Key: key, Spent: 20, Lease: lease})
+	e.syncItem("a", fsm.QuotaSyncItem{Key: key, Spent: 30, Lease: lease, Recount: true})
+	if st := status(); st.Used != 180 || st.Leased != 0 || st.WrittenOff != 0 {
+		t.Fatalf("after the recount of a held lease: %+v", st)
+	}
+	if held := e.b.View().LeasesOf("a", e.now); len(held) != 0 {
+		t.Fatalf("a still holds %+v", held)
+	}
+}

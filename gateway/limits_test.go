@@ -64,6 +64,12 @@ func TestLimitsAnswer429(t *testing.T) {
 		res := e.post("/v1/chat/completions", budgetKey, chat)
 		body, _ := io.ReadAll(res.Body)
 		codes = append(codes, res.StatusCode)
+		// The answered call's record says what it spent of which lease:
+		// what a node back from a crash settles its leases with.
+		if ev := lastEvent(t, e); res.StatusCode == 200 && (len(ev.Spends) != 1 || ev.Spends[0].Lease == 0 ||
+			ev.Spends[0].Units != ev.CostMicros || ev.Spends[0].Key != fsm.QuotaKey(fsm.ScopeKey, ev.KeyID, fsm.KindBudget)) {
+			t.Fatalf("spends %+v of an event costing %d", ev.Spends, ev.CostMicros)
+		}
 		if res.StatusCode == 429 && (!strings.Contains(string(body), `"insufficient_quota"`) ||
 			res.Header.Get("x-should-retry") != "false" || res.Header.Get("Retry-After") != "") {
 			t.Fatalf("budget refusal %q %q %s", res.Header.Get("x-should-retry"), res.Header.Get("Retry-After"), body)

@@ -255,4 +255,60 @@ func TestQuotaLimitsAcrossProcesses(t *testing.T) {
 		}
 		t.Logf("a killed node's 3 concurrency slots came back %v after the kill (lease TTL %v)", time.Since(killed).Round(time.Millisecond), leaseTTL)
 	})
+
+	t.Run("killed-budget-holder", func(t *testing.T) {
+		// The node killed above comes back first: the cluster needs two
+		// live nodes while a third is killed here.
+		for _, p := range ps {
+			select {
+			case <-p.exited:
+				p.start()
+			default:
+			}
+		}
+		leader := leaderOf(ps)
+		if leader == nil {
+			t.Fatal("no leader")
+		}
+		var holder *proc
+		for _, p := range ps {
+			if p != leader {
+				holder = p
+			}
+		}
+		// A follower spends part of a budget lease (0.01 a call), some of
+		// it unreported, and is killed with the rest of the lease in hand.
+		key, id := createKey(t, ps, tok, map[string]any{"name": "crash-budget", "org_id": orgID(t, ps[0], tok, "default-org"), "limits": map[string]any{"budget": "1.00", "budget_period": "total"}})
+		const calls = 3
+		for range calls {
+			// max_tokens 80 reserves 0.10; the reply's 8 tokens cost 0.01.
+			if r := chat(holder, key, "mock-model", 80); r.status != 200 {
+				t.Fatalf("call on %s: %+v", holder.id, r)
+			}
+		}
+		billed := float64(calls * 10_000)
+		if q := quotaOf(t, leader, tok, "key_id="+id); q["leased"] == 0.0 {
+			t.Fatalf("%s holds no lease to lose: %v", holder.id, q)
+		}
+		holder.stop(syscall.SIGKILL)
+		// Its lease runs out and counts as spent (rule 2)...
+		deadline := time.Now().Add(leaseTTL + 5*time.Second)
+		for q := quotaOf(t, leader, tok, "key_id="+id); q["written_off"] == 0.0; q = quotaOf(t, leader, tok, "key_id="+id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the killed node's lease was never written off: %v", q)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// ...until it comes back and its outbox says what it spent.
+		holder.start()
+		var q map[string]any
+		deadline = time.Now().Add(10 * time.Second)
+		for q = quotaOf(t, leader, tok, "key_id="+id); q["used"] != billed || q["written_off"] != 0.0 || q["refunded"] == 0.0; q = quotaOf(t, leader, tok, "key_id="+id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s came back: %v, billed %v", holder.id, q, billed)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("a node killed holding a budget lease came back: used %v == billed %v, refunded %v", q["used"], billed, q["refunded"])
+	})
 }

@@ -353,7 +353,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger: lg, Registry: reg})
 	defer alerts.Close()
 	watcher := &alert.Watcher{Sender: alerts, State: f, Unsealer: keyring}
-	limits := quota.New(quota.Config{Node: c.NodeID, TTL: c.QuotaLeaseTTL, Wait: c.QuotaWait, State: f, OnRefuse: watcher.Refused, Logger: lg}, node)
+	limits := quota.New(quota.Config{Node: c.NodeID, TTL: c.QuotaLeaseTTL, Wait: c.QuotaWait, State: f, OnRefuse: watcher.Refused,
+		Record: gateway.SpendRecord{Log: events}, Ready: node.Ready, Logger: lg}, node)
 	reg.MustRegister(limits)
 	qctx, stopQuota := context.WithCancel(context.Background())
 	defer stopQuota()

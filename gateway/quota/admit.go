@@ -240,7 +240,7 @@ func (t *Ticket) admitted(now time.Time) {
 		l.open.Add(1)
 		switch l.kind {
 		case fsm.KindRPM:
-			l.spend(t.needs[i].gen, 1)
+			t.needs[i].lease = l.spend(t.needs[i].gen, 1)
 		case fsm.KindConcurrency:
 			l.inUse.Add(1)
 		}
@@ -258,20 +258,39 @@ func (t *Ticket) force(now time.Time) {
 	t.admitted(now)
 }
 
+// Spend is what a request spent of one limit and the lease it was
+// reported under: the request's record keeps it, so a node back from a
+// crash can tell the cluster what each of its leases really paid for.
+type Spend struct {
+	Key   string
+	Lease uint64
+	Units int64
+}
+
 // Settle ends a request: TPM and budget reservations are replaced by the
 // real usage (refunding the difference, or owing the excess), and
 // concurrency slots are released. tokens and cost are what the request
-// really used (0 when it failed before any upstream call).
-func (t *Ticket) Settle(tokens, cost int64) {
+// really used (0 when it failed before any upstream call). It returns
+// what the request spent of each lease (RPM, TPM, budgets), for the
+// request's durable record.
+func (t *Ticket) Settle(tokens, cost int64) []Spend {
+	var out []Spend
+	add := func(nd need, lease uint64, units int64) {
+		if lease != 0 && units > 0 {
+			out = append(out, Spend{Key: nd.l.key, Lease: lease, Units: units})
+		}
+	}
 	for i := 0; i < t.n; i++ {
 		nd := t.needs[i]
 		nd.l.open.Add(-1)
 		switch nd.l.kind {
+		case fsm.KindRPM:
+			add(nd, nd.lease, 1)
 		case fsm.KindTPM:
-			nd.l.spend(nd.gen, tokens)
+			add(nd, nd.l.spend(nd.gen, tokens), tokens)
 			nd.l.give(nd.gen, nd.units-tokens)
 		case fsm.KindBudget:
-			nd.l.spend(nd.gen, cost)
+			add(nd, nd.l.spend(nd.gen, cost), cost)
 			nd.l.give(nd.gen, nd.units-cost)
 		case fsm.KindConcurrency:
 			nd.l.inUse.Add(-1)
@@ -279,6 +298,7 @@ func (t *Ticket) Settle(tokens, cost int64) {
 		}
 	}
 	t.n = 0
+	return out
 }
 
 // partitioned reports whether syncs have failed for longer than a lease

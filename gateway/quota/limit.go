@@ -30,8 +30,9 @@ type limit struct {
 	// write it off, whatever the lag of the sync that renewed it.
 	validUntil atomic.Int64
 	// lease is the cluster's id of the current lease; the sync goroutine
-	// alone reads and writes it.
-	lease uint64
+	// alone writes it, set before the grant's units can be taken, so a
+	// spend names the lease its units came from.
+	lease atomic.Uint64
 	// spent is consumption of the current lease not yet reported.
 	spent atomic.Int64
 	// old is the lease before the current generation: it ran out here,
@@ -150,25 +151,29 @@ func (l *limit) give(gen uint16, n int64) {
 	}
 }
 
-// spend counts n units consumed under gen.
-func (l *limit) spend(gen uint16, n int64) {
+// spend counts n units consumed under gen, and says under which lease
+// they are reported (0: none, its lease is gone).
+func (l *limit) spend(gen uint16, n int64) uint64 {
 	if l.gen() == gen {
 		l.spent.Add(n)
-		return
+		return l.lease.Load()
 	}
-	l.old.owe(gen, n, 0)
+	return l.old.owe(gen, n, 0)
 }
 
 // owe adds to what lease generation gen reports, if it is the old lease
-// still; older ones are gone (what they held stays counted as spent).
-func (o *oldLease) owe(gen uint16, spent, ret int64) {
+// still, and returns that lease's id; older ones are gone (what they
+// held stays counted as spent).
+func (o *oldLease) owe(gen uint16, spent, ret int64) uint64 {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.gen == gen && o.lease != 0 {
 		o.spent += spent
 		o.ret += ret
 		o.unsent = true
+		return o.lease
 	}
-	o.mu.Unlock()
+	return 0
 }
 
 // expire ends the current lease here: its balance goes back unspent and
@@ -188,11 +193,11 @@ func (l *limit) expire() {
 	l.validUntil.Store(0)
 	l.available.Store(-1) // what the cluster has left changes with the report
 	l.old.mu.Lock()
-	l.old.gen, l.old.lease = g, l.lease
+	l.old.gen, l.old.lease = g, l.lease.Load()
 	l.old.spent, l.old.ret = l.spent.Swap(0), max(0, b)
-	l.old.unsent = l.lease != 0
+	l.old.unsent = l.old.lease != 0
 	l.old.mu.Unlock()
-	l.lease = 0
+	l.lease.Store(0)
 }
 
 // oldItem is the report owed to the old lease, if any.

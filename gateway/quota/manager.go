@@ -44,8 +44,15 @@ type Config struct {
 	// OnRefuse, when set, hears of each refusal by a limit (its quota
 	// key), for alerts on bursts.
 	OnRefuse func(key string)
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Record, when set with State, is this node's durable record of what
+	// its requests spent: after a restart the node settles the leases it
+	// held from it before anything else (see recount.go).
+	Record Record
+	// Ready, when set, says the node has caught up with the cluster; the
+	// recount waits for it, so it sees every lease the cluster has.
+	Ready  func() bool
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -116,7 +123,12 @@ type Manager struct {
 	running     sync.Mutex
 	pending     *fsm.Command
 	pendingLims []*limit
-	metrics     *metrics
+	// recounted is set once this node's leases from before it started
+	// are settled; recountCmd is that settlement while it is not applied
+	// yet. Both belong to the sync goroutine (running).
+	recounted  bool
+	recountCmd *fsm.Command
+	metrics    *metrics
 }
 
 // New returns a Manager; Run starts its syncs.
@@ -168,6 +180,7 @@ type need struct {
 	l     *limit
 	units int64
 	gen   uint16 // the lease generation the units came from
+	lease uint64 // the lease RPM units were reported under
 }
 
 // Ticket holds a request's reservations until Settle.

@@ -31,6 +31,12 @@ func (m *Manager) SyncOnce(ctx context.Context) {
 	m.running.Lock()
 	defer m.running.Unlock()
 	defer m.signal()
+	if !m.recounted {
+		if !m.recount(ctx) {
+			return
+		}
+		m.recounted = true
+	}
 	m.expire(m.cfg.Now())
 	if m.pending != nil {
 		if !m.send(ctx) {
@@ -46,7 +52,7 @@ func (m *Manager) SyncOnce(ctx context.Context) {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	m.pending = &fsm.Command{Type: fsm.TypeQuotaSync, ID: "q" + hex.EncodeToString(id[:]), Time: now,
-		Body: fsm.QuotaSyncBody{Node: m.cfg.Node, TTL: m.cfg.TTL, Items: items}}
+		Body: fsm.QuotaSyncBody{Node: m.cfg.Node, TTL: m.cfg.TTL, Items: items, Mark: m.mark()}}
 	m.pendingLims = lims
 	m.send(ctx)
 }
@@ -82,8 +88,8 @@ func (m *Manager) send(ctx context.Context) bool {
 		}
 		l := m.pendingLims[i]
 		l.lastSync.Store(now.UnixNano())
+		l.lease.Store(g.Lease)
 		l.add(g.Granted)
-		l.lease = g.Lease
 		l.validUntil.Store(m.validUntil(g))
 		l.max.Store(g.Limit)
 		l.available.Store(g.Available)
@@ -209,14 +215,14 @@ func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
 			later = append(later, l)
 			continue // nothing that cannot wait
 		}
-		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want, Lease: l.lease})
+		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want, Lease: l.lease.Load()})
 		lims = append(lims, l)
 	}
 	if len(items) > 0 {
 		// A command goes anyway: every pending report rides along.
 		for _, l := range later {
 			if sp := l.spent.Swap(0); sp > 0 {
-				items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: sp, Lease: l.lease})
+				items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: sp, Lease: l.lease.Load()})
 				lims = append(lims, l)
 			}
 		}

@@ -73,6 +73,17 @@ type Event struct {
 	// BodiesDropped is set when the outbox was full and the node kept
 	// serving by storing events without their bodies.
 	BodiesDropped bool `json:"bodies_dropped,omitempty"`
+	// Spends are what the request spent of each cluster-wide limit (RPM,
+	// TPM, budgets) and the lease it came from: the durable record a node
+	// back from a crash settles its leases with. The sinks ignore it.
+	Spends []Spend `json:"spends,omitempty"`
+}
+
+// Spend is what a request spent of one limit's lease.
+type Spend struct {
+	Key   string `json:"key"` // the quota key, "org:<id>:budget"
+	Lease uint64 `json:"lease"`
+	Units int64  `json:"units"`
 }
 
 // Decode parses a stored event.

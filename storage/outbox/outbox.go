@@ -214,6 +214,14 @@ func (o *Outbox) loadID() error {
 // directory are never mistaken for ones already seen.
 func (o *Outbox) ID() string { return o.id }
 
+// Next is the seq the next appended event takes: every event appended
+// after the call has this seq or a later one.
+func (o *Outbox) Next() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next
+}
+
 // load recovers the next sequence number, the sinks' cursors and where
 // trimming stopped.
 func (o *Outbox) load() error {
