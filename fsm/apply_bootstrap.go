@@ -28,6 +28,7 @@ func applyBootstrap(next *State, c decoded, index uint64) (any, error) {
 		return nil, err
 	}
 	b.Meta.BootstrappedAt = c.Time
+	b.Meta.LogVersion = max(b.Meta.LogVersion, next.Meta.LogVersion) // raised before the bootstrap
 	next.Meta = b.Meta
 
 	org := b.Org

@@ -140,6 +140,11 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 			q.Leases = map[string]Lease{}
 		}
 		q.advance(spec, now)
+		if !spec.leases() {
+			// Builds from before lease ids ignore both: so does this one
+			// until every server applies them.
+			it.Lease, it.Recount = 0, false
+		}
 		l, held := q.Leases[b.Node]
 		switch {
 		case it.Recount && held && l.ID == it.Lease:
@@ -163,7 +168,9 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		default:
 			if spec.Kind != KindConcurrency {
 				q.consume(spec, now, it.Spent)
-				l.Reported += it.Spent
+				if spec.leases() {
+					l.Reported += it.Spent
+				}
 			}
 			l.Units = max(0, l.Units-it.Spent-it.Return)
 		}
@@ -171,7 +178,7 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		g.Granted = min(it.Want, q.Available(spec, now))
 		l.Units += g.Granted
 		if l.Units > 0 {
-			if l.ID == 0 || !held {
+			if spec.leases() && (l.ID == 0 || !held) {
 				l.ID, l.Reported, l.Mark = index, 0, b.Mark
 			}
 			l.Expires = now.Add(b.TTL)
@@ -182,7 +189,7 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 			l.ID = 0
 		}
 		g.Held, g.Expires, g.Lease, g.At = l.Units, l.Expires, l.ID, now
-		g.Available, g.FreesAt = q.Available(spec, now), q.FreesAt(now)
+		g.Available, g.FreesAt = q.Available(spec, now), q.FreesAt(spec, now)
 		if spec.Kind == KindBudget {
 			g.FreesAt = BudgetPeriodEnd(spec.Period, now, spec.Loc)
 		}

@@ -28,6 +28,7 @@ const (
 	TypeRestoreState   MessageType = 15
 	TypeQuotaSync      MessageType = 16
 	TypeUsageAdd       MessageType = 17
+	TypeLogVersion     MessageType = 18
 )
 
 // IgnoreUnknown is or-ed into a type that older nodes may skip if they do

@@ -88,8 +88,13 @@ type QuotaBucket struct {
 	Last int64 `json:"l,omitempty"`
 }
 
-// Leaves is when the bucket's units stop counting.
-func (b QuotaBucket) Leaves() time.Time {
+// Leaves is when the bucket's units stop counting: a window after its
+// latest report, or, under the rules from before lease ids, a window
+// after the second began.
+func (b QuotaBucket) Leaves(spec LimitSpec) time.Time {
+	if !spec.leases() {
+		return time.Unix(b.Sec, 0).Add(QuotaWindow)
+	}
 	last := b.Last
 	if last == 0 {
 		last = (b.Sec + 1) * int64(time.Second)
@@ -146,7 +151,16 @@ type LimitSpec struct {
 	Kind   string
 	Period string // budgets: daily, monthly or total
 	Loc    *time.Location
+	// LogVersion is the cluster's (Meta.LogVersion): below
+	// LogVersionQuotaLeases the limit keeps the rules every node of an
+	// older build applies (see leases).
+	LogVersion int
 }
+
+// leases reports whether the cluster applies lease ids, write-offs and
+// exact window edges (LogVersionQuotaLeases); until every server does,
+// quota commands apply as builds from before them apply them.
+func (s LimitSpec) leases() bool { return s.LogVersion >= LogVersionQuotaLeases }
 
 // QuotaLimit returns the limit a quota key stands for in s.
 func (s *State) QuotaLimit(key string) LimitSpec {
@@ -179,7 +193,7 @@ func (s *State) QuotaLimit(key string) LimitSpec {
 		}
 		l, orgID = Limits{Concurrency: int64(p.Allocation[prov].Concurrency)}, org
 	}
-	spec := LimitSpec{Kind: kind, Period: l.BudgetPeriod}
+	spec := LimitSpec{Kind: kind, Period: l.BudgetPeriod, LogVersion: s.Meta.LogVersion}
 	switch kind {
 	case KindRPM:
 		spec.Limit = l.RPM
@@ -228,7 +242,7 @@ func (q *Quota) Used(spec LimitSpec, now time.Time) int64 {
 	case KindRPM, KindTPM:
 		var n int64
 		for _, b := range q.Buckets {
-			if b.Leaves().After(now) {
+			if b.Leaves(spec).After(now) {
 				n += b.Units
 			}
 		}
@@ -258,9 +272,9 @@ func (q *Quota) Available(spec LimitSpec, now time.Time) int64 {
 // FreesAt is when the oldest consumption in the window leaves it, for a
 // Retry-After; the zero time when nothing is in the window. Buckets leave
 // in order: a later second's Last is never earlier.
-func (q *Quota) FreesAt(now time.Time) time.Time {
+func (q *Quota) FreesAt(spec LimitSpec, now time.Time) time.Time {
 	for _, b := range q.Buckets {
-		if t := b.Leaves(); t.After(now) {
+		if t := b.Leaves(spec); t.After(now) {
 			return t
 		}
 	}
@@ -303,12 +317,17 @@ func (q *Quota) consume(spec LimitSpec, t time.Time, units int64) {
 		if i > 0 && q.Buckets[i-1].Sec == sec {
 			b := &q.Buckets[i-1]
 			b.Units += units
-			b.Last = max(b.Last, t.UnixNano())
+			if spec.leases() {
+				b.Last = max(b.Last, t.UnixNano())
+			}
 			return
 		}
 		q.Buckets = append(q.Buckets, QuotaBucket{})
 		copy(q.Buckets[i+1:], q.Buckets[i:])
-		q.Buckets[i] = QuotaBucket{Sec: sec, Units: units, Last: t.UnixNano()}
+		q.Buckets[i] = QuotaBucket{Sec: sec, Units: units}
+		if spec.leases() {
+			q.Buckets[i].Last = t.UnixNano()
+		}
 	case KindBudget:
 		if p := BudgetPeriodKey(spec.Period, t, spec.Loc); p == q.Period {
 			q.Spent += units
@@ -354,7 +373,12 @@ func (q *Quota) advance(spec LimitSpec, now time.Time) {
 		if l.Expires.After(now) {
 			continue
 		}
-		if spec.Kind != KindConcurrency && l.Units > 0 {
+		if !spec.leases() {
+			// As older builds do: the whole lease counts, kept nowhere.
+			if spec.Kind != KindConcurrency {
+				q.consume(spec, l.Expires, l.Units)
+			}
+		} else if spec.Kind != KindConcurrency && l.Units > 0 {
 			q.consume(spec, l.Expires, l.Units)
 			q.WriteOffs = append(q.WriteOffs, WriteOff{Node: node, Lease: l.ID, Units: l.Units, At: l.Expires,
 				Reported: l.Reported, Mark: l.Mark})
@@ -362,7 +386,7 @@ func (q *Quota) advance(spec LimitSpec, now time.Time) {
 		delete(q.Leases, node)
 	}
 	i := 0
-	for i < len(q.Buckets) && !q.Buckets[i].Leaves().After(now) {
+	for i < len(q.Buckets) && !q.Buckets[i].Leaves(spec).After(now) {
 		i++
 	}
 	q.Buckets = q.Buckets[i:]
@@ -493,7 +517,7 @@ func (s *State) QuotaStatuses(now time.Time, match func(scope, id, orgID string)
 			}
 			switch kind {
 			case KindRPM, KindTPM:
-				st.ResetsAt = q.FreesAt(now)
+				st.ResetsAt = q.FreesAt(spec, now)
 			case KindConcurrency:
 				st.Used = st.Leased
 			case KindBudget:

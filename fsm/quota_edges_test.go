@@ -131,7 +131,8 @@ func TestWriteOffRefundInTheWindow(t *testing.T) {
 // TestBucketWithoutLastLeavesLate: a bucket from a snapshot written before
 // buckets knew their last report counts until its whole second has left.
 func TestBucketWithoutLastLeavesLate(t *testing.T) {
-	if got, want := (fsm.QuotaBucket{Sec: 10, Units: 1}).Leaves(), time.Unix(71, 0); !got.Equal(want) {
+	spec := fsm.LimitSpec{Kind: fsm.KindRPM, Limit: 1, LogVersion: fsm.LogVersionQuotaLeases}
+	if got, want := (fsm.QuotaBucket{Sec: 10, Units: 1}).Leaves(spec), time.Unix(71, 0); !got.Equal(want) {
 		t.Fatalf("leaves at %v, want %v", got, want)
 	}
 }

@@ -12,6 +12,9 @@ import (
 type Meta struct {
 	ClusterID      string    `json:"cluster_id"`
 	BootstrappedAt time.Time `json:"bootstrapped_at"`
+	// LogVersion is the highest log version every server applies, raised
+	// by the leader (see LogVersion); zero in clusters from before it.
+	LogVersion int `json:"log_version,omitempty"`
 }
 
 // State is an immutable view of the replicated state. Readers must not

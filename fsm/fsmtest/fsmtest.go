@@ -24,8 +24,16 @@ type Builder struct {
 	Now func() time.Time
 }
 
-// New returns a Builder whose state is bootstrapped with org "org1".
+// New returns a Builder whose state is bootstrapped with org "org1", at
+// this build's log version.
 func New(t testing.TB) *Builder {
+	t.Helper()
+	return NewAt(t, fsm.LogVersion)
+}
+
+// NewAt is New for a cluster at log version v: 0 is a cluster with a
+// server of a build from before log versions.
+func NewAt(t testing.TB, v int) *Builder {
 	t.Helper()
 	b := &Builder{t: t, FSM: fsm.New(), Now: time.Now}
 	b.Apply(fsm.TypeBootstrap, fsm.BootstrapBody{
@@ -33,6 +41,9 @@ func New(t testing.TB) *Builder {
 		Org:   fsm.Org{ID: "org1", Name: "default-org"},
 		Admin: fsm.User{ID: "u1", Email: "admin@example.com", PasswordHash: AdminHash, Role: fsm.RoleSuperAdmin},
 	})
+	if v > 0 { // as a cluster's leader does once every server applies it
+		b.Apply(fsm.TypeLogVersion, fsm.LogVersionBody{Version: v})
+	}
 	return b
 }
 

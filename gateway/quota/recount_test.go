@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 )
 
 // memRecord is a node's durable spend record kept in memory: it outlives
@@ -144,5 +145,66 @@ func TestBudgetSurvivesACrash(t *testing.T) {
 				t.Fatalf("after more requests: used %d, billed %d", st.Used, billed)
 			}
 		})
+	}
+}
+
+// TestNoRecountInAnOlderCluster: while some server applies syncs as
+// builds before lease ids do (log version 0), a lease that ran out while
+// its node was down stays counted whole, as it did before, on every
+// server alike: the node sends no recount (an older server would read
+// one as a fresh report) and the log applies syncs by the older rules.
+func TestNoRecountInAnOlderCluster(t *testing.T) {
+	const price = 1000
+	clock := &simClock{}
+	clock.ns.Store(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC).UnixNano())
+	b := fsmtest.NewAt(t, 0)
+	b.Now = clock.now
+	b.Apply(fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Create: true, Key: fsm.Key{ID: "k1", OrgID: "org1", Name: "k",
+		Prefix: "gk_x", Hash: "0000000000000000000000000000000000000000000000000000000000000001", Scopes: fsm.Capabilities,
+		Limits: fsm.Limits{Budget: 100 * price, BudgetPeriod: fsm.PeriodTotal}}})
+	raft := &leaderRaft{b: b, leader: clock.now}
+	key := fsm.QuotaKey(fsm.ScopeKey, "k1", fsm.KindBudget)
+	status := func() fsm.QuotaStatus {
+		for _, st := range b.View().QuotaStatuses(clock.now(), nil) {
+			if st.Key == key {
+				return st
+			}
+		}
+		return fsm.QuotaStatus{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := &memRecord{id: "outbox-a", first: 1}
+	start := func() *Manager {
+		m := New(Config{Node: "a", TTL: 10 * time.Second, Now: clock.now, State: b, Record: rec}, raft)
+		go func() { // syncs for waiting requests, as Run would
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-m.kick:
+					m.SyncOnce(ctx)
+				}
+			}
+		}()
+		return m
+	}
+	a := start()
+	for i := range 8 {
+		if i == 5 {
+			a.SyncOnce(ctx)
+		}
+		tk, err := a.Admit(ctx, Request{Key: b.View().Key("k1"), Cost: 2 * price})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.add(tk.Settle(0, price))
+	}
+	held := status().Leased
+	clock.advance(11 * time.Second)
+	a = start()
+	a.SyncOnce(ctx)
+	if st := status(); st.Refunded != 0 || st.WrittenOff != 0 || st.Used != 5*price+held {
+		t.Fatalf("after a restart in an older cluster: %+v (held %d): a recount was counted as a report", st, held)
 	}
 }
