@@ -20,7 +20,8 @@ func (n *Node) reconcileLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.ReconcileInterval)
 	defer t.Stop()
-	r := &reconciler{n: n, healthySince: map[raft.ServerID]time.Time{}, goneSince: map[raft.ServerID]time.Time{}}
+	r := &reconciler{n: n, healthySince: map[raft.ServerID]time.Time{}, goneSince: map[raft.ServerID]time.Time{},
+		versions: logVersions{n: n, warned: map[raft.ServerID]int{}}}
 	for {
 		select {
 		case <-n.stop:
@@ -31,6 +32,7 @@ func (n *Node) reconcileLoop() {
 			continue
 		}
 		n.disc.setFresh(!n.hasState())
+		r.versions.checkSelf()
 		if fut := n.raft.GetConfiguration(); fut.Error() == nil {
 			n.disc.rejoin(fut.Configuration().Servers, time.Now())
 		}
@@ -48,6 +50,7 @@ type reconciler struct {
 	n            *Node
 	healthySince map[raft.ServerID]time.Time
 	goneSince    map[raft.ServerID]time.Time
+	versions     logVersions
 }
 
 func (r *reconciler) reset() {
@@ -83,6 +86,8 @@ func (r *reconciler) pass(now time.Time) error {
 		switch {
 		case !known && n.isEvicted(id, alive):
 			// Removed by an operator; it is on its way out of gossip.
+		case !known && !r.versions.admits(id, m):
+			// Its build would apply the log differently.
 		case !known:
 			for _, other := range cfg.Servers {
 				if other.Address == addr && other.ID != id && other.ID != self {
@@ -114,6 +119,9 @@ func (r *reconciler) pass(now time.Time) error {
 		}
 	}
 
+	if err := r.versions.raise(cfg, alive); err != nil {
+		n.log.Warn("raise the cluster's log version", "err", err)
+	}
 	// Remove members gone too long, keeping a quorum of live voters.
 	return r.removeDead(now, cfg, alive, self)
 }
