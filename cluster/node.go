@@ -45,6 +45,8 @@ type Node struct {
 	done    chan struct{}
 	wg      sync.WaitGroup // RPC handlers and background loops
 	removed atomic.Bool
+	// clock estimates the leader's clock minus this node's.
+	clock clockOffset
 	// evicted holds ids removed by an operator that gossip still shows;
 	// the reconciler must not add them back before they leave.
 	evictedMu sync.Mutex

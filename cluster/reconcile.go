@@ -38,6 +38,7 @@ func (n *Node) reconcileLoop() {
 		}
 		if n.raft.State() != raft.Leader {
 			r.reset()
+			r.measureClock(time.Now())
 			continue
 		}
 		if err := r.pass(time.Now()); err != nil {
@@ -51,6 +52,28 @@ type reconciler struct {
 	healthySince map[raft.ServerID]time.Time
 	goneSince    map[raft.ServerID]time.Time
 	versions     logVersions
+	// clockAsked is when a follower last asked the leader's status to
+	// estimate the clock offset (reads do it too, when there are reads).
+	clockAsked time.Time
+}
+
+// clockEvery is how often a follower asks the leader for its clock.
+const clockEvery = 10 * time.Second
+
+// measureClock, on a follower, asks the leader's status every clockEvery
+// so the clock offset is known on a node that serves no admin reads.
+func (r *reconciler) measureClock(now time.Time) {
+	if now.Sub(r.clockAsked) < clockEvery {
+		return
+	}
+	r.clockAsked = now
+	addr, _ := r.n.raft.LeaderWithID()
+	if addr == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _ = r.n.statusOf(ctx, addr)
 }
 
 func (r *reconciler) reset() {
