@@ -55,60 +55,6 @@ func (s *Server) authenticate(r *http.Request, state *fsm.State, capability stri
 	return p, nil
 }
 
-// llm serves chat completions, completions and embeddings.
-func (s *Server) llm(op provider.Op) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, rid string) (retErr error) {
-		x, p, err := s.begin(w, r, rid, "llm")
-		if err != nil {
-			return err
-		}
-		defer func() { retErr = x.end(retErr) }()
-		state, ev, sink := x.state, x.ev, x.sink
-		if err := p.AllowPath("llm", r.URL.Path); err != nil {
-			return err
-		}
-		if err := s.admit(); err != nil {
-			return err
-		}
-		body, err := readBody(w, r, s.cfg.maxBytes("llm", false))
-		if err != nil {
-			return err
-		}
-		x.body = body
-		in, err := decodeLLM(op, body)
-		if err != nil {
-			return err
-		}
-		ev.Model = in.Model
-		if err := p.AllowModel(in.Model); err != nil {
-			return err
-		}
-		targets := route.Resolve(state, in.Model, "llm", func(pv *fsm.Provider) bool {
-			a := s.adapters[pv.Format]
-			return a != nil && a.Supports(op) && p.AllowProvider(pv.Slug)
-		})
-		if len(targets) == 0 {
-			return apierr.Newf(apierr.CodeModelNotFound, "the model %q does not exist or is not available to this key", in.Model)
-		}
-		// Limits are checked last: a request refused for a bad body or an
-		// unknown model spends nothing.
-		if x.ticket, err = s.reserve(r.Context(), p, state, in); err != nil {
-			return err
-		}
-		req := &provider.Request{
-			Op: op, Capability: "llm", ClientModel: in.Model, Body: body,
-			Stream:           in.Stream != nil && *in.Stream,
-			ClientWantsUsage: in.StreamOptions != nil && in.StreamOptions.IncludeUsage,
-			HasStreamOptions: in.StreamOptions != nil,
-			PromptEstimate:   in.promptEstimate(),
-		}
-		ev.Stream = req.Stream
-		targets = s.plan(state, p, in.Model, "llm", targets)
-		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, sink, x.start)
-		return err
-	}
-}
-
 // fillEvent completes a request's event from its outcome.
 func (s *Server) fillEvent(ev *event.Event, state *fsm.State, sink *responseSink, res provider.Result, attempts []event.Attempt, err error, start time.Time) {
 	ev.Provider, ev.UpstreamModel, ev.OwnKey = sink.provider, sink.model, sink.ownKey

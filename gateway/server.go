@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -179,6 +181,8 @@ type Server struct {
 	fresh    Freshness
 	catchUps catchUps
 	space    Space
+	// tracer, set by tests, hears each step of every request.
+	tracer atomic.Pointer[stepTracer]
 }
 
 // New returns the data plane.
@@ -224,11 +228,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Register(r chi.Router) {
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/models", s.handle(s.models))
-		r.Post("/chat/completions", s.handle(s.llm(provider.OpChat)))
-		r.Post("/completions", s.handle(s.llm(provider.OpCompletion)))
-		r.Post("/embeddings", s.handle(s.llm(provider.OpEmbedding)))
-		for _, m := range mediaOps {
-			r.Post(m.path, s.handle(s.media(m)))
+		for _, e := range endpoints() {
+			r.Post(strings.TrimPrefix(e.path, "/v1"), s.handle(s.serve(e)))
 		}
 		r.Get("/files/images/{node}/{file}", s.serveImage)
 		r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request, rid string) error {
