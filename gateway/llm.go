@@ -190,17 +190,26 @@ func (s *Server) endpoint(p auth.Principal, pv *fsm.Provider) (provider.Endpoint
 	}
 	var sealed []byte
 	purpose := ""
+	// The cache holds one key per provider and per org's own key on it;
+	// a key removed from the state is dropped at the next call, a
+	// rotated one replaced.
+	provSlot, orgSlot := keySlot{provider: pv.Slug}, keySlot{provider: pv.Slug, org: p.Org.ID}
+	slot := provSlot
 	if p.Policy != nil && len(p.Policy.OwnKeys[pv.Slug]) > 0 {
-		sealed, purpose = p.Policy.OwnKeys[pv.Slug], secret.OrgKeyPurpose(p.Org.ID, pv.Slug)
-	} else if len(pv.APIKeyCipher) > 0 {
-		sealed, purpose = pv.APIKeyCipher, secret.ProviderPurpose(pv.Slug)
+		sealed, purpose, slot = p.Policy.OwnKeys[pv.Slug], secret.OrgKeyPurpose(p.Org.ID, pv.Slug), orgSlot
+	} else {
+		s.keys.drop(orgSlot)
+		if len(pv.APIKeyCipher) > 0 {
+			sealed, purpose = pv.APIKeyCipher, secret.ProviderPurpose(pv.Slug)
+		}
 	}
 	if sealed == nil {
+		s.keys.drop(provSlot)
 		ep.APIKey = s.cfg.SystemKeys[pv.KeyEnv]
 		return ep, nil
 	}
-	if v, ok := s.keys.Load(string(sealed)); ok {
-		ep.APIKey = v.(string)
+	if v, ok := s.keys.get(slot, sealed); ok {
+		ep.APIKey = v
 		return ep, nil
 	}
 	pt, err := s.unsealer.Open(purpose, sealed)
@@ -209,7 +218,7 @@ func (s *Server) endpoint(p auth.Principal, pv *fsm.Provider) (provider.Endpoint
 		return ep, &provider.UpstreamError{Provider: pv.Slug, Class: provider.ClassAuth, Message: "the gateway cannot decrypt this provider's key", Err: err}
 	}
 	ep.APIKey = string(pt)
-	s.keys.Store(string(sealed), ep.APIKey)
+	s.keys.put(slot, sealed, ep.APIKey)
 	return ep, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -172,7 +171,7 @@ type Server struct {
 	metrics  *metrics
 	redactor *event.Redactor
 	authLog  logLimiter
-	keys     sync.Map // string(sealed key) -> plaintext
+	keys     keyCache // unsealed provider keys
 	balancer *route.Balancer
 	breakers *breaker.Set
 	peers    Peers
