@@ -5,6 +5,7 @@ import (
 
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/route"
 )
@@ -148,31 +149,38 @@ func (s *Server) serve(e endpoint) handlerFunc {
 		x.ev.Stream = req.Stream
 		targets = s.plan(x.state, p, req.ClientModel, e.capability, targets)
 		enter(stepCall)
-		if !s.keepsImages(e.op, req) {
-			x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
-			if err == nil {
-				x.res.Usage = billedUnits(e.op, x.res.Usage, req.Measured)
-			}
-			return err
-		}
-		// Images answered as links: held back, stored here, and linked to
-		// this gateway instead of the upstream's short-lived storage.
-		held := &bufferedSink{}
+		return s.callUpstream(r, x, p, e.op, req, targets)
+	}
+}
+
+// callUpstream is the call step: the targets in order with failover, the
+// answer billed in the operation's units. Images answered as links are
+// held back, stored here, and linked to this gateway instead of the
+// upstream's short-lived storage.
+func (s *Server) callUpstream(r *http.Request, x *exchange, p auth.Principal, op provider.Op, req *provider.Request, targets []route.Target) error {
+	keep := s.keepsImages(op, req)
+	var held *bufferedSink
+	if keep {
+		held = &bufferedSink{}
 		x.sink.hold = held
-		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
-		x.sink.hold = nil
-		if err != nil {
-			return err
-		}
-		x.res.Usage = billedUnits(e.op, x.res.Usage, req.Measured)
-		out, err := s.storeImages(r.Context(), r, held.buf)
-		if err != nil {
-			return err
-		}
-		x.sink.Start(http.StatusOK, "application/json")
-		_, err = x.sink.Write(out)
+	}
+	var err error
+	x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
+	x.sink.hold = nil
+	if err != nil {
 		return err
 	}
+	x.res.Usage = billedUnits(op, x.res.Usage, req.Measured)
+	if !keep {
+		return nil
+	}
+	out, err := s.storeImages(r.Context(), r, held.buf)
+	if err != nil {
+		return err
+	}
+	x.sink.Start(http.StatusOK, "application/json")
+	_, err = x.sink.Write(out)
+	return err
 }
 
 // readRequest reads the body by the endpoint's kind, within its
