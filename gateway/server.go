@@ -42,7 +42,7 @@ type Config struct {
 	MaxUploadBytes int64
 	UploadDir      string
 	// CapabilityMaxBytes overrides those limits for one capability's
-	// requests ("asr", "image", "tts", "ocr", "vision-segment", "llm").
+	// requests (a name of fsm.Capabilities).
 	CapabilityMaxBytes map[string]int64
 	// MaxAttempts bounds the upstream targets tried for one request.
 	MaxAttempts int
