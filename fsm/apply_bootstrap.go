@@ -10,10 +10,10 @@ type BootstrapResult struct {
 	Applied bool // false when the cluster was already bootstrapped
 }
 
-func applyBootstrap(next *State, c decoded, index uint64) (any, error) {
+func applyBootstrap(next *State, c decoded, index uint64) (*BootstrapResult, error) {
 	b := decodeBody[BootstrapBody](c)
 	if next.Bootstrapped() {
-		return BootstrapResult{Applied: false}, nil
+		return &BootstrapResult{Applied: false}, nil
 	}
 	if b.Meta.ClusterID == "" {
 		return nil, invalid("cluster_id", "is required")
@@ -52,10 +52,10 @@ func applyBootstrap(next *State, c decoded, index uint64) (any, error) {
 		next.Providers = with(next.Providers, p.Slug, &p)
 		next.ProviderOrder = append(append([]string(nil), next.ProviderOrder...), p.Slug)
 	}
-	return BootstrapResult{Applied: true}, nil
+	return &BootstrapResult{Applied: true}, nil
 }
 
-func applyRestore(next *State, c decoded, index uint64) (any, error) {
+func applyRestore(next *State, c decoded, index uint64) (*NoResult, error) {
 	b := decodeBody[RestoreBody](c)
 	s, err := readSnapshotBytes(b.Snapshot)
 	if err != nil {
@@ -63,5 +63,5 @@ func applyRestore(next *State, c decoded, index uint64) (any, error) {
 	}
 	s.Index = index
 	*next = *s
-	return nil, nil
+	return &NoResult{}, nil
 }

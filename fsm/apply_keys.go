@@ -5,7 +5,7 @@ func init() {
 	register(TypeKeyDelete, applyKeyRevoke)
 }
 
-func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyKeyUpsert(next *State, c decoded, index uint64) (*Key, error) {
 	b := decodeBody[KeyUpsertBody](c)
 	k := b.Key
 	if err := k.Validate(); err != nil {
@@ -44,7 +44,7 @@ func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
 
 // applyKeyRevoke marks a key revoked. The record stays, so audit events and
 // bills that name it still resolve; the key never authenticates again.
-func applyKeyRevoke(next *State, c decoded, index uint64) (any, error) {
+func applyKeyRevoke(next *State, c decoded, index uint64) (*Key, error) {
 	b := decodeBody[DeleteBody](c)
 	old := next.Key(b.ID)
 	if old == nil {

@@ -5,7 +5,7 @@ func init() {
 	register(TypeOrgDelete, applyOrgDelete)
 }
 
-func applyOrgUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyOrgUpsert(next *State, c decoded, index uint64) (*Org, error) {
 	b := decodeBody[OrgUpsertBody](c)
 	o := b.Org
 	if err := o.Validate(); err != nil {
@@ -27,7 +27,7 @@ func applyOrgUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &o, nil
 }
 
-func applyOrgDelete(next *State, c decoded, _ uint64) (any, error) {
+func applyOrgDelete(next *State, c decoded, _ uint64) (*NoResult, error) {
 	b := decodeBody[DeleteBody](c)
 	if _, ok := next.Orgs[b.ID]; !ok {
 		return nil, notFound("org %q not found", b.ID)
@@ -49,5 +49,5 @@ func applyOrgDelete(next *State, c decoded, _ uint64) (any, error) {
 	if _, ok := next.Policies[b.ID]; ok {
 		next.Policies = without(next.Policies, b.ID)
 	}
-	return nil, nil
+	return &NoResult{}, nil
 }

@@ -7,7 +7,7 @@ func init() {
 	register(TypeProviderDelete, applyProviderDelete)
 }
 
-func applyProviderUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyProviderUpsert(next *State, c decoded, index uint64) (*Provider, error) {
 	b := decodeBody[ProviderUpsertBody](c)
 	p := b.Provider
 	if err := p.Validate(); err != nil {
@@ -28,7 +28,7 @@ func applyProviderUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &p, nil
 }
 
-func applyProviderDelete(next *State, c decoded, _ uint64) (any, error) {
+func applyProviderDelete(next *State, c decoded, _ uint64) (*NoResult, error) {
 	b := decodeBody[DeleteBody](c)
 	if _, ok := next.Providers[b.ID]; !ok {
 		return nil, notFound("provider %q not found", b.ID)
@@ -47,5 +47,5 @@ func applyProviderDelete(next *State, c decoded, _ uint64) (any, error) {
 	}
 	next.Providers = without(next.Providers, b.ID)
 	next.ProviderOrder = slices.DeleteFunc(slices.Clone(next.ProviderOrder), func(s string) bool { return s == b.ID })
-	return nil, nil
+	return &NoResult{}, nil
 }

@@ -8,7 +8,7 @@ func init() {
 	register(TypePolicyUpsert, applyPolicyUpsert)
 }
 
-func applyRouteUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyRouteUpsert(next *State, c decoded, index uint64) (*Route, error) {
 	r := decodeBody[RouteUpsertBody](c).Route
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -23,16 +23,16 @@ func applyRouteUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &r, nil
 }
 
-func applyRouteDelete(next *State, c decoded, _ uint64) (any, error) {
+func applyRouteDelete(next *State, c decoded, _ uint64) (*NoResult, error) {
 	b := decodeBody[DeleteBody](c)
 	if _, ok := next.Routes[b.ID]; !ok {
 		return nil, notFound("route %q not found", b.ID)
 	}
 	next.Routes = without(next.Routes, b.ID)
-	return nil, nil
+	return &NoResult{}, nil
 }
 
-func applyPriceUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyPriceUpsert(next *State, c decoded, index uint64) (*Price, error) {
 	p := decodeBody[PriceUpsertBody](c).Price
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -42,16 +42,16 @@ func applyPriceUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &p, nil
 }
 
-func applyPriceDelete(next *State, c decoded, _ uint64) (any, error) {
+func applyPriceDelete(next *State, c decoded, _ uint64) (*NoResult, error) {
 	b := decodeBody[DeleteBody](c)
 	if _, ok := next.Prices[b.ID]; !ok {
 		return nil, notFound("price for %q not found", b.ID)
 	}
 	next.Prices = without(next.Prices, b.ID)
-	return nil, nil
+	return &NoResult{}, nil
 }
 
-func applyPolicyUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyPolicyUpsert(next *State, c decoded, index uint64) (*Policy, error) {
 	b := decodeBody[PolicyUpsertBody](c)
 	p := b.Policy
 	if err := p.Validate(); err != nil {

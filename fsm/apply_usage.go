@@ -53,7 +53,7 @@ func (b *UsageAddBody) validate() error {
 	return nil
 }
 
-func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
+func applyUsageAdd(next *State, c decoded, _ uint64) (*UsageAddResult, error) {
 	b := decodeBody[UsageAddBody](c)
 	if err := b.validate(); err != nil {
 		return nil, err

@@ -5,7 +5,7 @@ func init() {
 	register(TypeUserDelete, applyUserDelete)
 }
 
-func applyUserUpsert(next *State, c decoded, index uint64) (any, error) {
+func applyUserUpsert(next *State, c decoded, index uint64) (*User, error) {
 	b := decodeBody[UserUpsertBody](c)
 	u := b.User
 	if err := u.Validate(); err != nil {
@@ -40,7 +40,7 @@ func applyUserUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &u, nil
 }
 
-func applyUserDelete(next *State, c decoded, _ uint64) (any, error) {
+func applyUserDelete(next *State, c decoded, _ uint64) (*NoResult, error) {
 	b := decodeBody[DeleteBody](c)
 	u, ok := next.Users[b.ID]
 	if !ok {
@@ -51,7 +51,7 @@ func applyUserDelete(next *State, c decoded, _ uint64) (any, error) {
 	}
 	next.Users = without(next.Users, b.ID)
 	next.usersByEmail = without(next.usersByEmail, u.Email)
-	return nil, nil
+	return &NoResult{}, nil
 }
 
 func superAdmins(s *State) int {

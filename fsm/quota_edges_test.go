@@ -13,7 +13,7 @@ import (
 func (e *quotaEnv) syncItem(node string, it fsm.QuotaSyncItem) fsm.QuotaGrant {
 	e.t.Helper()
 	res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Items: []fsm.QuotaSyncItem{it}})
-	return res.([]fsm.QuotaGrant)[0]
+	return (*res.(*fsm.QuotaGrants))[0]
 }
 
 // TestWindowEdgesAreExact: units reported late in a second count until
@@ -178,7 +178,7 @@ func TestRecountAfterRestart(t *testing.T) {
 		t.Helper()
 		res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Mark: mark,
 			Items: []fsm.QuotaSyncItem{{Key: key, Want: want}}})
-		return res.([]fsm.QuotaGrant)[0]
+		return (*res.(*fsm.QuotaGrants))[0]
 	}
 	status := func() fsm.QuotaStatus {
 		t.Helper()

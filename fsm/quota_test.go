@@ -30,7 +30,7 @@ func (e *quotaEnv) sync(node, key string, spent, ret, want int64) fsm.QuotaGrant
 	e.t.Helper()
 	res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second,
 		Items: []fsm.QuotaSyncItem{{Key: key, Spent: spent, Return: ret, Want: want}}})
-	return res.([]fsm.QuotaGrant)[0]
+	return (*res.(*fsm.QuotaGrants))[0]
 }
 
 func (e *quotaEnv) at(d time.Duration, start time.Time) { e.now = start.Add(d) }
