@@ -50,4 +50,3 @@ func (d *dedupe) clone() []*applied {
 	copy(out, d.order)
 	return out
 }
-
