@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 )
 
 // How to add a command:
@@ -89,6 +91,11 @@ func ResultType(t MessageType) (reflect.Type, bool) {
 		return nil, false
 	}
 	return h.result, true
+}
+
+// Types lists every command type this build applies, in order.
+func Types() []MessageType {
+	return slices.Sorted(maps.Keys(handlers))
 }
 
 // EncodeResult renders an apply result for the wire (leader forwarding) or
