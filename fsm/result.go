@@ -9,29 +9,10 @@ import (
 	"slices"
 )
 
-// How to add a command:
-//
-//  1. Give it the next MessageType in command.go (append only, never
-//     renumber) and a body struct.
-//  2. Write its handler in the apply_*.go file of its domain, returning a
-//     pointer to its result type: a record it wrote (*Org), a struct made
-//     for it (*UsageAddResult), or *NoResult when it answers only success.
-//  3. Register it from that file's init: register(TypeX, applyX). The
-//     handler's result type is registered with it, so the leader (the
-//     handler's value), a follower (the result decoded from the leader's
-//     answer) and a retried command (the result kept for its id) all
-//     answer the same type, and callers read it with Propose[T] or
-//     ResultOf[T].
-//  4. Add a sample of it to TestEveryCommandAnswersOneType (result_test.go),
-//     which fails for a registered type without one.
-//
-// A result is encoded as JSON in the dedupe table (and so in snapshots) and
-// on the wire to a follower: change a result type only in ways old encodings
-// still decode into.
-
-// handler applies one command to next, a shallow copy of the current state
-// that the handler may modify (cloning any map it writes). It returns the
-// apply response or a business-rule error, in which case next is discarded.
+// handler is one registered command type. apply applies a command to
+// next, a shallow copy of the current state that it may modify (cloning any
+// map it writes), and returns the result or a business-rule error, in which
+// case next is discarded.
 type handler struct {
 	apply func(next *State, c decoded, index uint64) (any, error)
 	// decode makes the handler's result from its encoding (EncodeResult).
