@@ -10,8 +10,7 @@ type BootstrapResult struct {
 	Applied bool // false when the cluster was already bootstrapped
 }
 
-func applyBootstrap(next *State, c decoded, index uint64) (*BootstrapResult, error) {
-	b := decodeBody[BootstrapBody](c)
+func applyBootstrap(next *State, c decoded, b BootstrapBody, index uint64) (*BootstrapResult, error) {
 	if next.Bootstrapped() {
 		return &BootstrapResult{Applied: false}, nil
 	}
@@ -55,8 +54,7 @@ func applyBootstrap(next *State, c decoded, index uint64) (*BootstrapResult, err
 	return &BootstrapResult{Applied: true}, nil
 }
 
-func applyRestore(next *State, c decoded, index uint64) (*NoResult, error) {
-	b := decodeBody[RestoreBody](c)
+func applyRestore(next *State, c decoded, b RestoreBody, index uint64) (*NoResult, error) {
 	s, err := readSnapshotBytes(b.Snapshot)
 	if err != nil {
 		return nil, invalid("snapshot", "%v", err)

@@ -88,8 +88,7 @@ func (b *QuotaSyncBody) validate() error {
 	return nil
 }
 
-func applyQuotaSync(next *State, c decoded, index uint64) (*QuotaGrants, error) {
-	b := decodeBody[QuotaSyncBody](c)
+func applyQuotaSync(next *State, c decoded, b QuotaSyncBody, index uint64) (*QuotaGrants, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}

@@ -31,9 +31,10 @@
 //     renumber) and a body struct. Propose it only once every server
 //     announces a build that knows it.
 //  2. Write its handler in the apply_*.go file of its domain:
-//     func applyX(next *State, c decoded, index uint64) (*R, error), where
-//     R is its result type, NoResult when it answers only success.
-//  3. Register it from that file's init: register(TypeX, applyX).
+//     func applyX(next *State, c decoded, b XBody, index uint64) (*R, error),
+//     where R is its result type, NoResult when it answers only success.
+//  3. Register it from that file's init: register(TypeX, applyX). Its body
+//     and result types are registered with it (BodyType, ResultType).
 //  4. Add a sample of it to fsmtest.Samples: TestEveryCommandAnswersOneType
 //     (and the cluster's leader and follower test) fail for a registered
 //     type without one.

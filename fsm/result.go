@@ -15,6 +15,8 @@ import (
 // case next is discarded.
 type handler struct {
 	apply func(next *State, c decoded, index uint64) (any, error)
+	// body is the type of the command's body (Command.Body).
+	body reflect.Type
 	// decode makes the handler's result from its encoding (EncodeResult).
 	decode func(b []byte) (any, error)
 	// result is the dynamic type of every result: a pointer type.
@@ -23,16 +25,19 @@ type handler struct {
 
 var handlers = map[MessageType]handler{}
 
-// register adds a command handler, and with it the type of its result;
-// called from init in the apply_*.go files. A handler that answers a nil
-// pointer answers a new zero R instead, so the result is never nil.
-func register[R any](t MessageType, h func(next *State, c decoded, index uint64) (*R, error)) {
+// register adds a command handler, and with it the types of its body and
+// its result; called from init in the apply_*.go files. The handler gets
+// the body decoded (an undecodable one panics: the proposer encoded it from
+// the same struct, so a failure means a corrupt log or an incompatible
+// build). A handler that answers a nil pointer answers a new zero R
+// instead, so the result is never nil.
+func register[B, R any](t MessageType, h func(next *State, c decoded, b B, index uint64) (*R, error)) {
 	if _, dup := handlers[t]; dup {
 		panic(fmt.Sprintf("fsm: handler for type %d registered twice", t))
 	}
 	handlers[t] = handler{
 		apply: func(next *State, c decoded, index uint64) (any, error) {
-			r, err := h(next, c, index)
+			r, err := h(next, c, decodeBody[B](c), index)
 			if err != nil {
 				return nil, err
 			}
@@ -51,6 +56,7 @@ func register[R any](t MessageType, h func(next *State, c decoded, index uint64)
 			}
 			return r, nil
 		},
+		body:   reflect.TypeFor[B](),
 		result: reflect.TypeFor[*R](),
 	}
 }
@@ -77,6 +83,16 @@ func ResultType(t MessageType) (reflect.Type, bool) {
 // Types lists every command type this build applies, in order.
 func Types() []MessageType {
 	return slices.Sorted(maps.Keys(handlers))
+}
+
+// BodyType is the type of the body of command type t, and false for a type
+// this build does not apply.
+func BodyType(t MessageType) (reflect.Type, bool) {
+	h, ok := handlers[t&^IgnoreUnknown]
+	if !ok {
+		return nil, false
+	}
+	return h.body, true
 }
 
 // EncodeResult renders an apply result for the wire (leader forwarding) or
@@ -140,13 +156,32 @@ type Applier interface {
 	Apply(ctx context.Context, c Command) (any, error)
 }
 
+// BodyTypeError is returned by Propose for a command whose body is not of
+// the type its handler is registered with (or a pointer to it).
+type BodyTypeError struct {
+	Type MessageType
+	Got  string // the body's dynamic type
+	Want string // the registered body type
+}
+
+func (e *BodyTypeError) Error() string {
+	return fmt.Sprintf("fsm: command type %d takes a %s body, not %s", e.Type, e.Want, e.Got)
+}
+
 // Propose commits c through a and answers its result as a *T. T must be
-// the result type c.Type's handler is registered with: a wrong T is a
-// *ResultTypeError, answered before anything is proposed.
+// the result type c.Type's handler is registered with, and c.Body of its
+// body type (or a pointer to it): otherwise it answers a *ResultTypeError
+// or a *BodyTypeError before anything is proposed.
 func Propose[T any](ctx context.Context, a Applier, c Command) (*T, error) {
 	want := reflect.TypeFor[*T]()
 	if rt, ok := ResultType(c.Type); ok && rt != want {
 		return nil, &ResultTypeError{Type: c.Type, Got: rt.String(), Want: want.String()}
+	}
+	if bt, ok := BodyType(c.Type); ok {
+		got := reflect.TypeOf(c.Body)
+		if got != bt && got != reflect.PointerTo(bt) {
+			return nil, &BodyTypeError{Type: c.Type, Got: fmt.Sprintf("%T", c.Body), Want: bt.String()}
+		}
 	}
 	v, err := ResultOf[T](a.Apply(ctx, c))
 	if rte, ok := err.(*ResultTypeError); ok {

@@ -51,6 +51,11 @@ func TestEveryCommandAnswersOneType(t *testing.T) {
 			t.Errorf("command type %d has no sample in fsmtest.Samples", typ)
 		}
 	}
+	for _, s := range samples {
+		if bt, _ := fsm.BodyType(s.Command.Type); reflect.TypeOf(s.Command.Body) != bt {
+			t.Errorf("type %d: the sample's body is a %T, want %v", s.Command.Type, s.Command.Body, bt)
+		}
+	}
 	leader := &raftLike{t: t, f: fsm.New()}
 	check := func(what string, typ fsm.MessageType, res any, want []byte) {
 		t.Helper()
@@ -144,6 +149,18 @@ func TestProposeAnswersTypedValuesAndErrors(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Fatalf("got %d proposals, want 1", calls)
+	}
+	// So is a body of the wrong type; a pointer to the right one will do.
+	_, err = fsm.Propose[fsm.NoResult](ctx, a, fsm.Command{Type: fsm.TypeOrgDelete, Body: fsm.OrgUpsertBody{}})
+	var bte *fsm.BodyTypeError
+	if !errors.As(err, &bte) || bte.Type != fsm.TypeOrgDelete || bte.Want != "fsm.DeleteBody" || bte.Got != "fsm.OrgUpsertBody" {
+		t.Fatalf("got %v, want a *BodyTypeError for type %d", err, fsm.TypeOrgDelete)
+	}
+	if calls != 1 {
+		t.Fatalf("got %d proposals, want 1", calls)
+	}
+	if _, err := fsm.Propose[fsm.Org](ctx, a, fsm.Command{Type: fsm.TypeOrgUpsert, Body: &fsm.OrgUpsertBody{Org: fsm.Org{ID: "o3", Name: "three"}, Create: true}}); err != nil {
+		t.Fatal(err)
 	}
 	// Business-rule errors pass through.
 	if _, err := fsm.Propose[fsm.Org](ctx, a, org); !fsm.IsCode(err, fsm.CodeConflict) {
