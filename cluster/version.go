@@ -86,7 +86,7 @@ func (v *logVersions) raise(cfg raft.Configuration, alive map[raft.ServerID]Memb
 	c := fsm.Command{Type: fsm.TypeLogVersion, Body: fsm.LogVersionBody{Version: low}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := n.Apply(ctx, c); err != nil {
+	if _, err := fsm.Propose[fsm.NoResult](ctx, n, c); err != nil {
 		return err
 	}
 	n.log.Info("raised the cluster's log version: every server applies it", "log_version", low)
