@@ -137,7 +137,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		st := n.Status()
 		return rpcResponse{Status: &st}
 	case rpcLeave:
-		go n.removedFromCluster()
+		n.spawn(n.removedFromCluster)
 		return rpcResponse{}
 	case rpcTransfer:
 		return rpcResponse{Err: toRPCError(n.transferLocal(req.TargetID))}
