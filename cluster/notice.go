@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"encoding/json"
+	"net"
+	"strconv"
 	"sync"
 
 	"github.com/hashicorp/memberlist"
@@ -91,18 +93,38 @@ func (n *Node) Notify(topic string, payload []byte) {
 		return
 	}
 	msg = append([]byte{noticeMagic}, msg...)
-	for _, m := range n.disc.ml.Members() {
-		if m.Name == n.cfg.NodeID {
+	// The live members are discovery's copies: memberlist's own *Node
+	// values change under its lock while a sender would read them.
+	for _, m := range n.disc.members() {
+		if m.ID == n.cfg.NodeID {
+			continue
+		}
+		to, ok := gossipNode(m)
+		if !ok {
 			continue
 		}
 		select {
-		case n.notices.queue <- outgoingNotice{to: m, topic: topic, msg: msg}:
+		case n.notices.queue <- outgoingNotice{to: to, topic: topic, msg: msg}:
 		case <-n.stop:
 			return
 		default:
-			n.log.Debug("notice queue full; dropped a notice", "topic", topic, "to", m.Name)
+			n.log.Debug("notice queue full; dropped a notice", "topic", topic, "to", m.ID)
 		}
 	}
+}
+
+// gossipNode is a memberlist node of this node's own to send m a message.
+func gossipNode(m Member) (*memberlist.Node, bool) {
+	host, port, err := net.SplitHostPort(m.GossipAddr)
+	if err != nil {
+		return nil, false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil {
+		return nil, false
+	}
+	return &memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(p)}, true
 }
 
 // deliver hands a received notice to its topic's handler.
