@@ -1,6 +1,7 @@
 // Package clustertest holds helpers for tests that run nodes: free
-// loopback addresses that no other test process hands out, and a
-// polling wait with a deadline.
+// loopback addresses that no other test process hands out, a polling
+// wait with a deadline, and a register model for checking histories for
+// linearizability.
 package clustertest
 
 import (
