@@ -198,14 +198,16 @@ func (d *discovery) rejoin(servers []raft.Server, now time.Time) {
 		return
 	}
 	d.rejoining.Store(true)
-	go func() {
+	if !d.n.spawn(func() {
 		defer d.rejoining.Store(false)
 		if n, err := d.ml.Join(addrs); n > 0 {
 			d.n.log.Info("reached members gossip held for dead", "contacted", n)
 		} else {
 			d.n.log.Debug("members gossip holds for dead are still unreachable", "addrs", addrs, "err", err)
 		}
-	}()
+	}) {
+		d.rejoining.Store(false)
+	}
 }
 
 // setFresh updates whether this node advertises itself as fresh.

@@ -140,7 +140,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		st := n.Status()
 		return rpcResponse{Status: &st, Clock: time.Now()}
 	case rpcLeave:
-		go n.removedFromCluster()
+		n.spawn(n.removedFromCluster)
 		return rpcResponse{}
 	case rpcTransfer:
 		return rpcResponse{Err: toRPCError(n.transferLocal(req.TargetID))}

@@ -8,7 +8,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 )
 
