@@ -179,8 +179,7 @@ func TestLinearizableReadsUnderPartitions(t *testing.T) {
 	for i, reg := range regs {
 		history = append(history, porcupine.Operation{ClientId: 100 + i, Input: clustertest.RegisterOp{Reg: reg, Write: true, Value: reg + "-v0"}, Call: -2, Return: -1})
 	}
-	path := t.TempDir() + "/history.html"
-	if res, err := clustertest.CheckLinearizable(history, time.Minute, path); res != porcupine.Ok || err != nil {
+	if res, path, err := clustertest.CheckLinearizable(history, time.Minute); res != porcupine.Ok || err != nil {
 		t.Fatalf("history of %d operations (%d reads) is %v (%v); see %s", len(history), reads, res, err, path)
 	}
 	if reads < 50 {

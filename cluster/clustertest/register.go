@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"os"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -49,15 +50,17 @@ var RegisterModel = porcupine.Model{
 }
 
 // CheckLinearizable checks history against RegisterModel within timeout.
-// When it is not linearizable it writes porcupine's visualization to
-// htmlPath and says so in the error.
-func CheckLinearizable(history []porcupine.Operation, timeout time.Duration, htmlPath string) (porcupine.CheckResult, error) {
+// When it is not linearizable it writes porcupine's visualization to a
+// file that outlives the test and returns its path.
+func CheckLinearizable(history []porcupine.Operation, timeout time.Duration) (porcupine.CheckResult, string, error) {
 	res, info := porcupine.CheckOperationsVerbose(RegisterModel, history, timeout)
 	if res == porcupine.Ok {
-		return res, nil
+		return res, "", nil
 	}
-	if err := porcupine.VisualizePath(RegisterModel, info, htmlPath); err != nil {
-		return res, err
+	f, err := os.CreateTemp("", "linearizability-*.html")
+	if err != nil {
+		return res, "", err
 	}
-	return res, nil
+	defer f.Close()
+	return res, f.Name(), porcupine.Visualize(RegisterModel, info, f)
 }
