@@ -17,8 +17,8 @@ type Unit struct {
 	PriceField string
 	Scale      int
 	// Column is its column in Postgres: audit_events and every billing
-	// rollup (billing_daily, billing_key_*). A new unit needs a migration
-	// adding it to them.
+	// rollup (billing_daily, billing_hourly, billing_key_*). A new unit
+	// needs a migration adding it to them and to the rollup triggers.
 	Column string
 	// Series is its field in the GreptimeDB line of each request.
 	Series string
@@ -46,8 +46,8 @@ const NumUnits = len(Units)
 
 // Figures points at a record's figure of each unit, in the order of Units.
 // Every struct that carries a figure per unit has a Figures method
-// returning one; its length makes a new unit a compile error until each of
-// them has the field.
+// returning one, written as a [...]*int64 literal: with a unit added to
+// Units, the build fails until each of them lists a field for it.
 type Figures = [NumUnits]*int64
 
 // UnitByRate returns the unit whose rate key is rate.
@@ -62,7 +62,7 @@ func UnitByRate(rate string) (Unit, bool) {
 
 // Figures returns c's figure of each unit.
 func (c *UsageCount) Figures() Figures {
-	return Figures{&c.PromptTokens, &c.CompletionTokens, &c.Images, &c.Seconds, &c.Pages, &c.Characters}
+	return [...]*int64{&c.PromptTokens, &c.CompletionTokens, &c.Images, &c.Seconds, &c.Pages, &c.Characters}
 }
 
 // CostOf returns what figures cost at p: each unit's figure at its rate,

@@ -33,7 +33,7 @@ type Usage struct {
 
 // Figures returns u's figure of each billing unit.
 func (u *Usage) Figures() fsm.Figures {
-	return fsm.Figures{&u.PromptTokens, &u.CompletionTokens, &u.Images, &u.Seconds, &u.Pages, &u.Characters}
+	return [...]*int64{&u.PromptTokens, &u.CompletionTokens, &u.Images, &u.Seconds, &u.Pages, &u.Characters}
 }
 
 // Tokens is the sum of u's token units: what counts against TPM limits.

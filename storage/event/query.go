@@ -84,7 +84,7 @@ type Totals struct {
 
 // Figures returns t's figure of each billing unit.
 func (t *Totals) Figures() fsm.Figures {
-	return fsm.Figures{&t.PromptTokens, &t.CompletionTokens, &t.Images, &t.Seconds, &t.Pages, &t.Characters}
+	return [...]*int64{&t.PromptTokens, &t.CompletionTokens, &t.Images, &t.Seconds, &t.Pages, &t.Characters}
 }
 
 // MeanLatencyMS is the requests' mean latency in whole milliseconds, 0
