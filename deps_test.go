@@ -15,7 +15,7 @@ var allowed = map[string][]string{
 	"admin":      {"cluster", "fsm", "storage"}, // storage/secret: sealing provider keys
 	"gateway":    {"fsm", "storage"},
 	"cluster":    {"fsm", "storage"},
-	"storage":    {"migrations"},
+	"storage":    {"fsm", "migrations"}, // fsm.Units: the billing units events carry and the sinks write
 	"fsm":        {},
 	"migrations": {},
 	"deploy":     {}, // tests of the deployment files only

@@ -86,14 +86,15 @@ type priceField struct {
 	scale int
 }
 
-var priceFields = []priceField{
-	{"prompt_per_1m_tokens", fsm.UnitPromptToken, 6},
-	{"completion_per_1m_tokens", fsm.UnitCompletionToken, 6},
-	{"per_image", fsm.UnitImage, 12},
-	{"per_second", fsm.UnitSecond, 12},
-	{"per_page", fsm.UnitPage, 12},
-	{"per_10k_characters", fsm.UnitCharacter, 8},
-}
+// priceFields are the price fields of the billing units (fsm.Units), in
+// their order.
+var priceFields = func() []priceField {
+	out := make([]priceField, 0, fsm.NumUnits)
+	for _, u := range fsm.Units {
+		out = append(out, priceField{u.PriceField, u.Rate, u.Scale})
+	}
+	return out
+}()
 
 type priceJSON struct {
 	Model     string            `json:"model"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
@@ -130,9 +131,12 @@ func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="tensorgate-usage.csv"`)
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{q.GroupBy, "requests", "errors", "prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "currency", "cost", "mean_latency_ms"})
+	_ = cw.Write(usageCSVHeader(q.GroupBy))
 	for _, g := range rep.Groups {
-		base := []string{g.Key, itoa(g.Requests), itoa(g.Errors), itoa(g.PromptTokens), itoa(g.CompletionTokens), itoa(g.Images), itoa(g.Seconds), itoa(g.Pages), itoa(g.Characters)}
+		base := []string{g.Key, itoa(g.Requests), itoa(g.Errors)}
+		for _, f := range g.Figures() {
+			base = append(base, itoa(*f))
+		}
 		mean := itoa(g.MeanLatencyMS())
 		if len(g.CostMicros) == 0 {
 			_ = cw.Write(append(base, "", "0", mean))
@@ -142,6 +146,16 @@ func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cw.Flush()
+}
+
+// usageCSVHeader is the CSV export's first line: the grouping, then a
+// column per billing unit (fsm.Units) between the counts and the cost.
+func usageCSVHeader(groupBy string) []string {
+	h := []string{groupBy, "requests", "errors"}
+	for _, u := range fsm.Units {
+		h = append(h, u.Name)
+	}
+	return append(h, "currency", "cost", "mean_latency_ms")
 }
 
 // maxChartPoints bounds the buckets a chart is filled out to.

@@ -323,7 +323,8 @@ func (r *Route) Validate() error {
 	return nil
 }
 
-// Billing units. A Price holds a rate for each unit it charges.
+// Billing units: the keys of Price.Rates, one for each entry of Units. A
+// Price holds a rate for each unit it charges.
 const (
 	UnitPromptToken     = "prompt_token"
 	UnitCompletionToken = "completion_token"
@@ -352,9 +353,7 @@ func (p *Price) Validate() error {
 		return invalid("currency", "must be a three-letter ISO code such as CNY")
 	}
 	for unit, r := range p.Rates {
-		switch unit {
-		case UnitPromptToken, UnitCompletionToken, UnitImage, UnitSecond, UnitPage, UnitCharacter:
-		default:
+		if _, ok := UnitByRate(unit); !ok {
 			return invalid("rates", "unknown unit %q", unit)
 		}
 		if r < 0 {

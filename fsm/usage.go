@@ -35,7 +35,8 @@ func (d UsageDims) compare(o UsageDims) int {
 		cmp.Compare(d.Capability, o.Capability), cmp.Compare(d.Provider, o.Provider), cmp.Compare(d.Currency, o.Currency))
 }
 
-// UsageCount is what requests used, in every capability's unit.
+// UsageCount is what requests used, in every capability's unit: a field
+// per entry of Units (see Figures), named as the unit.
 type UsageCount struct {
 	Requests         int64 `json:"requests,omitempty"`
 	Errors           int64 `json:"errors,omitempty"`
@@ -54,19 +55,21 @@ type UsageCount struct {
 func (c *UsageCount) Add(o UsageCount) {
 	c.Requests += o.Requests
 	c.Errors += o.Errors
-	c.PromptTokens += o.PromptTokens
-	c.CompletionTokens += o.CompletionTokens
-	c.Images += o.Images
-	c.Seconds += o.Seconds
-	c.Pages += o.Pages
-	c.Characters += o.Characters
+	to, from := c.Figures(), o.Figures()
+	for i := range to {
+		*to[i] += *from[i]
+	}
 	c.CostMicros += o.CostMicros
 	c.LatencyMS += o.LatencyMS
 }
 
 func (c UsageCount) negative() bool {
-	return min(c.Requests, c.Errors, c.PromptTokens, c.CompletionTokens, c.Images, c.Seconds, c.Pages,
-		c.Characters, c.CostMicros, c.LatencyMS) < 0
+	for _, f := range c.Figures() {
+		if *f < 0 {
+			return true
+		}
+	}
+	return min(c.Requests, c.Errors, c.CostMicros, c.LatencyMS) < 0
 }
 
 // UsageRow is one counter of one slot: the form of commands and snapshots.

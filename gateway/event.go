@@ -116,13 +116,7 @@ func price(state *fsm.State, upstream, model string, u provider.Usage) (int64, s
 	if p == nil {
 		return 0, ""
 	}
-	cost := fsm.Cost(p.Rates[fsm.UnitPromptToken], u.PromptTokens) +
-		fsm.Cost(p.Rates[fsm.UnitCompletionToken], u.CompletionTokens) +
-		fsm.Cost(p.Rates[fsm.UnitImage], u.Images) +
-		fsm.Cost(p.Rates[fsm.UnitSecond], u.Seconds) +
-		fsm.Cost(p.Rates[fsm.UnitPage], u.Pages) +
-		fsm.Cost(p.Rates[fsm.UnitCharacter], u.Characters)
-	return cost, p.Currency
+	return p.CostOf(u.Figures()), p.Currency
 }
 
 // record makes the event durable before the response's last byte leaves:

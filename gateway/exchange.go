@@ -61,7 +61,7 @@ func (x *exchange) end(err error) error {
 	s, ev := x.s, x.ev
 	s.fillEvent(ev, x.state, x.sink, x.res, x.attempts, err, x.start)
 	s.fillBodies(ev, x.body, x.sink, err)
-	for _, sp := range x.ticket.Settle(ev.Usage.PromptTokens+ev.Usage.CompletionTokens, ev.CostMicros) {
+	for _, sp := range x.ticket.Settle(ev.Usage.Tokens(), ev.CostMicros) {
 		ev.Spends = append(ev.Spends, event.Spend{Key: sp.Key, Lease: sp.Lease, Units: sp.Units})
 	}
 	s.observe(x.capability, ev.Model, ev.Provider, x.start, x.res, err)

@@ -33,7 +33,7 @@ func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State
 		return quota.Ticket{}, nil
 	}
 	cost, _ := price(state, model, model, est)
-	t, err := s.limiter.Admit(ctx, quota.Request{Key: p.Key, Policy: p.Policy, Tokens: est.PromptTokens + est.CompletionTokens, Cost: cost})
+	t, err := s.limiter.Admit(ctx, quota.Request{Key: p.Key, Policy: p.Policy, Tokens: est.Tokens(), Cost: cost})
 	if err != nil {
 		return quota.Ticket{}, limitError(err)
 	}

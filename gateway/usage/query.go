@@ -27,9 +27,12 @@ func (c *Counters) Usage(ctx context.Context, q event.UsageQuery) (*event.UsageR
 			return
 		}
 		n := row.UsageCount
-		r.Add(time.Unix(row.Start, 0), group(q.GroupBy, d), event.Totals{Requests: n.Requests, Errors: n.Errors,
-			PromptTokens: n.PromptTokens, CompletionTokens: n.CompletionTokens, Images: n.Images, Seconds: n.Seconds,
-			Pages: n.Pages, Characters: n.Characters, CostMicros: map[string]int64{d.Currency: n.CostMicros}, LatencyMSTotal: n.LatencyMS})
+		t := event.Totals{Requests: n.Requests, Errors: n.Errors, CostMicros: map[string]int64{d.Currency: n.CostMicros}, LatencyMSTotal: n.LatencyMS}
+		to, from := t.Figures(), n.Figures()
+		for i := range to {
+			*to[i] = *from[i]
+		}
+		r.Add(time.Unix(row.Start, 0), group(q.GroupBy, d), t)
 	})
 	return r.Done(), ctx.Err()
 }

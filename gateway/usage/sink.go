@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 )
 
@@ -47,24 +48,17 @@ func (s *Sink) Name() string { return SinkName }
 // counted is the light form of an event: what the counters need, so the
 // bodies are skipped rather than decoded.
 type counted struct {
-	Time       time.Time `json:"time"`
-	OrgID      string    `json:"org_id"`
-	KeyID      string    `json:"key_id"`
-	Capability string    `json:"capability"`
-	Model      string    `json:"model"`
-	Provider   string    `json:"provider"`
-	Status     int       `json:"status"`
-	Usage      struct {
-		PromptTokens     int64 `json:"prompt_tokens"`
-		CompletionTokens int64 `json:"completion_tokens"`
-		Images           int64 `json:"images"`
-		Seconds          int64 `json:"seconds"`
-		Pages            int64 `json:"pages"`
-		Characters       int64 `json:"characters"`
-	} `json:"usage"`
-	CostMicros int64  `json:"cost_micros"`
-	Currency   string `json:"currency"`
-	LatencyMS  int64  `json:"latency_ms"`
+	Time       time.Time   `json:"time"`
+	OrgID      string      `json:"org_id"`
+	KeyID      string      `json:"key_id"`
+	Capability string      `json:"capability"`
+	Model      string      `json:"model"`
+	Provider   string      `json:"provider"`
+	Status     int         `json:"status"`
+	Usage      event.Usage `json:"usage"`
+	CostMicros int64       `json:"cost_micros"`
+	Currency   string      `json:"currency"`
+	LatencyMS  int64       `json:"latency_ms"`
 }
 
 type slotKey struct {
@@ -134,10 +128,12 @@ func Summarize(recs []outbox.Record) ([]fsm.UsageRow, map[string]int64) {
 		}
 		// The fsm refuses negative counts, and one refused row would
 		// hold the whole stream back: a negative figure counts as none.
-		u := ev.Usage
-		c.Add(fsm.UsageCount{Requests: 1, Errors: errs, PromptTokens: max(0, u.PromptTokens),
-			CompletionTokens: max(0, u.CompletionTokens), Images: max(0, u.Images), Seconds: max(0, u.Seconds),
-			Pages: max(0, u.Pages), Characters: max(0, u.Characters), CostMicros: max(0, ev.CostMicros), LatencyMS: max(0, ev.LatencyMS)})
+		add := fsm.UsageCount{Requests: 1, Errors: errs, CostMicros: max(0, ev.CostMicros), LatencyMS: max(0, ev.LatencyMS)}
+		to, from := add.Figures(), ev.Usage.Figures()
+		for i := range to {
+			*to[i] = max(0, *from[i])
+		}
+		c.Add(add)
 	}
 	rows := make([]fsm.UsageRow, 0, len(order))
 	for _, k := range order {

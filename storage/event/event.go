@@ -10,9 +10,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
 )
 
-// Usage is what a request consumed, in its capability's units.
+// Usage is what a request consumed, in its capability's units: a field
+// per entry of fsm.Units (see Figures), named as the unit, and the token
+// counts the upstream reported besides.
 type Usage struct {
 	PromptTokens     int64 `json:"prompt_tokens,omitempty"`
 	CompletionTokens int64 `json:"completion_tokens,omitempty"`
@@ -25,6 +29,22 @@ type Usage struct {
 	// Estimated is set when the upstream reported no usage and the gateway
 	// estimated it.
 	Estimated bool `json:"estimated,omitempty"`
+}
+
+// Figures returns u's figure of each billing unit.
+func (u *Usage) Figures() fsm.Figures {
+	return [...]*int64{&u.PromptTokens, &u.CompletionTokens, &u.Images, &u.Seconds, &u.Pages, &u.Characters}
+}
+
+// Tokens is the sum of u's token units: what counts against TPM limits.
+func (u *Usage) Tokens() int64 {
+	var n int64
+	for i, f := range u.Figures() {
+		if fsm.Units[i].Token {
+			n += *f
+		}
+	}
+	return n
 }
 
 // Attempt is one upstream try of a request, a link of its failover chain.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
 )
 
 // ErrNotFound is returned for an event that is not stored.
@@ -63,8 +65,8 @@ func (q UsageQuery) Location() *time.Location {
 	return q.Loc
 }
 
-// Totals sums usage. Costs are kept per currency: they never add up
-// across currencies.
+// Totals sums usage: a field per entry of fsm.Units (see Figures). Costs
+// are kept per currency: they never add up across currencies.
 type Totals struct {
 	Requests         int64            `json:"requests"`
 	Errors           int64            `json:"errors"`
@@ -78,6 +80,11 @@ type Totals struct {
 	// LatencyMSTotal is the requests' latencies added up (ms): divided by
 	// Requests, their mean.
 	LatencyMSTotal int64 `json:"latency_ms_total"`
+}
+
+// Figures returns t's figure of each billing unit.
+func (t *Totals) Figures() fsm.Figures {
+	return [...]*int64{&t.PromptTokens, &t.CompletionTokens, &t.Images, &t.Seconds, &t.Pages, &t.Characters}
 }
 
 // MeanLatencyMS is the requests' mean latency in whole milliseconds, 0
@@ -95,22 +102,22 @@ func (t *Totals) AddEvent(ev *Event) {
 	if ev.Status >= 400 {
 		errs = 1
 	}
-	u := ev.Usage
-	t.Add(Totals{Requests: 1, Errors: errs, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
-		Images: u.Images, Seconds: u.Seconds, Pages: u.Pages, Characters: u.Characters,
-		CostMicros: map[string]int64{ev.Currency: ev.CostMicros}, LatencyMSTotal: max(0, ev.LatencyMS)})
+	o := Totals{Requests: 1, Errors: errs, CostMicros: map[string]int64{ev.Currency: ev.CostMicros}, LatencyMSTotal: max(0, ev.LatencyMS)}
+	to, from := o.Figures(), ev.Usage.Figures()
+	for i := range to {
+		*to[i] = *from[i]
+	}
+	t.Add(o)
 }
 
 // Add adds o to t.
 func (t *Totals) Add(o Totals) {
 	t.Requests += o.Requests
 	t.Errors += o.Errors
-	t.PromptTokens += o.PromptTokens
-	t.CompletionTokens += o.CompletionTokens
-	t.Images += o.Images
-	t.Seconds += o.Seconds
-	t.Pages += o.Pages
-	t.Characters += o.Characters
+	to, from := t.Figures(), o.Figures()
+	for i := range to {
+		*to[i] += *from[i]
+	}
 	t.LatencyMSTotal += o.LatencyMSTotal
 	for cur, v := range o.CostMicros {
 		if cur == "" && v == 0 {

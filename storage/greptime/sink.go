@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 )
@@ -137,13 +138,18 @@ func AppendLine(b *bytes.Buffer, ev *event.Event, seq uint64) {
 		b.WriteByte('"')
 	}
 	intField("status", int64(ev.Status))
-	intField("prompt_tokens", u.PromptTokens)
-	intField("completion_tokens", u.CompletionTokens)
-	intField("total_tokens", u.TotalTokens)
-	intField("images", u.Images)
-	intField("seconds", u.Seconds)
-	intField("pages", u.Pages)
-	intField("characters", u.Characters)
+	// The token units, their total, then every other unit.
+	figs := u.Figures()
+	for _, token := range [...]bool{true, false} {
+		for i, unit := range fsm.Units {
+			if unit.Token == token {
+				intField(unit.Series, *figs[i])
+			}
+		}
+		if token {
+			intField("total_tokens", u.TotalTokens)
+		}
+	}
 	intField("cost_micros", ev.CostMicros)
 	intField("latency_ms", ev.LatencyMS)
 	intField("ttfb_ms", ev.TTFBMS)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"golang.org/x/sync/errgroup"
 )
@@ -365,7 +366,7 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, a
 	if uq.GroupBy != "" {
 		group = groupColumn[uq.GroupBy]
 	}
-	sums := []string{"prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "cost_micros", "latency_ms"}
+	sums := sums // the package's, replaced below by what this query sums
 	var from, having, timeCol string
 	var args []any
 	if pieces == nil {
@@ -427,8 +428,11 @@ func (q *Queries) usage(ctx context.Context, uq event.UsageQuery, pieces part, a
 			t        event.Totals
 			cost     int64
 		)
-		if err := rows.Scan(&at, &key, &cur, &t.Requests, &t.Errors, &t.PromptTokens, &t.CompletionTokens,
-			&t.Images, &t.Seconds, &t.Pages, &t.Characters, &cost, &t.LatencyMSTotal); err != nil {
+		dest := append(make([]any, 0, 7+fsm.NumUnits), &at, &key, &cur, &t.Requests, &t.Errors)
+		for _, f := range t.Figures() {
+			dest = append(dest, f)
+		}
+		if err := rows.Scan(append(dest, &cost, &t.LatencyMSTotal)...); err != nil {
 			return fmt.Errorf("read usage: %w", err)
 		}
 		t.CostMicros = map[string]int64{cur: cost}
@@ -454,9 +458,10 @@ func signed(from, group string, sums []string, sign string) string {
 	return "SELECT " + group + " AS g, currency, " + strings.Join(cols, ", ") + " FROM " + from
 }
 
-// eventColumns are read back into an event, bodies last.
-const eventColumns = `request_id, time, node, org_id, key_id, capability, model, provider, upstream_model, stream, status,
-	error_code, prompt_tokens, completion_tokens, total_tokens, cached_tokens, images, seconds, pages, characters,
+// eventColumns are read back into an event, bodies last; the billing
+// units' columns come after the token counts the upstream reported.
+var eventColumns = `request_id, time, node, org_id, key_id, capability, model, provider, upstream_model, stream, status,
+	error_code, total_tokens, cached_tokens, ` + strings.Join(unitColumns(), ", ") + `,
 	usage_estimated, cost_micros, currency, latency_ms, upstream_ms, ttfb_ms, attempts, request_bytes, response_bytes,
 	request_truncated, response_truncated, bodies_dropped, own_key`
 
@@ -470,10 +475,13 @@ func scanEvent(row pgx.Row, bodies bool) (*event.Event, error) {
 		dest              []any
 	)
 	dest = []any{&ev.RequestID, &ev.Time, &ev.Node, &ev.OrgID, &ev.KeyID, &ev.Capability, &ev.Model, &ev.Provider,
-		&ev.UpstreamModel, &ev.Stream, &status, &ev.ErrorCode, &u.PromptTokens, &u.CompletionTokens, &u.TotalTokens,
-		&u.CachedTokens, &u.Images, &u.Seconds, &u.Pages, &u.Characters, &u.Estimated, &ev.CostMicros, &ev.Currency,
+		&ev.UpstreamModel, &ev.Stream, &status, &ev.ErrorCode, &u.TotalTokens, &u.CachedTokens}
+	for _, f := range u.Figures() {
+		dest = append(dest, f)
+	}
+	dest = append(dest, &u.Estimated, &ev.CostMicros, &ev.Currency,
 		&lat, &up, &ttfb, &ev.Attempts, &ev.RequestBytes, &ev.ResponseBytes, &ev.RequestTruncated,
-		&ev.ResponseTruncated, &ev.BodiesDropped, &ev.OwnKey}
+		&ev.ResponseTruncated, &ev.BodiesDropped, &ev.OwnKey)
 	if bodies {
 		dest = append(dest, &reqBody, &respBody)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/outbox"
 )
@@ -67,23 +69,41 @@ func (s *Sink) Close() { s.pool.Close() }
 // Name implements outbox.Sink.
 func (s *Sink) Name() string { return "postgres" }
 
-// columns of audit_events the sink writes with their types, in the order
-// of batch.args.
-var columns = []struct{ name, typ string }{
-	{"request_id", "text"}, {"time", "timestamptz"}, {"node", "text"}, {"org_id", "text"}, {"key_id", "text"},
-	{"capability", "text"}, {"model", "text"}, {"provider", "text"}, {"upstream_model", "text"},
-	{"stream", "bool"}, {"status", "int4"}, {"error_code", "text"}, {"prompt_tokens", "int8"},
-	{"completion_tokens", "int8"}, {"total_tokens", "int8"}, {"cached_tokens", "int8"},
-	{"images", "int8"}, {"seconds", "int8"}, {"pages", "int8"}, {"characters", "int8"},
-	{"usage_estimated", "bool"}, {"cost_micros", "int8"}, {"currency", "text"},
-	{"latency_ms", "int4"}, {"upstream_ms", "int4"}, {"ttfb_ms", "int4"}, {"attempts", "jsonb"},
-	{"request_body", "text"}, {"response_body", "text"},
-	{"request_bytes", "int8"}, {"response_bytes", "int8"}, {"request_truncated", "bool"},
-	{"response_truncated", "bool"}, {"bodies_dropped", "bool"}, {"own_key", "bool"},
-}
+// column is a column of audit_events the sink writes, with its type.
+type column struct{ name, typ string }
 
-// sums are the rollup counters, summed from the inserted rows.
-var sums = []string{"prompt_tokens", "completion_tokens", "images", "seconds", "pages", "characters", "cost_micros", "latency_ms"}
+// columns of audit_events the sink writes, in the order of batch.args:
+// the billing units' columns (fsm.Units) come after the token counts the
+// upstream reported.
+var columns = func() []column {
+	cols := []column{
+		{"request_id", "text"}, {"time", "timestamptz"}, {"node", "text"}, {"org_id", "text"}, {"key_id", "text"},
+		{"capability", "text"}, {"model", "text"}, {"provider", "text"}, {"upstream_model", "text"},
+		{"stream", "bool"}, {"status", "int4"}, {"error_code", "text"}, {"total_tokens", "int8"}, {"cached_tokens", "int8"},
+	}
+	for _, u := range fsm.Units {
+		cols = append(cols, column{u.Column, "int8"})
+	}
+	return append(cols,
+		column{"usage_estimated", "bool"}, column{"cost_micros", "int8"}, column{"currency", "text"},
+		column{"latency_ms", "int4"}, column{"upstream_ms", "int4"}, column{"ttfb_ms", "int4"}, column{"attempts", "jsonb"},
+		column{"request_body", "text"}, column{"response_body", "text"},
+		column{"request_bytes", "int8"}, column{"response_bytes", "int8"}, column{"request_truncated", "bool"},
+		column{"response_truncated", "bool"}, column{"bodies_dropped", "bool"}, column{"own_key", "bool"})
+}()
+
+// sums are the rollup counters, summed from the inserted rows: each
+// billing unit's column, the cost and the latency.
+var sums = slices.Clip(append(unitColumns(), "cost_micros", "latency_ms"))
+
+// unitColumns are the billing units' columns, in the order of fsm.Units.
+func unitColumns() []string {
+	cols := make([]string, 0, fsm.NumUnits)
+	for _, u := range fsm.Units {
+		cols = append(cols, u.Column)
+	}
+	return cols
+}
 
 var insertSQL = func() string {
 	var b strings.Builder
@@ -194,7 +214,8 @@ type batch struct {
 	n                 int
 	text              [10][]string // in the order add appends them
 	times             []time.Time
-	ints              [15][]int64
+	ints              [9][]int64
+	units             [fsm.NumUnits][]int64 // in the order of fsm.Units
 	bools             [6][]bool
 	attempts          [][]event.Attempt
 	reqBody, respBody []*string
@@ -208,6 +229,9 @@ func newBatch(n int) *batch {
 	}
 	for i := range b.ints {
 		b.ints[i] = make([]int64, 0, n)
+	}
+	for i := range b.units {
+		b.units[i] = make([]int64, 0, n)
 	}
 	for i := range b.bools {
 		b.bools[i] = make([]bool, 0, n)
@@ -223,10 +247,12 @@ func (b *batch) add(ev *event.Event) {
 	}
 	b.times = append(b.times, ev.Time.UTC())
 	u := ev.Usage
-	for i, v := range [...]int64{int64(ev.Status), u.PromptTokens, u.CompletionTokens, u.TotalTokens, u.CachedTokens,
-		u.Images, u.Seconds, u.Pages, u.Characters, ev.CostMicros, ev.LatencyMS, ev.UpstreamMS, ev.TTFBMS,
-		ev.RequestBytes, ev.ResponseBytes} {
+	for i, v := range [...]int64{int64(ev.Status), u.TotalTokens, u.CachedTokens, ev.CostMicros, ev.LatencyMS,
+		ev.UpstreamMS, ev.TTFBMS, ev.RequestBytes, ev.ResponseBytes} {
 		b.ints[i] = append(b.ints[i], v)
+	}
+	for i, f := range u.Figures() {
+		b.units[i] = append(b.units[i], *f)
 	}
 	for i, v := range [...]bool{ev.Stream, u.Estimated, ev.RequestTruncated, ev.ResponseTruncated, ev.BodiesDropped, ev.OwnKey} {
 		b.bools[i] = append(b.bools[i], v)
@@ -246,13 +272,15 @@ func (b *batch) add(ev *event.Event) {
 // args returns the arrays in the order of columns.
 func (b *batch) args() []any {
 	t, i, o := b.text, b.ints, b.bools
-	return []any{
-		t[0], b.times, t[1], t[2], t[3], t[4], t[5], t[6], t[7],
-		o[0], i[0], t[8], i[1], i[2], i[3], i[4],
-		i[5], i[6], i[7], i[8], o[1], i[9], t[9],
-		i[10], i[11], i[12], b.attempts, b.reqBody, b.respBody,
-		i[13], i[14], o[2], o[3], o[4], o[5],
+	args := make([]any, 0, len(columns))
+	args = append(args, t[0], b.times, t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+		o[0], i[0], t[8], i[1], i[2])
+	for _, u := range b.units {
+		args = append(args, u)
 	}
+	return append(args, o[1], i[3], t[9],
+		i[4], i[5], i[6], b.attempts, b.reqBody, b.respBody,
+		i[7], i[8], o[2], o[3], o[4], o[5])
 }
 
 // ensurePartition creates the partition of a day (YYYY-MM-DD, UTC) once.
