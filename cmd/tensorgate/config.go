@@ -32,7 +32,7 @@ func mapEnv(m map[string]string) lookupEnv {
 	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
 }
 
-// getenv returns the variable's value, or "" when it is unset.
+// get returns the variable's value, or "" when it is unset.
 func (env lookupEnv) get(name string) string {
 	v, _ := env(name)
 	return v
