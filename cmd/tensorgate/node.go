@@ -293,6 +293,12 @@ func (n *Node) stop() error {
 			_ = n.srv.Close()
 		}
 		cancel()
+		// Close does not wait for handlers. Those it cut off see their
+		// request's context end; let them record what they answered
+		// before the outbox closes.
+		if !n.handler.wait(handlerGrace) {
+			n.lg.Error("requests still running after the HTTP server closed; their events may be lost", "grace", handlerGrace)
+		}
 	}
 	n.front.stop()
 	n.ship.stop()
@@ -351,6 +357,10 @@ func (n *Node) drain() {
 	}
 }
 
+// handlerGrace is how long Stop waits for handlers still running after a
+// forced close of the HTTP server.
+const handlerGrace = 10 * time.Second
+
 // stage is a group of background tasks that stop together: stop cancels
 // their context and waits for every one.
 type stage struct {
@@ -386,11 +396,51 @@ func (s *stage) stop() {
 
 // swapHandler serves through whichever handler was set last: the node
 // starts with a waiting handler and swaps in its router once its storage
-// is open.
-type swapHandler struct{ h atomic.Pointer[http.Handler] }
+// is open. It counts the requests in its handlers, so the node can wait
+// for those a forced close cut off before closing what they write to.
+type swapHandler struct {
+	h atomic.Pointer[http.Handler]
+
+	mu      sync.Mutex
+	running int
+	idle    chan struct{} // closed when running drops to 0; nil while idle
+}
 
 func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
 
 func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.running == 0 {
+		s.idle = make(chan struct{})
+	}
+	s.running++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.running--; s.running == 0 {
+			close(s.idle)
+			s.idle = nil
+		}
+		s.mu.Unlock()
+	}()
 	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// wait returns once no request is in a handler, or false when timeout
+// passes first.
+func (s *swapHandler) wait(timeout time.Duration) bool {
+	s.mu.Lock()
+	idle := s.idle
+	s.mu.Unlock()
+	if idle == nil {
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
+	}
 }

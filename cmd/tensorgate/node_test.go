@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,29 @@ func TestNodeStartFailureLeavesNoGoroutines(t *testing.T) {
 	if got := n.Stop(); got != err {
 		t.Errorf("stop: got %v, want the start error %v", got, err)
 	}
+}
+
+// Stop waits for requests still in a handler after a forced close: the
+// router's handler counts them.
+func TestSwapHandlerWaitsForRunningRequests(t *testing.T) {
+	var h swapHandler
+	entered, release := make(chan struct{}), make(chan struct{})
+	h.set(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { close(entered); <-release }))
+	if !h.wait(time.Millisecond) {
+		t.Fatal("wait with no request: got false, want true")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}()
+	<-entered
+	if h.wait(10 * time.Millisecond) {
+		t.Fatal("wait with a request in the handler: got true, want false")
+	}
+	close(release)
+	if !h.wait(5 * time.Second) {
+		t.Fatal("wait after the request ended: got false, want true")
+	}
+	<-done
 }
