@@ -45,6 +45,8 @@ type Node struct {
 	done    chan struct{}
 	wg      sync.WaitGroup // RPC handlers and background loops
 	removed atomic.Bool
+	// clock estimates the leader's clock minus this node's.
+	clock clockOffset
 	// evicted holds ids removed by an operator that gossip still shows;
 	// the reconciler must not add them back before they leave.
 	evictedMu sync.Mutex
@@ -255,6 +257,10 @@ type Status struct {
 	// counts an entry applied once it hands it over, and counts entries
 	// (elections' no-ops, barriers) the state machine never sees.
 	StateIndex uint64 `json:"state_index"`
+	// LogVersion is the cluster's log version as this node has applied
+	// it; BuildLogVersion the highest this node's build applies.
+	LogVersion      int `json:"log_version"`
+	BuildLogVersion int `json:"build_log_version"`
 }
 
 // Status reports the node's raft state.
@@ -270,6 +276,9 @@ func (n *Node) Status() Status {
 		CommitIndex:  parseUint(st["commit_index"]),
 		LastIndex:    n.raft.LastIndex(),
 		StateIndex:   n.fsm.AppliedIndex(),
+
+		LogVersion:      n.clusterLogVersion(),
+		BuildLogVersion: n.buildLogVersion(),
 	}
 }
 

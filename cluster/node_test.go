@@ -64,11 +64,11 @@ func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
 	n, f := startNode(t, cfg, true)
 	ctx := context.Background()
 	for i := 0; i < 10; i++ {
-		res, err := n.Apply(ctx, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i)))
+		o, err := fsm.Propose[fsm.Org](ctx, n, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i)))
 		if err != nil {
 			t.Fatalf("apply %d: %v", i, err)
 		}
-		if o := res.(*fsm.Org); o.Version == 0 || o.CreatedAt.IsZero() {
+		if o.Version == 0 || o.CreatedAt.IsZero() {
 			t.Fatalf("apply response lacks proposer fields: %+v", o)
 		}
 	}

@@ -62,7 +62,7 @@ func (m *Manager) SyncOnce(ctx context.Context) {
 func (m *Manager) send(ctx context.Context) bool {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	start := time.Now()
-	res, err := m.apply.Apply(actx, *m.pending)
+	res, err := fsm.Propose[fsm.QuotaGrants](actx, m.apply, *m.pending)
 	cancel()
 	if err != nil {
 		m.metrics.syncs.WithLabelValues("failed").Inc()
@@ -72,13 +72,7 @@ func (m *Manager) send(ctx context.Context) bool {
 		return false
 	}
 	now := m.cfg.Now()
-	var grants []fsm.QuotaGrant
-	switch v := res.(type) {
-	case []fsm.QuotaGrant:
-		grants = v
-	case *[]fsm.QuotaGrant:
-		grants = *v
-	}
+	grants := *res
 	if len(grants) > 0 && !grants[0].At.IsZero() {
 		m.ahead.Store(int64(grants[0].At.Sub(now)))
 	}
