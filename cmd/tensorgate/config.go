@@ -239,13 +239,14 @@ func (c *Config) fill() {
 // Validate reports the first problem with c, naming the flag or variable
 // that set it.
 func (c *Config) Validate() error {
-	for _, check := range []func() error{c.validateNode, c.validateLimits, c.validateEnv} {
+	for _, check := range []func() error{c.validateNode, c.validateCluster, c.validateGateway, c.validateLimits, c.validateEnv} {
 		if err := check(); err != nil {
 			return err
 		}
 	}
-	// The gateway and the cluster own their rules; what is left for them
-	// to refuse is refused here, before anything opens.
+	// The gateway and the cluster own their rules (the checks above name
+	// the flags of the simple ones); the rest are refused here, before
+	// anything opens.
 	if err := c.Gateway.Validate(); err != nil {
 		return err
 	}
@@ -283,6 +284,56 @@ func (c *Config) validateNode() error {
 	return nil
 }
 
+// validateCluster names the flag of what the cluster would refuse.
+func (c *Config) validateCluster() error {
+	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		return fmt.Errorf("--raft-addr %q: %w", c.RaftAddr, err)
+	}
+	if c.GossipAddr != "" {
+		if _, _, err := net.SplitHostPort(c.GossipAddr); err != nil {
+			return fmt.Errorf("--gossip-addr %q: %w", c.GossipAddr, err)
+		}
+	}
+	for name, d := range map[string]time.Duration{"--raft-heartbeat-timeout": c.HeartbeatTimeout,
+		"--raft-election-timeout": c.ElectionTimeout, "--dead-server-timeout": c.DeadServerTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s %v: must be positive", name, d)
+		}
+	}
+	return nil
+}
+
+// validateGateway names the flag of what the gateway would refuse.
+func (c *Config) validateGateway() error {
+	g := &c.Gateway
+	for name, n := range map[string]int64{"--max-request-bytes": g.MaxBodyBytes, "--max-upload-bytes": g.MaxUploadBytes} {
+		if n <= 0 {
+			return fmt.Errorf("%s %d: must be positive", name, n)
+		}
+	}
+	if g.MaxAttempts < 1 {
+		return fmt.Errorf("--max-attempts %d: must be at least 1", g.MaxAttempts)
+	}
+	if g.AuditBodyBytes < 0 {
+		return fmt.Errorf("--audit-body-bytes %d: must be 0 (keep none) or more", g.AuditBodyBytes)
+	}
+	switch g.OutboxFullPolicy {
+	case "", gateway.OutboxDropBodies, gateway.OutboxReject: // "" is the default
+	default:
+		return fmt.Errorf("--outbox-full-policy %q: must be %s or %s", g.OutboxFullPolicy, gateway.OutboxDropBodies, gateway.OutboxReject)
+	}
+	for name, d := range map[string]time.Duration{"--upstream-first-byte-timeout": g.FirstByteTimeout, "--upstream-idle-timeout": g.IdleTimeout,
+		"--upstream-response-timeout": g.ResponseTimeout, "--failover-window": g.FailoverWindow, "--image-url-ttl": g.ImageURLTTL} {
+		if d <= 0 {
+			return fmt.Errorf("%s %v: must be positive", name, d)
+		}
+	}
+	if g.PublicURL != "" && !isHTTPURL(g.PublicURL) {
+		return fmt.Errorf("--public-url %q: must be an http or https URL", g.PublicURL)
+	}
+	return nil
+}
+
 func (c *Config) validateLimits() error {
 	if c.RetentionDays < 0 {
 		return fmt.Errorf("--audit-retention-days %d: must be 0 (keep forever) or more", c.RetentionDays)
@@ -295,9 +346,6 @@ func (c *Config) validateLimits() error {
 	}
 	if c.AlertWebhookURL != "" && !isHTTPURL(c.AlertWebhookURL) {
 		return fmt.Errorf("--alert-webhook-url %q: must be an http or https URL", c.AlertWebhookURL)
-	}
-	if c.Gateway.PublicURL != "" && !isHTTPURL(c.Gateway.PublicURL) {
-		return fmt.Errorf("--public-url %q: must be an http or https URL", c.Gateway.PublicURL)
 	}
 	if c.OutboxMaxBytes < 1<<20 {
 		return fmt.Errorf("--outbox-max-bytes %d: must be at least 1 MiB", c.OutboxMaxBytes)
