@@ -141,7 +141,25 @@ func (s *Server) saveImage(img []byte, ct string) (string, error) {
 
 // imageSignature signs a node's file with its expiry.
 func (s *Server) imageSignature(node, name string, expires int64) string {
-	m := hmac.New(sha256.New, s.cfg.ImageURLKey)
+	return imageMAC(s.cfg.ImageURLKey, node, name, expires)
+}
+
+// validImageSignature reports whether sig signs the file and expiry with
+// the current key or one of the old ones.
+func (s *Server) validImageSignature(sig, node, name string, expires int64) bool {
+	if hmac.Equal([]byte(sig), []byte(s.imageSignature(node, name, expires))) {
+		return true
+	}
+	for _, k := range s.cfg.ImageURLOldKeys {
+		if hmac.Equal([]byte(sig), []byte(imageMAC(k, node, name, expires))) {
+			return true
+		}
+	}
+	return false
+}
+
+func imageMAC(key []byte, node, name string, expires int64) string {
+	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "%s/%s|%d", node, name, expires)
 	return hex.EncodeToString(m.Sum(nil))
 }
@@ -178,7 +196,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	expires, err := strconv.ParseInt(q.Get("expires"), 10, 64)
 	sig := q.Get("signature")
-	if err != nil || !imageFileRE.MatchString(name) || !hmac.Equal([]byte(sig), []byte(s.imageSignature(node, name, expires))) {
+	if err != nil || !imageFileRE.MatchString(name) || !s.validImageSignature(sig, node, name, expires) {
 		apierr.Write(w, apierr.New(apierr.CodePermissionDenied, "this image link is not valid"))
 		return
 	}

@@ -72,10 +72,14 @@ type Config struct {
 	// the client gets a link to this gateway signed with ImageURLKey,
 	// valid for ImageURLTTL, served by any node. PublicURL is the scheme
 	// and host those links use (default: the request's).
-	ImageDir    string
-	ImageURLKey []byte
-	ImageURLTTL time.Duration
-	PublicURL   string
+	// ImageURLOldKeys are keys links were signed with before: a link
+	// signed with one of them is still accepted until it expires, and
+	// none is signed with them again.
+	ImageDir        string
+	ImageURLKey     []byte
+	ImageURLOldKeys [][]byte
+	ImageURLTTL     time.Duration
+	PublicURL       string
 }
 
 // DefaultConfig returns the defaults.

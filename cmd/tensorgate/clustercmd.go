@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,7 +47,7 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		positional, rest = append(positional, rest[0]), rest[1:]
 	}
-	if err := parseFlags(fs, rest); err != nil {
+	if err := parseFlags(fs, rest, os.LookupEnv); err != nil {
 		return err
 	}
 	positional = append(positional, fs.Args()...)

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
-	"os"
 	"strings"
-	"sync/atomic"
 
 	"github.com/tensorgate/tensorgate/storage/diskguard"
 )
@@ -22,13 +19,11 @@ func envName(flagName string) string {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its TENSORGATE_* variable, so flags win over the environment.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// line from its TENSORGATE_* variable in env, so flags win over the
+// environment.
+func parseFlags(fs *flag.FlagSet, args []string, env lookupEnv) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
-		}
-		return errUsage
+		return errUsage // the flag package printed why
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -37,7 +32,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if set[f.Name] {
 			return
 		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+		if v, ok := env(envName(f.Name)); ok {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
 			}
@@ -69,23 +64,4 @@ func (b byteSize) Set(v string) error {
 	}
 	*b.n = n
 	return nil
-}
-
-// swapHandler serves through whichever handler was set last: the node
-// starts with a waiting handler and swaps in its router once its storage
-// is open.
-type swapHandler struct{ h atomic.Pointer[http.Handler] }
-
-func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
-
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	(*s.h.Load()).ServeHTTP(w, r)
-}
-
-// envOr returns the variable's value, or def when it is unset or empty.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

@@ -18,6 +18,9 @@ func migrateCmd(ctx context.Context, stdout, stderr io.Writer) error {
 	if dsn == "" {
 		return errors.New("DATABASE_URL is not set; it names the Postgres database for audit and billing")
 	}
+	if err := validateDatabaseURL(dsn); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	n, err := pgsink.Migrate(ctx, dsn, slog.New(slog.NewTextHandler(stderr, nil)))

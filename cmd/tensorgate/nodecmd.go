@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -85,7 +86,7 @@ func secretsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("secrets reseal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr, token := opFlags(fs)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], os.LookupEnv); err != nil {
 		return err
 	}
 	c, err := newOpClient(ctx, *addr, *token)

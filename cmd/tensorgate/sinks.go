@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/tensorgate/tensorgate/admin"
@@ -19,74 +17,85 @@ import (
 	"github.com/tensorgate/tensorgate/storage/pgsink"
 )
 
-// startSinks ships the outbox to the cluster's usage counters, and to
+// sinks is where the outbox ships to: the cluster's usage counters, and
 // Postgres (DATABASE_URL) and GreptimeDB
-// (GREPTIMEDB_INFLUX_WRITE_UPSTREAM_URL) when they are configured, and
-// returns what answers usage and audit queries: Postgres, or without it
-// the counters and the node's own outbox. stop ends the shippers; events
-// not yet shipped stay in the outbox for the next start.
-func startSinks(c serveConfig, events *outbox.Outbox, node usagectr.Applier, state usagectr.Viewer, lg *slog.Logger) (store admin.UsageStore, stop func(), err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var closers []func()
-	stop = func() {
-		cancel()
-		wg.Wait()
-		for _, c := range closers {
-			c()
-		}
+// (GREPTIMEDB_INFLUX_WRITE_UPSTREAM_URL) when they are configured.
+type sinks struct {
+	list []outbox.Sink
+	pg   *pgsink.Sink // nil without DATABASE_URL
+	// store answers usage and audit queries: Postgres, or without it the
+	// counters and the node's own outbox.
+	store admin.UsageStore
+}
+
+// openSinks opens the configured sinks and registers them with the
+// outbox (forgetting any no longer configured), so a first start ships
+// its very first event. Shipping starts with run.
+func openSinks(c Config, events *outbox.Outbox, node usagectr.Applier, state usagectr.Viewer, lg *slog.Logger) (*sinks, error) {
+	s := &sinks{
+		store: usagectr.Store{Counters: &usagectr.Counters{State: state}, Local: &event.Local{Events: events}},
+		list:  []outbox.Sink{&usagectr.Sink{Stream: events.ID(), Cluster: node, State: state}},
 	}
-	store = usagectr.Store{Counters: &usagectr.Counters{State: state}, Local: &event.Local{Events: events}}
-	opts := outbox.ShipOptions{Logger: lg}
-	sinks := []outbox.Sink{&usagectr.Sink{Stream: events.ID(), Cluster: node, State: state}}
-	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
-		pg, err := pgsink.Open(dsn, pgsink.Options{RetentionDays: c.RetentionDays, Logger: lg})
+	if c.DatabaseURL != "" {
+		pg, err := pgsink.Open(c.DatabaseURL, pgsink.Options{RetentionDays: c.RetentionDays, Logger: lg})
 		if err != nil {
-			stop()
-			return nil, nil, err
+			return nil, err
 		}
-		closers = append(closers, pg.Close)
-		store = pg.Queries()
-		sinks = append(sinks, pg)
-		wg.Add(1)
-		go func() { defer wg.Done(); pg.Maintain(ctx, time.Hour) }()
+		s.pg, s.store = pg, pg.Queries()
+		s.list = append(s.list, pg)
 	}
-	if u := os.Getenv("GREPTIMEDB_INFLUX_WRITE_UPSTREAM_URL"); u != "" {
-		g, err := greptime.New(u, lg)
+	if c.GreptimeInfluxURL != "" {
+		g, err := greptime.New(c.GreptimeInfluxURL, lg)
 		if err != nil {
-			stop()
-			return nil, nil, err
+			s.close()
+			return nil, err
 		}
-		sinks = append(sinks, g)
+		s.list = append(s.list, g)
 	}
 	// A sink configured before but not now would hold its backlog
 	// forever: forget it.
 	for _, name := range events.Sinks() {
-		if !slices.ContainsFunc(sinks, func(s outbox.Sink) bool { return s.Name() == name }) {
+		if !slices.ContainsFunc(s.list, func(k outbox.Sink) bool { return k.Name() == name }) {
 			lg.Warn("a sink is no longer configured; its unshipped events will not be shipped",
 				"component", "outbox", "sink", name, "pending", events.Backlog(name).Pending)
 			if err := events.Unregister(name); err != nil {
-				stop()
-				return nil, nil, err
+				s.close()
+				return nil, err
 			}
 		}
 	}
-	for _, s := range sinks {
-		// Registered before the data plane opens, so a first start ships
-		// its very first event.
-		if _, err := events.Register(s.Name()); err != nil {
-			stop()
-			return nil, nil, err
+	for _, k := range s.list {
+		if _, err := events.Register(k.Name()); err != nil {
+			s.close()
+			return nil, err
 		}
+	}
+	return s, nil
+}
+
+// run starts one shipper per sink, and Postgres' maintenance, with start;
+// they stop when its context ends. Events not yet shipped stay in the
+// outbox for the next start.
+func (s *sinks) run(events *outbox.Outbox, lg *slog.Logger, start func(name string, f func(context.Context) error)) {
+	opts := outbox.ShipOptions{Logger: lg}
+	if s.pg != nil {
+		start("postgres maintenance", func(ctx context.Context) error { s.pg.Maintain(ctx, time.Hour); return nil })
+	}
+	for _, k := range s.list {
 		o := opts
-		if s.Name() == usagectr.SinkName {
+		if k.Name() == usagectr.SinkName {
 			// One raft command a second per node, whatever the load.
 			o.Linger, o.Batch = time.Second, 10_000
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = events.Ship(ctx, s, o) }()
+		start("ship to "+k.Name(), func(ctx context.Context) error { _ = events.Ship(ctx, k, o); return nil })
 	}
-	return store, stop, nil
+}
+
+// close closes the sinks' connections, once no shipper runs.
+func (s *sinks) close() {
+	if s.pg != nil {
+		s.pg.Close()
+	}
 }
 
 // breakerLister shows the data plane's circuit breakers in the admin API.

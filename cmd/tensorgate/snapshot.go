@@ -102,7 +102,7 @@ func snapshotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		file, rest = rest[0], rest[1:]
 	}
-	if err := parseFlags(fs, rest); err != nil {
+	if err := parseFlags(fs, rest, os.LookupEnv); err != nil {
 		return err
 	}
 	if file == "" && fs.NArg() == 1 {

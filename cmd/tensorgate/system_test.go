@@ -29,6 +29,13 @@ var binPath string
 
 func TestMain(m *testing.M) {
 	code := func() int {
+		flag.Parse()
+		bench := flag.Lookup("test.bench").Value.String() != ""
+		if testing.Short() && !bench {
+			// Every system test skips itself: only unit tests run, and
+			// they need no binary.
+			return m.Run()
+		}
 		dir, err := os.MkdirTemp("", "tensorgate-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -43,9 +50,8 @@ func TestMain(m *testing.M) {
 		binPath = filepath.Join(dir, "tensorgate")
 		// Tests run the binary with the race detector; benchmarks measure
 		// the binary users run.
-		flag.Parse()
 		args := []string{"build", "-race", "-o", binPath, "."}
-		if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		if bench {
 			args = []string{"build", "-o", binPath, "."}
 		}
 		out, err := exec.Command("go", args...).CombinedOutput()
