@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -24,7 +25,10 @@ func principalFrom(ctx context.Context) principal {
 	return p
 }
 
-func (p principal) super() bool { return p.user.Role == fsm.RoleSuperAdmin }
+// caller is the principal as the operations know it.
+func (p principal) caller() ops.Caller { return ops.Caller{User: p.user} }
+
+func (p principal) super() bool { return p.caller().Super() }
 
 // managedOrg checks that org exists and p manages it: 404 for an org p
 // may not even see, 403 for one p may only read. what names the part of
@@ -40,21 +44,12 @@ func (s *Server) managedOrg(p principal, org, what string) error {
 }
 
 // canRead reports whether p may see org's records.
-func (p principal) canRead(orgID string) bool {
-	return p.super() || p.user.OrgID == orgID
-}
+func (p principal) canRead(orgID string) bool { return p.caller().CanRead(orgID) }
 
 // canManage reports whether p may change org's keys and policy.
-func (p principal) canManage(orgID string) bool {
-	return p.super() || (p.user.Role == fsm.RoleOrgAdmin && p.user.OrgID == orgID)
-}
+func (p principal) canManage(orgID string) bool { return p.caller().CanManage(orgID) }
 
-func (p principal) requireSuper() error {
-	if !p.super() {
-		return forbidden("this action needs the super admin role")
-	}
-	return nil
-}
+func (p principal) requireSuper() error { return p.caller().RequireSuper() }
 
 // authenticate accepts "Authorization: Bearer <token>" or the session
 // cookie, verified against replicated state so every node agrees.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -62,14 +63,8 @@ func (s *Server) orgsResult(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) orgsCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	err := p.requireSuper()
-	if err == nil {
-		o := fsm.Org{ID: newID("org"), Name: strings.TrimSpace(r.PostFormValue("name")), TimeZone: strings.TrimSpace(r.PostFormValue("time_zone"))}
-		if err = o.Validate(); err == nil {
-			_, err = s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: o, Create: true})
-		}
-	}
+	name, tz := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("time_zone"))
+	_, err := s.ops.CreateOrg(r.Context(), principalFrom(r.Context()).caller(), ops.Given(ops.OrgPatch{Name: &name, TimeZone: &tz}))
 	s.orgsResult(w, r, err)
 }
 

@@ -16,8 +16,7 @@ import (
 
 // consoleError turns an action's error into a message for the page.
 func consoleError(lang string, err error) string {
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusForbidden {
+	if toAPIError(err).Status == http.StatusForbidden {
 		return translate(lang, "err.forbidden")
 	}
 	return toAPIError(err).Message

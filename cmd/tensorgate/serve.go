@@ -367,7 +367,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	adm, err := admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version, SystemWebhook: c.AlertWebhookURL != ""},
 		admin.Deps{Applier: node, Viewer: f, Cluster: node, Keyring: keyring, Gatherer: reg, Usage: usage,
-			Breakers: breakerLister(gw), Alerts: alertLister(alerts), Disk: disk, Logger: lg, Now: time.Now})
+			Breakers: breakerLister(gw), Alerts: alertLister(alerts), Disk: disk, Tester: gw, Logger: lg, Now: time.Now})
 	if err != nil {
 		return err
 	}

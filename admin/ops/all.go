@@ -1,0 +1,48 @@
+package ops
+
+// Name names an operation, as the audit trail and tests know it.
+type Name string
+
+// The operations.
+const (
+	KeyCreate Name = "key.create"
+	KeyUpdate Name = "key.update"
+	KeyRevoke Name = "key.revoke"
+
+	OrgCreate Name = "org.create"
+	OrgUpdate Name = "org.update"
+	OrgDelete Name = "org.delete"
+
+	ProviderCreate Name = "provider.create"
+	ProviderUpdate Name = "provider.update"
+	ProviderDelete Name = "provider.delete"
+	ProviderTest   Name = "provider.test"
+)
+
+// Op describes one operation.
+type Op struct {
+	Name Name
+	// Doc says what the operation does, in a sentence.
+	Doc string
+	// APIOnly, when set, says why the console has no way to it.
+	APIOnly string
+}
+
+// All lists every operation, in the order of the console's menu.
+var All = []Op{
+	{Name: KeyCreate, Doc: "creates a client key and shows its secret once"},
+	{Name: KeyUpdate, Doc: "changes a key's name, scopes, models, limits, expiry, or disables/enables it"},
+	{Name: KeyRevoke, Doc: "revokes a key for good; the record stays for audit"},
+
+	{Name: OrgCreate, Doc: "creates an organization"},
+	{Name: OrgUpdate, Doc: "renames an organization or changes its time zone",
+		APIOnly: "the console's orgs page has no rename form yet"},
+	{Name: OrgDelete, Doc: "deletes an organization",
+		APIOnly: "deleting an org is rare and destructive; the console offers no button for it"},
+
+	{Name: ProviderCreate, Doc: "adds an upstream provider"},
+	{Name: ProviderUpdate, Doc: "changes a provider, its key, or which of its models are open"},
+	{Name: ProviderDelete, Doc: "removes a provider",
+		APIOnly: "the console disables providers rather than deleting them"},
+	{Name: ProviderTest, Doc: "makes a minimal real call to a provider through the data plane's adapters"},
+}

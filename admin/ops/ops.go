@@ -1,0 +1,128 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+)
+
+// Applier commits commands through raft (cluster.Node.Apply).
+type Applier interface {
+	Apply(ctx context.Context, c fsm.Command) (any, error)
+}
+
+// Viewer reads the replicated state.
+type Viewer interface {
+	View() *fsm.State
+}
+
+// Sealer encrypts secrets at rest (provider keys, org keys).
+type Sealer interface {
+	Seal(purpose string, plaintext []byte) []byte
+}
+
+// Deps are the operations' collaborators.
+type Deps struct {
+	Applier Applier
+	Viewer  Viewer
+	Sealer  Sealer
+	// Tester makes a minimal call to a provider; nil answers an error.
+	Tester ProviderTester
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Observe, when set, is told the name of every operation as it
+	// begins (tests use it to see which operations an adapter reaches).
+	Observe func(Name)
+}
+
+// Ops runs the admin operations.
+type Ops struct {
+	d   Deps
+	log *slog.Logger
+}
+
+// New returns the operations over d. Applier and Viewer are required.
+func New(d Deps) (*Ops, error) {
+	if d.Applier == nil || d.Viewer == nil {
+		return nil, errors.New("ops: applier and viewer are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Ops{d: d, log: d.Logger.With("component", "admin.ops")}, nil
+}
+
+// begin marks the start of an operation.
+func (o *Ops) begin(n Name) {
+	if o.d.Observe != nil {
+		o.d.Observe(n)
+	}
+}
+
+// audit writes an operation's one audit line: what was done, by whom.
+// Never pass a secret in attrs.
+func (o *Ops) audit(c Caller, msg string, attrs ...any) {
+	o.log.Info(msg, append(attrs, "user_id", c.userID())...)
+}
+
+// Input reads an operation's input. An operation calls it only once the
+// caller is known to be allowed, so a caller who may not act is refused
+// before any malformed body is reported.
+type Input[T any] func() (T, error)
+
+// Given is an Input that is already read (a console form).
+func Given[T any](v T) Input[T] {
+	return func() (T, error) { return v, nil }
+}
+
+// writeTimeout is how long an admin write may take to reach the leader's
+// log. The command carries that deadline: appended later (its leader was
+// paused, its forwarder cut off) it is applied as a no-op, so a write the
+// client was told had failed never lands seconds later over newer ones.
+const writeTimeout = 5 * time.Second
+
+// writeGrace is how long past the deadline a write waits to learn its
+// outcome: one appended just in time still needs its commit.
+const writeGrace = time.Second
+
+// none is the result type of commands whose result is not used.
+type none struct{}
+
+// proposeFor commits a command and returns the fsm's answer as T. It is
+// the only place that asserts the type of an apply result.
+func proposeFor[T any](ctx context.Context, o *Ops, t fsm.MessageType, body any) (T, error) {
+	var zero T
+	deadline := time.Now().Add(writeTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(writeGrace))
+	defer cancel()
+	res, err := o.d.Applier.Apply(ctx, fsm.Command{Type: t, Body: body, Deadline: deadline})
+	if err != nil {
+		return zero, err
+	}
+	switch any(&zero).(type) {
+	case *none, *any:
+		v, _ := res.(T)
+		return v, nil
+	}
+	v, ok := res.(T)
+	if !ok {
+		return zero, fmt.Errorf("ops: apply command type %d: result is %T, want %T", t, res, zero)
+	}
+	return v, nil
+}
+
+// Propose commits a command for an action not yet moved into this
+// package and returns the fsm's untyped answer.
+//
+// Deprecated: move the action into an operation.
+func (o *Ops) Propose(ctx context.Context, t fsm.MessageType, body any) (any, error) {
+	return proposeFor[any](ctx, o, t, body)
+}
