@@ -200,41 +200,14 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	u, err := s.setPassword(r.Context(), principalFrom(r.Context()).user, req.CurrentPassword, req.NewPassword)
+	u, err := s.ops.SetPassword(r.Context(), principalFrom(r.Context()).caller(), req.CurrentPassword, req.NewPassword)
 	if err != nil {
 		return err
 	}
 	return s.startSession(w, r, u)
 }
 
-// setPassword changes u's password (the API and the console); every
-// other session of u ends.
-func (s *Server) setPassword(ctx context.Context, u *fsm.User, current, newPassword string) (*fsm.User, error) {
-	if !checkPassword(current, u.PasswordHash) {
-		return nil, &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Param: "current_password", Message: "current_password: is wrong"}
-	}
-	if err := validatePassword(newPassword); err != nil {
-		return nil, badRequest("new_password", "new_password: "+err.Error())
-	}
-	if newPassword == current {
-		return nil, badRequest("new_password", "new_password: must differ from the current password")
-	}
-	hash, err := HashPassword(newPassword)
-	if err != nil {
-		return nil, err
-	}
-	next := *u
-	next.PasswordHash = hash
-	next.MustChangePassword = false
-	next.SessionGen++
-	res, err := s.propose(ctx, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: u.Version})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*fsm.User), nil
-}
-
-func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+func normalizeEmail(e string) string { return ops.NormalizeEmail(e) }
 
 // secureCookie reports whether session cookies must be Secure: always
 // when configured, and whenever the request came over TLS (directly or

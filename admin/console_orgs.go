@@ -72,7 +72,7 @@ func (s *Server) membersCreate(w http.ResponseWriter, r *http.Request) {
 	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
 	org := chi.URLParam(r, "org")
 	pw := r.PostFormValue("password")
-	_, err := s.newUser(r.Context(), principalFrom(r.Context()), userRequest{Email: f("email"), Name: f("name"), Password: &pw, Role: f("role"), OrgID: &org})
+	_, err := s.ops.CreateUser(r.Context(), principalFrom(r.Context()).caller(), ops.UserPatch{Email: f("email"), Name: f("name"), Password: &pw, Role: f("role"), OrgID: &org})
 	s.orgsResult(w, r, err)
 }
 
@@ -82,7 +82,7 @@ func (s *Server) membersAction(w http.ResponseWriter, r *http.Request) {
 	if a := chi.URLParam(r, "action"); a != "disable" && a != "enable" {
 		err = notFoundErr("no such action")
 	} else {
-		_, err = s.changeUser(r.Context(), principalFrom(r.Context()), chi.URLParam(r, "id"), userRequest{Disabled: &disabled})
+		_, err = s.ops.UpdateUser(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id"), ops.UserPatch{Disabled: &disabled})
 	}
 	s.orgsResult(w, r, err)
 }

@@ -31,7 +31,7 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
-	u, err := s.setPassword(r.Context(), principalFrom(r.Context()).user, r.PostFormValue("current_password"), r.PostFormValue("new_password"))
+	u, err := s.ops.SetPassword(r.Context(), principalFrom(r.Context()).caller(), r.PostFormValue("current_password"), r.PostFormValue("new_password"))
 	if err != nil {
 		w.WriteHeader(toAPIError(err).Status)
 		s.render(w, r, "password", page{Active: "password", Error: consoleError(langOf(r), err)})

@@ -103,7 +103,17 @@ func toAPIError(err error) *apiError {
 
 // opsError is the API's answer to a refused operation.
 func opsError(e *ops.Error) *apiError {
+	ae := opsKindError(e)
+	if e.Code != "" {
+		ae.Code = e.Code
+	}
+	return ae
+}
+
+func opsKindError(e *ops.Error) *apiError {
 	switch e.Kind {
+	case ops.KindUnauthenticated:
+		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "unauthorized", Param: e.Param, Message: e.Message}
 	case ops.KindNotFound:
 		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: e.Param, Message: e.Message}
 	case ops.KindForbidden:

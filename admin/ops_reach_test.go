@@ -24,7 +24,7 @@ type reach struct {
 
 // reaches names, for every operation, the way each adapter reaches it.
 // An operation declared APIOnly in ops.All has no console entry.
-func reaches(upstream, keyID string) map[ops.Name]reach {
+func reaches(upstream, keyID, org string) map[ops.Name]reach {
 	form := func(path string, v url.Values) func(c *consoleClient, csrf string) int {
 		return func(c *consoleClient, csrf string) int {
 			if v == nil {
@@ -53,6 +53,11 @@ func reaches(upstream, keyID string) map[ops.Name]reach {
 			form("/cap/llm/providers/local/models", url.Values{"open": {"m"}})},
 		ops.ProviderDelete: {api: api("DELETE", "/api/admin/providers/nope", nil)},
 		ops.ProviderTest:   {api("POST", "/api/admin/providers/local/test", nil), form("/cap/llm/providers/local/test", nil)},
+
+		ops.UserCreate: {api("POST", "/api/admin/users", map[string]any{"email": "u1@example.com", "password": "a-long-password", "role": "member", "org_id": org}),
+			form("/orgs/"+org+"/members", url.Values{"email": {"u2@example.com"}, "password": {"a-long-password"}, "role": {"member"}})},
+		ops.UserUpdate:     {api("PATCH", "/api/admin/users/nope", map[string]any{"disabled": true}), form("/users/nope/disable", nil)},
+		ops.PasswordChange: {api("POST", "/api/auth/password", map[string]any{"current_password": "wrong", "new_password": "another-long-one"}), form("/password", url.Values{"current_password": {"wrong"}, "new_password": {"another-long-one"}})},
 	}
 }
 
@@ -79,7 +84,7 @@ func TestEveryOperationIsReachedByBothAdapters(t *testing.T) {
 	csrf := root.csrf()
 	took()
 
-	table := reaches(up.URL, keyID)
+	table := reaches(up.URL, keyID, e.defaultOrg())
 	for _, op := range ops.All {
 		t.Run(string(op.Name), func(t *testing.T) {
 			w, ok := table[op.Name]

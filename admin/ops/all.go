@@ -17,6 +17,10 @@ const (
 	ProviderUpdate Name = "provider.update"
 	ProviderDelete Name = "provider.delete"
 	ProviderTest   Name = "provider.test"
+
+	UserCreate     Name = "user.create"
+	UserUpdate     Name = "user.update"
+	PasswordChange Name = "user.password"
 )
 
 // Op describes one operation.
@@ -45,4 +49,8 @@ var All = []Op{
 	{Name: ProviderDelete, Doc: "removes a provider",
 		APIOnly: "the console disables providers rather than deleting them"},
 	{Name: ProviderTest, Doc: "makes a minimal real call to a provider through the data plane's adapters"},
+
+	{Name: UserCreate, Doc: "adds a user to an org, or a super admin"},
+	{Name: UserUpdate, Doc: "renames a user, changes their role, or disables/enables them"},
+	{Name: PasswordChange, Doc: "changes the caller's own password and ends their other sessions"},
 }

@@ -25,6 +25,9 @@ const (
 	// KindConflict is a write that lost to a concurrent one, or a
 	// duplicate.
 	KindConflict
+	// KindUnauthenticated is a credential that does not check out (a
+	// wrong current password).
+	KindUnauthenticated
 )
 
 // Error is a refused operation. Message is for the user; Param names the
@@ -33,6 +36,9 @@ type Error struct {
 	Kind    Kind
 	Param   string
 	Message string
+	// Code, when set, is a more precise machine-readable reason than the
+	// kind ("invalid_credentials"), for adapters that show one.
+	Code string
 }
 
 func (e *Error) Error() string { return e.Message }
