@@ -30,19 +30,6 @@ func (p principal) caller() ops.Caller { return ops.Caller{User: p.user} }
 
 func (p principal) super() bool { return p.caller().Super() }
 
-// managedOrg checks that org exists and p manages it: 404 for an org p
-// may not even see, 403 for one p may only read. what names the part of
-// the org being changed, for the message.
-func (s *Server) managedOrg(p principal, org, what string) error {
-	if _, ok := s.d.Viewer.View().Orgs[org]; !ok || !p.canRead(org) {
-		return notFoundErr("org not found")
-	}
-	if !p.canManage(org) {
-		return forbidden("you may not change this org's " + what)
-	}
-	return nil
-}
-
 // canRead reports whether p may see org's records.
 func (p principal) canRead(orgID string) bool { return p.caller().CanRead(orgID) }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 // providersData is a capability page's 配置: its providers.
@@ -161,29 +160,14 @@ func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	slug := pv.Slug
 	p := principalFrom(r.Context())
 	var err error
-	org := p.user.OrgID
-	switch {
-	case org == "":
+	if org := p.user.OrgID; org == "" {
+		// The form acts on the caller's own org; a super admin has none.
 		err = badRequest("org_id", "an org's own key is set by that org's admin")
-	case !p.canManage(org):
-		err = forbidden("you may not change this org's policy")
-	default:
-		cur := s.currentPolicy(org)
-		next := *cur
-		keys := map[string][]byte{}
-		for k, v := range cur.OwnKeys {
-			keys[k] = v
-		}
-		if k := strings.TrimSpace(r.PostFormValue("own_key")); k != "" {
-			keys[slug] = s.d.Keyring.Seal(secret.OrgKeyPurpose(org, slug), []byte(k))
-		} else {
-			delete(keys, slug)
-		}
-		next.OwnKeys = keys
-		_, err = s.propose(r.Context(), fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: cur.Version})
+	} else {
+		key := strings.TrimSpace(r.PostFormValue("own_key"))
+		_, err = s.ops.UpdatePolicy(r.Context(), p.caller(), org, ops.Given(ops.PolicyPatch{OwnKeys: map[string]*string{pv.Slug: &key}}))
 	}
 	s.providersResult(w, r, c, err, nil)
 }

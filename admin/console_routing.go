@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -123,15 +124,11 @@ func (s *Server) pricesSave(w http.ResponseWriter, r *http.Request) {
 
 // policySave applies the policy form of one org.
 func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
-	org := chi.URLParam(r, "org")
-	p := principalFrom(r.Context())
-	err := s.managedOrg(p, org, "policy")
-	if err == nil {
-		var req policyRequest
-		if req, err = policyForm(r, p.super()); err == nil {
-			_, err = s.savePolicy(r.Context(), p, org, &req)
-		}
-	}
+	c := principalFrom(r.Context()).caller()
+	_, err := s.ops.UpdatePolicy(r.Context(), c, chi.URLParam(r, "org"), func() (ops.PolicyPatch, error) {
+		req, err := policyForm(r, c.Super())
+		return req.patch(), err
+	})
 	s.routingResult(w, r, err)
 }
 

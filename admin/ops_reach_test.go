@@ -56,7 +56,9 @@ func reaches(upstream, keyID, org string) map[ops.Name]reach {
 
 		ops.UserCreate: {api("POST", "/api/admin/users", map[string]any{"email": "u1@example.com", "password": "a-long-password", "role": "member", "org_id": org}),
 			form("/orgs/"+org+"/members", url.Values{"email": {"u2@example.com"}, "password": {"a-long-password"}, "role": {"member"}})},
-		ops.UserUpdate:     {api("PATCH", "/api/admin/users/nope", map[string]any{"disabled": true}), form("/users/nope/disable", nil)},
+		ops.UserUpdate: {api("PATCH", "/api/admin/users/nope", map[string]any{"disabled": true}), form("/users/nope/disable", nil)},
+		ops.PolicyUpdate: {api("PUT", "/api/admin/orgs/"+org+"/policy", map[string]any{"strategy": "priority"}),
+			form("/routing/policies/"+org, url.Values{"strategy": {"priority"}})},
 		ops.PasswordChange: {api("POST", "/api/auth/password", map[string]any{"current_password": "wrong", "new_password": "another-long-one"}), form("/password", url.Values{"current_password": {"wrong"}, "new_password": {"another-long-one"}})},
 	}
 }

@@ -21,6 +21,8 @@ const (
 	UserCreate     Name = "user.create"
 	UserUpdate     Name = "user.update"
 	PasswordChange Name = "user.password"
+
+	PolicyUpdate Name = "policy.update"
 )
 
 // Op describes one operation.
@@ -53,4 +55,6 @@ var All = []Op{
 	{Name: UserCreate, Doc: "adds a user to an org, or a super admin"},
 	{Name: UserUpdate, Doc: "renames a user, changes their role, or disables/enables them"},
 	{Name: PasswordChange, Doc: "changes the caller's own password and ends their other sessions"},
+
+	{Name: PolicyUpdate, Doc: "changes an org's policy: routing, allocation, overflow, breakers, alerts, limits, its own provider keys"},
 }
