@@ -59,6 +59,12 @@ func reaches(upstream, keyID, org string) map[ops.Name]reach {
 		ops.UserUpdate: {api("PATCH", "/api/admin/users/nope", map[string]any{"disabled": true}), form("/users/nope/disable", nil)},
 		ops.PolicyUpdate: {api("PUT", "/api/admin/orgs/"+org+"/policy", map[string]any{"strategy": "priority"}),
 			form("/routing/policies/"+org, url.Values{"strategy": {"priority"}})},
+		ops.RoutePut: {api("PUT", "/api/admin/routes/m", map[string]any{"targets": []map[string]any{{"provider": "local", "model": "m"}}}),
+			form("/routing/routes", url.Values{"model": {"m2"}, "targets": {"local:m"}})},
+		ops.RouteDelete: {api: api("DELETE", "/api/admin/routes/m", nil)},
+		ops.PricePut: {api("PUT", "/api/admin/prices/m", map[string]any{"prices": map[string]string{"per_image": "0.1"}}),
+			form("/routing/prices", url.Values{"model": {"m"}, "per_image": {"0.2"}})},
+		ops.PriceDelete:    {api: api("DELETE", "/api/admin/prices/m", nil)},
 		ops.PasswordChange: {api("POST", "/api/auth/password", map[string]any{"current_password": "wrong", "new_password": "another-long-one"}), form("/password", url.Values{"current_password": {"wrong"}, "new_password": {"another-long-one"}})},
 	}
 }

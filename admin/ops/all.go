@@ -23,6 +23,11 @@ const (
 	PasswordChange Name = "user.password"
 
 	PolicyUpdate Name = "policy.update"
+
+	RoutePut    Name = "route.put"
+	RouteDelete Name = "route.delete"
+	PricePut    Name = "price.put"
+	PriceDelete Name = "price.delete"
 )
 
 // Op describes one operation.
@@ -57,4 +62,11 @@ var All = []Op{
 	{Name: PasswordChange, Doc: "changes the caller's own password and ends their other sessions"},
 
 	{Name: PolicyUpdate, Doc: "changes an org's policy: routing, allocation, overflow, breakers, alerts, limits, its own provider keys"},
+
+	{Name: RoutePut, Doc: "sets a model's route: strategy and targets"},
+	{Name: RouteDelete, Doc: "removes a model's route",
+		APIOnly: "the console's routing page edits routes but has no delete button yet"},
+	{Name: PricePut, Doc: "sets a model's prices"},
+	{Name: PriceDelete, Doc: "removes a model's prices",
+		APIOnly: "the console's routing page edits prices but has no delete button yet"},
 }
