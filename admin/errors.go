@@ -112,6 +112,8 @@ func opsError(e *ops.Error) *apiError {
 
 func opsKindError(e *ops.Error) *apiError {
 	switch e.Kind {
+	case ops.KindUnavailable:
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable", Param: e.Param, Message: e.Message, Err: e.Err}
 	case ops.KindUnauthenticated:
 		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "unauthorized", Param: e.Param, Message: e.Message}
 	case ops.KindNotFound:

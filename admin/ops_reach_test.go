@@ -64,8 +64,12 @@ func reaches(upstream, keyID, org string) map[ops.Name]reach {
 		ops.RouteDelete: {api: api("DELETE", "/api/admin/routes/m", nil)},
 		ops.PricePut: {api("PUT", "/api/admin/prices/m", map[string]any{"prices": map[string]string{"per_image": "0.1"}}),
 			form("/routing/prices", url.Values{"model": {"m"}, "per_image": {"0.2"}})},
-		ops.PriceDelete:    {api: api("DELETE", "/api/admin/prices/m", nil)},
-		ops.PasswordChange: {api("POST", "/api/auth/password", map[string]any{"current_password": "wrong", "new_password": "another-long-one"}), form("/password", url.Values{"current_password": {"wrong"}, "new_password": {"another-long-one"}})},
+		ops.PriceDelete:     {api: api("DELETE", "/api/admin/prices/m", nil)},
+		ops.MemberRemove:    {api("DELETE", "/api/admin/cluster/members/nope", nil), form("/cluster/members/nope/remove", nil)},
+		ops.LeaderTransfer:  {api("POST", "/api/admin/cluster/transfer-leader", map[string]any{"timeout": "bogus"}), form("/cluster/transfer-leader", url.Values{"node_id": {"nope"}})},
+		ops.SecretsReseal:   {api: api("POST", "/api/admin/secrets/reseal", nil)},
+		ops.SnapshotRestore: {api: api("POST", "/api/admin/snapshot/restore", "not a snapshot")},
+		ops.PasswordChange:  {api("POST", "/api/auth/password", map[string]any{"current_password": "wrong", "new_password": "another-long-one"}), form("/password", url.Values{"current_password": {"wrong"}, "new_password": {"another-long-one"}})},
 	}
 }
 

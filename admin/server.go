@@ -124,7 +124,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}
 	var err error
-	s.ops, err = ops.New(ops.Deps{Applier: d.Applier, Viewer: d.Viewer, Sealer: d.Keyring, Tester: d.Tester, Logger: d.Logger, Now: d.Now, Observe: d.observe})
+	s.ops, err = ops.New(ops.Deps{Applier: d.Applier, Viewer: d.Viewer, Sealer: d.Keyring, Tester: d.Tester, Membership: d.Cluster, Logger: d.Logger, Now: d.Now, Observe: d.observe})
 	if err != nil {
 		return nil, err
 	}
@@ -312,11 +312,6 @@ func (s *Server) recover(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// propose commits a command for an action not yet moved into package ops.
-func (s *Server) propose(ctx context.Context, t fsm.MessageType, body any) (any, error) {
-	return s.ops.Propose(ctx, t, body)
 }
 
 // list is the contract's list envelope.

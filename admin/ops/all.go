@@ -28,6 +28,12 @@ const (
 	RouteDelete Name = "route.delete"
 	PricePut    Name = "price.put"
 	PriceDelete Name = "price.delete"
+
+	MemberRemove   Name = "cluster.remove"
+	LeaderTransfer Name = "cluster.transfer_leader"
+
+	SecretsReseal   Name = "secrets.reseal"
+	SnapshotRestore Name = "snapshot.restore"
 )
 
 // Op describes one operation.
@@ -69,4 +75,12 @@ var All = []Op{
 	{Name: PricePut, Doc: "sets a model's prices"},
 	{Name: PriceDelete, Doc: "removes a model's prices",
 		APIOnly: "the console's routing page edits prices but has no delete button yet"},
+
+	{Name: MemberRemove, Doc: "removes a node from the cluster for good"},
+	{Name: LeaderTransfer, Doc: "hands raft leadership to another voter"},
+
+	{Name: SecretsReseal, Doc: "seals every stored secret again under the current BETTER_AUTH_SECRET",
+		APIOnly: "an operator's step of a secret rotation, scripted against the API"},
+	{Name: SnapshotRestore, Doc: "replaces the replicated state with a backup",
+		APIOnly: "an operator's recovery step (tensorgate snapshot restore), never a console button"},
 }

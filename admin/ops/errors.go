@@ -28,6 +28,9 @@ const (
 	// KindUnauthenticated is a credential that does not check out (a
 	// wrong current password).
 	KindUnauthenticated
+	// KindUnavailable is an operation the cluster could not complete now;
+	// a retry may succeed.
+	KindUnavailable
 )
 
 // Error is a refused operation. Message is for the user; Param names the
@@ -39,9 +42,18 @@ type Error struct {
 	// Code, when set, is a more precise machine-readable reason than the
 	// kind ("invalid_credentials"), for adapters that show one.
 	Code string
+	// Err is the cause, for logs only.
+	Err error
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Invalid refuses input; param names the field.
 func Invalid(param, msg string) *Error { return &Error{Kind: KindInvalid, Param: param, Message: msg} }

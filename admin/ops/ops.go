@@ -20,9 +20,11 @@ type Viewer interface {
 	View() *fsm.State
 }
 
-// Sealer encrypts secrets at rest (provider keys, org keys).
+// Sealer encrypts secrets at rest (provider keys, org keys) and opens
+// them again (to reseal them under a new secret).
 type Sealer interface {
 	Seal(purpose string, plaintext []byte) []byte
+	Open(purpose string, sealed []byte) ([]byte, error)
 }
 
 // Deps are the operations' collaborators.
@@ -32,6 +34,8 @@ type Deps struct {
 	Sealer  Sealer
 	// Tester makes a minimal call to a provider; nil answers an error.
 	Tester ProviderTester
+	// Membership changes the cluster's members; nil answers an error.
+	Membership Membership
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -108,7 +112,7 @@ func proposeFor[T any](ctx context.Context, o *Ops, t fsm.MessageType, body any)
 		return zero, err
 	}
 	switch any(&zero).(type) {
-	case *none, *any:
+	case *none:
 		v, _ := res.(T)
 		return v, nil
 	}
@@ -117,12 +121,4 @@ func proposeFor[T any](ctx context.Context, o *Ops, t fsm.MessageType, body any)
 		return zero, fmt.Errorf("ops: apply command type %d: result is %T, want %T", t, res, zero)
 	}
 	return v, nil
-}
-
-// Propose commits a command for an action not yet moved into this
-// package and returns the fsm's untyped answer.
-//
-// Deprecated: move the action into an operation.
-func (o *Ops) Propose(ctx context.Context, t fsm.MessageType, body any) (any, error) {
-	return proposeFor[any](ctx, o, t, body)
 }
