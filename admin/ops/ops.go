@@ -36,7 +36,7 @@ type Deps struct {
 	Tester ProviderTester
 	// Membership changes the cluster's members; nil answers an error.
 	Membership Membership
-	Logger *slog.Logger
+	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Observe, when set, is told the name of every operation as it
