@@ -119,6 +119,33 @@ func TestEveryOperationIsReachedByBothAdapters(t *testing.T) {
 			}
 		})
 	}
+	// Forms beyond the first that act through the same operation.
+	for _, f := range []struct {
+		op         ops.Name
+		path       string
+		form       url.Values
+		orgAdminOf bool
+	}{
+		{ops.PolicyUpdate, "/alerts/" + e.defaultOrg(), url.Values{"webhook_url": {""}, "budget_thresholds": {"80"}}, false},
+		{ops.PolicyUpdate, "/cap/llm/providers/local/own-key", url.Values{"own_key": {"sk-own"}}, true},
+		{ops.KeyUpdate, "/keys/" + keyID + "/disable", nil, false},
+		{ops.KeyUpdate, "/keys/" + keyID + "/enable", nil, false},
+		{ops.ProviderUpdate, "/cap/llm/providers/local", url.Values{"name": {"Local"}, "base_url": {up.URL}, "models": {"m"}, "enabled": {"1"}}, false},
+	} {
+		c, tok := root, csrf
+		if f.orgAdminOf {
+			c = e.consoleAs(t, fsm.RoleOrgAdmin, e.defaultOrg(), "reach-oa@example.com")
+			tok = c.csrf()
+			took()
+		}
+		v := url.Values{"csrf": {tok}}
+		for k, vs := range f.form {
+			v[k] = vs
+		}
+		if code, _, _ := c.req("POST", f.path, v); !slices.Contains(took(), f.op) {
+			t.Errorf("the console form %s (answered %d) did not reach %s", f.path, code, f.op)
+		}
+	}
 	for name := range table {
 		if !slices.ContainsFunc(ops.All, func(o ops.Op) bool { return o.Name == name }) {
 			t.Errorf("reaches lists %s, which ops.All does not", name)

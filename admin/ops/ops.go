@@ -61,7 +61,7 @@ func New(d Deps) (*Ops, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Ops{d: d, log: d.Logger.With("component", "admin.ops")}, nil
+	return &Ops{d: d, log: d.Logger.With("component", "admin")}, nil
 }
 
 // begin marks the start of an operation.
