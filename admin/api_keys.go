@@ -122,9 +122,6 @@ func (lr *limitsRequest) patch() *ops.LimitsPatch {
 	return lp
 }
 
-// applyTo overlays the fields present in the request on l.
-func (lr *limitsRequest) applyTo(l *fsm.Limits) { lr.patch().ApplyTo(l) }
-
 type keyRequest struct {
 	OrgID     *string        `json:"org_id"`
 	Name      *string        `json:"name"`
