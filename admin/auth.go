@@ -64,6 +64,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		u, ok := s.d.Viewer.View().Users[sess.UserID]
 		if !ok || u.Disabled || u.SessionGen != sess.Gen {
+			if !s.d.Cluster.Ready() {
+				// A well-signed token this node cannot vouch for yet: it
+				// has not caught up since it started (a ?stale read on a
+				// restarted node), so its state may lack the user or the
+				// session. Signing the user out would be wrong; retry.
+				writeError(w, r, s.log, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
+					Message: "this node has not caught up with the cluster since it started; retry shortly", RetryAfter: time.Second})
+				return
+			}
 			writeError(w, r, s.log, unauthorized("invalid or expired session; sign in again"))
 			return
 		}

@@ -73,10 +73,9 @@ func Bootstrap(ctx context.Context, a Applier, v Viewer, cfg BootstrapConfig) (a
 		},
 		Providers: PreloadedProviders(),
 	}
-	res, err := a.Apply(ctx, fsm.Command{Type: fsm.TypeBootstrap, Body: body})
+	r, err := fsm.Propose[fsm.BootstrapResult](ctx, a, fsm.Command{Type: fsm.TypeBootstrap, Body: body})
 	if err != nil {
 		return false, fmt.Errorf("propose bootstrap: %w", err)
 	}
-	r, _ := res.(fsm.BootstrapResult)
 	return r.Applied, nil
 }

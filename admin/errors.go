@@ -12,30 +12,14 @@ import (
 	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/storage/diskguard"
 )
 
-// apiError is an error with what the client should see. Err, if set, is
-// logged but never sent.
-type apiError struct {
-	Status  int
-	Type    string
-	Code    string
-	Param   string
-	Message string
-	Err     error
-	// RetryAfter, when set, is sent as Retry-After.
-	RetryAfter time.Duration
-}
-
-func (e *apiError) Error() string {
-	if e.Err != nil {
-		return e.Message + ": " + e.Err.Error()
-	}
-	return e.Message
-}
-
-func (e *apiError) Unwrap() error { return e.Err }
+// apiError is the error envelope's error, shared with the data plane
+// (fsm/apierr): what the client should see, and Err, which is logged but
+// never sent.
+type apiError = apierr.Error
 
 func badRequest(param, msg string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Param: param, Message: msg}
@@ -128,15 +112,6 @@ func opsKindError(e *ops.Error) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "server_error", Message: "internal error", Err: e}
 }
 
-type errorBody struct {
-	Error struct {
-		Message string  `json:"message"`
-		Type    string  `json:"type"`
-		Param   *string `json:"param"`
-		Code    string  `json:"code"`
-	} `json:"error"`
-}
-
 // writeError renders err in the OpenAI envelope and logs what the client
 // does not see.
 func writeError(w http.ResponseWriter, r *http.Request, lg *slog.Logger, err error) {
@@ -154,14 +129,7 @@ func writeError(w http.ResponseWriter, r *http.Request, lg *slog.Logger, err err
 	case ae.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	var body errorBody
-	body.Error.Message = ae.Message
-	body.Error.Type = ae.Type
-	body.Error.Code = ae.Code
-	if ae.Param != "" {
-		body.Error.Param = &ae.Param
-	}
-	writeJSON(w, ae.Status, body)
+	writeJSON(w, ae.Status, ae.Envelope())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

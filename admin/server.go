@@ -350,6 +350,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		"commit_index":  st.CommitIndex,
 		"lag":           st.CommitIndex - min(st.CommitIndex, st.AppliedIndex),
 		"version":       s.cfg.Version,
+		// The cluster's log version and the highest this build applies
+		// (a rolling upgrade raises the first once every node runs it).
+		"log_version":       st.LogVersion,
+		"build_log_version": st.BuildLogVersion,
 	}
 	addDisk(body, s.d.Disk)
 	writeJSON(w, code, body)

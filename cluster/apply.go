@@ -18,7 +18,9 @@ import (
 // the command's id makes a retry of a command that did commit a no-op, so
 // a write is applied at most once. It returns once the command is applied
 // on this node, so the caller reads its own write. A business-rule
-// rejection comes back as the fsm's *fsm.Error.
+// rejection comes back as the fsm's *fsm.Error. The result is of the type
+// registered with the command's handler (fsm.ResultType), whichever node
+// proposes and however often; read it with fsm.Propose or fsm.ResultOf.
 func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 	if err := n.roomToWrite(); err != nil {
 		return nil, err
@@ -43,6 +45,8 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (any, error) {
 	}
 	return res, err
 }
+
+var _ fsm.Applier = (*Node)(nil)
 
 // everyServerHas reports whether every raft server announces feature in
 // gossip; a server gossip does not show (down, or cut off) might be an

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tensorgate/tensorgate/cluster/clustertest"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -140,13 +141,7 @@ func (tc *testCluster) follower() *testNode {
 // waitFor polls cond until it holds or the deadline passes.
 func (tc *testCluster) waitFor(what string, d time.Duration, cond func() bool) {
 	tc.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tc.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	clustertest.WaitFor(tc.t, what, d, cond)
 }
 
 func TestClusterBootstrapsAndForwardsWrites(t *testing.T) {

@@ -81,6 +81,9 @@ type Config struct {
 	// tuneGossip adjusts memberlist's configuration; tests shorten its
 	// timers with it.
 	tuneGossip func(*memberlist.Config)
+	// logVersion, when set, stands in for the build's fsm.LogVersion in
+	// what the node announces (tests of a mixed-build cluster).
+	logVersion *int
 	// faults, when set, partitions and delays node-to-node links (tests).
 	faults *faults
 }

@@ -32,6 +32,10 @@ type memberMeta struct {
 	// Features lists what this node's build understands in the log, so
 	// a proposer uses a feature only once every server does.
 	Features []string `json:"features,omitempty"`
+	// LogVersion is the highest log version this node's build applies
+	// (fsm.LogVersion); the leader raises the cluster's to the lowest one
+	// every server announces.
+	LogVersion int `json:"log_version,omitempty"`
 }
 
 // featureDeadlines: the node applies a command appended after its
@@ -82,6 +86,7 @@ func newDiscovery(n *Node) (*discovery, error) {
 	d := &discovery{n: n, live: map[string]Member{}, seen: map[string]string{}, meta: memberMeta{
 		RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr, Version: n.cfg.Version,
 		Expect: n.cfg.BootstrapExpect, Fresh: !n.hasState(), Features: features,
+		LogVersion: n.buildLogVersion(),
 	}}
 	// memberlist binds and advertises IPs: a host name (a container's
 	// or pod's) is resolved to the address it has now.
@@ -193,14 +198,16 @@ func (d *discovery) rejoin(servers []raft.Server, now time.Time) {
 		return
 	}
 	d.rejoining.Store(true)
-	go func() {
+	if !d.n.spawn(func() {
 		defer d.rejoining.Store(false)
 		if n, err := d.ml.Join(addrs); n > 0 {
 			d.n.log.Info("reached members gossip held for dead", "contacted", n)
 		} else {
 			d.n.log.Debug("members gossip holds for dead are still unreachable", "addrs", addrs, "err", err)
 		}
-	}()
+	}) {
+		d.rejoining.Store(false)
+	}
 }
 
 // setFresh updates whether this node advertises itself as fresh.

@@ -139,7 +139,7 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 	// Best effort: a live removed node stops itself; a dead one is simply
 	// gone.
 	if id == n.cfg.NodeID {
-		go n.removedFromCluster()
+		n.spawn(n.removedFromCluster)
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -290,8 +290,13 @@ func (n *Node) transferLocal(target string) error {
 // removedFromCluster stops this node's raft and gossip after an explicit
 // removal; the process keeps running (health says "removed") until the
 // operator stops it.
+// It holds life throughout, so Shutdown neither runs beside it (memberlist
+// panics on a Leave after its Shutdown) nor misses it: once Shutdown has
+// begun it does nothing.
 func (n *Node) removedFromCluster() {
-	if n.removed.Swap(true) {
+	n.life.Lock()
+	defer n.life.Unlock()
+	if n.closing || n.removed.Swap(true) {
 		return
 	}
 	n.log.Warn("this node was removed from the cluster; it no longer serves writes. Stop the process, or wipe its data dir to join again")

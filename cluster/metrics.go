@@ -54,6 +54,13 @@ func newMetrics(n *Node, reg prometheus.Registerer) *metrics {
 			func() float64 { return float64(parseUint(n.raft.Stats()["commit_index"])) }),
 		gauge("tensorgate_raft_term", "Current raft term.",
 			func() float64 { return float64(parseUint(n.raft.Stats()["term"])) }),
+		gauge("tensorgate_clock_offset_seconds", "The leader's wall clock minus this node's, estimated from the last read barrier or status answer of the leader (0 on the leader). Admin writes forwarded from a node more than 5 s behind are refused.",
+			func() float64 {
+				if n.raft.State() == raft.Leader {
+					return 0
+				}
+				return n.clock.seconds()
+			}),
 	}
 	if reg != nil {
 		for _, c := range m.collectors {

@@ -43,8 +43,15 @@ type Node struct {
 	metrics *metrics
 	stop    chan struct{}
 	done    chan struct{}
-	wg      sync.WaitGroup // RPC handlers and background loops
-	removed atomic.Bool
+	wg      sync.WaitGroup // RPC handlers, background loops and spawned tasks
+	// life guards closing: once Shutdown has begun, spawn starts nothing
+	// and removedFromCluster touches neither gossip nor raft.
+	life         sync.Mutex
+	closing      bool
+	shutdownOnce sync.Once
+	removed      atomic.Bool
+	// clock estimates the leader's clock minus this node's.
+	clock clockOffset
 	// evicted holds ids removed by an operator that gossip still shows;
 	// the reconciler must not add them back before they leave.
 	evictedMu sync.Mutex
@@ -107,6 +114,7 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 			return nil, err
 		}
 		n.disc = d
+		n.startNoticeSenders()
 		n.wg.Add(2)
 		go n.joinLoop()
 		go n.reconcileLoop()
@@ -255,6 +263,10 @@ type Status struct {
 	// counts an entry applied once it hands it over, and counts entries
 	// (elections' no-ops, barriers) the state machine never sees.
 	StateIndex uint64 `json:"state_index"`
+	// LogVersion is the cluster's log version as this node has applied
+	// it; BuildLogVersion the highest this node's build applies.
+	LogVersion      int `json:"log_version"`
+	BuildLogVersion int `json:"build_log_version"`
 }
 
 // Status reports the node's raft state.
@@ -270,6 +282,9 @@ func (n *Node) Status() Status {
 		CommitIndex:  parseUint(st["commit_index"]),
 		LastIndex:    n.raft.LastIndex(),
 		StateIndex:   n.fsm.AppliedIndex(),
+
+		LogVersion:      n.clusterLogVersion(),
+		BuildLogVersion: n.buildLogVersion(),
 	}
 }
 
@@ -327,14 +342,23 @@ func (n *Node) Snapshot() error {
 	return nil
 }
 
-// Shutdown stops raft and closes the stores. It does not leave the cluster:
-// a restart with the same data dir is a returning member.
+// Shutdown stops raft and closes the stores, and returns once every
+// goroutine the node started has ended. It does not leave the cluster: a
+// restart with the same data dir is a returning member. It may be called
+// more than once and from several goroutines; every call waits for the
+// first to finish, and only the first returns its error.
 func (n *Node) Shutdown() error {
-	select {
-	case <-n.stop:
-		return nil
-	default:
-	}
+	var err error
+	n.shutdownOnce.Do(func() { err = n.shutdown() })
+	return err
+}
+
+func (n *Node) shutdown() error {
+	// Taking life waits for a removal in progress to finish with gossip
+	// and raft; after this nothing new is spawned.
+	n.life.Lock()
+	n.closing = true
+	n.life.Unlock()
 	close(n.stop)
 	<-n.done
 	var errs []error
@@ -359,6 +383,23 @@ func (n *Node) Shutdown() error {
 	}
 	errs = append(errs, n.closeStores())
 	return errors.Join(errs...)
+}
+
+// spawn runs f in a goroutine that Shutdown waits for. Once Shutdown has
+// begun it starts nothing and reports false. f must end soon after n.stop
+// closes or raft shuts down.
+func (n *Node) spawn(f func()) bool {
+	n.life.Lock()
+	defer n.life.Unlock()
+	if n.closing {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func (n *Node) closeStores() error {

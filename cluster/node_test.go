@@ -43,12 +43,7 @@ func startNode(t testing.TB, cfg Config, bootstrap bool) (*Node, *fsm.FSM) {
 		if err := n.WaitForLeader(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for !n.IsLeader() {
-			if ctx.Err() != nil {
-				t.Fatal("single node never became leader")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		clustertest.WaitFor(t, "the single node to lead", 10*time.Second, n.IsLeader)
 	}
 	return n, f
 }
@@ -64,11 +59,11 @@ func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
 	n, f := startNode(t, cfg, true)
 	ctx := context.Background()
 	for i := 0; i < 10; i++ {
-		res, err := n.Apply(ctx, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i)))
+		o, err := fsm.Propose[fsm.Org](ctx, n, orgCmd(fmt.Sprintf("o%d", i), fmt.Sprintf("org %d", i)))
 		if err != nil {
 			t.Fatalf("apply %d: %v", i, err)
 		}
-		if o := res.(*fsm.Org); o.Version == 0 || o.CreatedAt.IsZero() {
+		if o.Version == 0 || o.CreatedAt.IsZero() {
 			t.Fatalf("apply response lacks proposer fields: %+v", o)
 		}
 	}
@@ -103,25 +98,19 @@ func TestSingleNodeBootstrapApplyRestart(t *testing.T) {
 	// Restart without bootstrap: the node resumes from snapshot plus log.
 	cfg.Registry = prometheus.NewRegistry()
 	n2, f2 := startNode(t, cfg, false)
-	deadline := time.Now().Add(5 * time.Second)
 	// Caught up (health turns 200) means everything committed before the
 	// restart is applied, not only what the snapshot holds: the org made
 	// after the snapshot is there.
-	for !n2.CaughtUp() {
-		if time.Now().After(deadline) {
-			t.Fatal("never caught up after the restart")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	clustertest.WaitFor(t, "a catch-up after the restart", 5*time.Second, n2.CaughtUp)
 	if got := len(f2.View().Orgs); got != want {
 		t.Fatalf("caught up after the restart with %d orgs, want %d", got, want)
 	}
-	for len(f2.View().Orgs) != want || !n2.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after restart %d orgs, want %d", len(f2.View().Orgs), want)
+	clustertest.Retry(t, 5*time.Second, func() error {
+		if got := len(f2.View().Orgs); got != want || !n2.IsLeader() {
+			return fmt.Errorf("after restart %d orgs (want %d), leader %v", got, want, n2.IsLeader())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := n2.Apply(ctx, orgCmd("o99", "post restart")); err != nil {
 		t.Fatalf("apply after restart: %v", err)
 	}

@@ -2,7 +2,11 @@ package cluster
 
 import (
 	"encoding/json"
+	"net"
+	"strconv"
 	"sync"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Notices are small, best-effort messages a node sends every live peer
@@ -20,9 +24,49 @@ type notice struct {
 	Payload json.RawMessage `json:"p"`
 }
 
+// Outgoing notices wait in a bounded queue that a few senders, owned by
+// the node, drain: a slow or dead peer holds up one sender for at most
+// gossip's TCP timeout, and a burst beyond the queue is dropped (notices
+// are best effort) instead of piling up goroutines.
+const (
+	noticeQueueLen = 256
+	noticeSenders  = 4
+)
+
 type notices struct {
 	mu       sync.RWMutex
 	handlers map[string]func(from string, payload []byte)
+	// queue is nil on a node without gossip.
+	queue chan outgoingNotice
+}
+
+// outgoingNotice is one notice to one peer.
+type outgoingNotice struct {
+	to    *memberlist.Node
+	topic string
+	msg   []byte
+}
+
+// startNoticeSenders starts the goroutines that send queued notices until
+// the node stops. Call it once, after n.disc is set.
+func (n *Node) startNoticeSenders() {
+	n.notices.queue = make(chan outgoingNotice, noticeQueueLen)
+	for range noticeSenders {
+		n.spawn(n.sendNotices)
+	}
+}
+
+func (n *Node) sendNotices() {
+	for {
+		select {
+		case <-n.stop:
+			return
+		case o := <-n.notices.queue:
+			if err := n.disc.ml.SendReliable(o.to, o.msg); err != nil {
+				n.log.Debug("send notice", "topic", o.topic, "to", o.to.Name, "err", err)
+			}
+		}
+	}
 }
 
 // Subscribe calls h with every notice on topic a peer sends. One handler
@@ -36,8 +80,9 @@ func (n *Node) Subscribe(topic string, h func(from string, payload []byte)) {
 	n.notices.handlers[topic] = h
 }
 
-// Notify sends payload (JSON) on topic to every live peer, in the
-// background; a single node sends nothing.
+// Notify queues payload (JSON) on topic for every live peer and returns;
+// the node's senders deliver it. A single node sends nothing, and a
+// notice that finds the queue full is dropped.
 func (n *Node) Notify(topic string, payload []byte) {
 	if n.disc == nil {
 		return
@@ -48,16 +93,38 @@ func (n *Node) Notify(topic string, payload []byte) {
 		return
 	}
 	msg = append([]byte{noticeMagic}, msg...)
-	for _, m := range n.disc.ml.Members() {
-		if m.Name == n.cfg.NodeID {
+	// The live members are discovery's copies: memberlist's own *Node
+	// values change under its lock while a sender would read them.
+	for _, m := range n.disc.members() {
+		if m.ID == n.cfg.NodeID {
 			continue
 		}
-		go func() {
-			if err := n.disc.ml.SendReliable(m, msg); err != nil {
-				n.log.Debug("send notice", "topic", topic, "to", m.Name, "err", err)
-			}
-		}()
+		to, ok := gossipNode(m)
+		if !ok {
+			continue
+		}
+		select {
+		case n.notices.queue <- outgoingNotice{to: to, topic: topic, msg: msg}:
+		case <-n.stop:
+			return
+		default:
+			n.log.Debug("notice queue full; dropped a notice", "topic", topic, "to", m.ID)
+		}
 	}
+}
+
+// gossipNode is a memberlist node of this node's own to send m a message.
+func gossipNode(m Member) (*memberlist.Node, bool) {
+	host, port, err := net.SplitHostPort(m.GossipAddr)
+	if err != nil {
+		return nil, false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil {
+		return nil, false
+	}
+	return &memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(p)}, true
 }
 
 // deliver hands a received notice to its topic's handler.

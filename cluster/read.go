@@ -55,9 +55,13 @@ func (n *Node) readIndexOnce(ctx context.Context) error {
 	if addr == "" {
 		return ErrNotLeader
 	}
+	sent := time.Now()
 	resp, err := n.call(ctx, string(addr), rpcRequest{Method: rpcReadIndex})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errForward, err)
+	}
+	if resp.Err == nil {
+		n.noteClock(sent, time.Now(), resp.Clock)
 	}
 	if resp.Err != nil {
 		if resp.Err.Kind == "other" && strings.HasPrefix(resp.Err.Msg, unknownMethod) {

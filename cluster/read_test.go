@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/tensorgate/tensorgate/cluster/clustertest"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -80,43 +81,6 @@ func TestReadBarrierRefusesWhenCutOff(t *testing.T) {
 	}
 }
 
-// registerOp is one operation on a register (an org's name) in the
-// linearizability history.
-type registerOp struct {
-	Reg   string
-	Write bool
-	Value string
-}
-
-// registerModel is a set of registers, checked one register at a time.
-var registerModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		by := map[string][]porcupine.Operation{}
-		var order []string
-		for _, op := range history {
-			reg := op.Input.(registerOp).Reg
-			if _, ok := by[reg]; !ok {
-				order = append(order, reg)
-			}
-			by[reg] = append(by[reg], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(order))
-		for _, reg := range order {
-			out = append(out, by[reg])
-		}
-		return out
-	},
-	Init: func() any { return "" },
-	Step: func(state, input, output any) (bool, any) {
-		in := input.(registerOp)
-		if in.Write {
-			return true, in.Value
-		}
-		return output.(string) == state.(string), state
-	},
-	Equal: func(a, b any) bool { return a == b },
-}
-
 // TestLinearizableReadsUnderPartitions: writers and readers on every node
 // over several registers while nodes are cut off and healed at random;
 // reads that pass the barrier must form, with the writes, a linearizable
@@ -173,9 +137,9 @@ func TestLinearizableReadsUnderPartitions(t *testing.T) {
 					_, err := node.node.Apply(cctx, fsm.Command{Type: fsm.TypeOrgUpsert, Body: fsm.OrgUpsertBody{Org: fsm.Org{ID: reg, Name: reg + "-" + val}}})
 					ret := stamp()
 					if err != nil {
-						ret = 1 << 62 // it may still take effect, any time later
+						ret = clustertest.Maybe // it may still take effect, any time later
 					}
-					record(porcupine.Operation{ClientId: w, Input: registerOp{Reg: reg, Write: true, Value: reg + "-" + val}, Call: call, Return: ret})
+					record(porcupine.Operation{ClientId: w, Input: clustertest.RegisterOp{Reg: reg, Write: true, Value: reg + "-" + val}, Call: call, Return: ret})
 				} else { // reader
 					call := stamp()
 					err := node.node.Barrier(cctx)
@@ -185,7 +149,7 @@ func TestLinearizableReadsUnderPartitions(t *testing.T) {
 							name = o.Name
 						}
 						ret := stamp()
-						record(porcupine.Operation{ClientId: w, Input: registerOp{Reg: reg}, Output: name, Call: call, Return: ret})
+						record(porcupine.Operation{ClientId: w, Input: clustertest.RegisterOp{Reg: reg}, Output: name, Call: call, Return: ret})
 						mu.Lock()
 						reads++
 						mu.Unlock()
@@ -213,13 +177,11 @@ func TestLinearizableReadsUnderPartitions(t *testing.T) {
 	wg.Wait()
 	// Fix the initial values as writes before everything.
 	for i, reg := range regs {
-		history = append(history, porcupine.Operation{ClientId: 100 + i, Input: registerOp{Reg: reg, Write: true, Value: reg + "-v0"}, Call: -2, Return: -1})
+		history = append(history, porcupine.Operation{ClientId: 100 + i, Input: clustertest.RegisterOp{Reg: reg, Write: true, Value: reg + "-v0"}, Call: -2, Return: -1})
 	}
-	res, info := porcupine.CheckOperationsVerbose(registerModel, history, time.Minute)
-	if res != porcupine.Ok {
-		path := t.TempDir() + "/history.html"
-		_ = porcupine.VisualizePath(registerModel, info, path)
-		t.Fatalf("history of %d operations (%d reads) is %v; see %s", len(history), reads, res, path)
+	path := t.TempDir() + "/history.html"
+	if res, err := clustertest.CheckLinearizable(history, time.Minute, path); res != porcupine.Ok || err != nil {
+		t.Fatalf("history of %d operations (%d reads) is %v (%v); see %s", len(history), reads, res, err, path)
 	}
 	if reads < 50 {
 		t.Fatalf("only %d reads passed the barrier: the test proves little", reads)

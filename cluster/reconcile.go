@@ -20,7 +20,8 @@ func (n *Node) reconcileLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.ReconcileInterval)
 	defer t.Stop()
-	r := &reconciler{n: n, healthySince: map[raft.ServerID]time.Time{}, goneSince: map[raft.ServerID]time.Time{}}
+	r := &reconciler{n: n, healthySince: map[raft.ServerID]time.Time{}, goneSince: map[raft.ServerID]time.Time{},
+		versions: logVersions{n: n, warned: map[raft.ServerID]int{}}}
 	for {
 		select {
 		case <-n.stop:
@@ -31,11 +32,13 @@ func (n *Node) reconcileLoop() {
 			continue
 		}
 		n.disc.setFresh(!n.hasState())
+		r.versions.checkSelf()
 		if fut := n.raft.GetConfiguration(); fut.Error() == nil {
 			n.disc.rejoin(fut.Configuration().Servers, time.Now())
 		}
 		if n.raft.State() != raft.Leader {
 			r.reset()
+			r.measureClock(time.Now())
 			continue
 		}
 		if err := r.pass(time.Now()); err != nil {
@@ -48,6 +51,29 @@ type reconciler struct {
 	n            *Node
 	healthySince map[raft.ServerID]time.Time
 	goneSince    map[raft.ServerID]time.Time
+	versions     logVersions
+	// clockAsked is when a follower last asked the leader's status to
+	// estimate the clock offset (reads do it too, when there are reads).
+	clockAsked time.Time
+}
+
+// clockEvery is how often a follower asks the leader for its clock.
+const clockEvery = 10 * time.Second
+
+// measureClock, on a follower, asks the leader's status every clockEvery
+// so the clock offset is known on a node that serves no admin reads.
+func (r *reconciler) measureClock(now time.Time) {
+	if now.Sub(r.clockAsked) < clockEvery {
+		return
+	}
+	r.clockAsked = now
+	addr, _ := r.n.raft.LeaderWithID()
+	if addr == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _ = r.n.statusOf(ctx, addr)
 }
 
 func (r *reconciler) reset() {
@@ -83,6 +109,8 @@ func (r *reconciler) pass(now time.Time) error {
 		switch {
 		case !known && n.isEvicted(id, alive):
 			// Removed by an operator; it is on its way out of gossip.
+		case !known && !r.versions.admits(id, m):
+			// Its build would apply the log differently.
 		case !known:
 			for _, other := range cfg.Servers {
 				if other.Address == addr && other.ID != id && other.ID != self {
@@ -114,6 +142,9 @@ func (r *reconciler) pass(now time.Time) error {
 		}
 	}
 
+	if err := r.versions.raise(cfg, alive); err != nil {
+		n.log.Warn("raise the cluster's log version", "err", err)
+	}
 	// Remove members gone too long, keeping a quorum of live voters.
 	return r.removeDead(now, cfg, alive, self)
 }

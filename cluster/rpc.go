@@ -40,6 +40,9 @@ type rpcResponse struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Status *Status         `json:"status,omitempty"`
 	Err    *rpcError       `json:"error,omitempty"`
+	// Clock is the answering node's wall clock when it answered (read
+	// index and status), for the asker's clock offset estimate.
+	Clock time.Time `json:"clock,omitzero"`
 }
 
 // rpcError carries an error across the wire with enough shape to rebuild
@@ -132,12 +135,12 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		if err != nil {
 			return rpcResponse{Err: toRPCError(err)}
 		}
-		return rpcResponse{Index: idx}
+		return rpcResponse{Index: idx, Clock: time.Now()}
 	case rpcStatus:
 		st := n.Status()
-		return rpcResponse{Status: &st}
+		return rpcResponse{Status: &st, Clock: time.Now()}
 	case rpcLeave:
-		go n.removedFromCluster()
+		n.spawn(n.removedFromCluster)
 		return rpcResponse{}
 	case rpcTransfer:
 		return rpcResponse{Err: toRPCError(n.transferLocal(req.TargetID))}
@@ -178,9 +181,13 @@ func (n *Node) call(ctx context.Context, addr string, req rpcRequest) (rpcRespon
 
 // statusOf asks a peer for its raft status.
 func (n *Node) statusOf(ctx context.Context, addr raft.ServerAddress) (Status, error) {
+	sent := time.Now()
 	resp, err := n.call(ctx, string(addr), rpcRequest{Method: rpcStatus})
 	if err != nil {
 		return Status{}, err
+	}
+	if leader, _ := n.raft.LeaderWithID(); leader == addr && resp.Status != nil && resp.Status.State == "Leader" {
+		n.noteClock(sent, time.Now(), resp.Clock)
 	}
 	if resp.Err != nil {
 		return Status{}, resp.Err.toError()

@@ -10,10 +10,9 @@ type BootstrapResult struct {
 	Applied bool // false when the cluster was already bootstrapped
 }
 
-func applyBootstrap(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[BootstrapBody](c)
+func applyBootstrap(next *State, c decoded, b BootstrapBody, index uint64) (*BootstrapResult, error) {
 	if next.Bootstrapped() {
-		return BootstrapResult{Applied: false}, nil
+		return &BootstrapResult{Applied: false}, nil
 	}
 	if b.Meta.ClusterID == "" {
 		return nil, invalid("cluster_id", "is required")
@@ -52,16 +51,15 @@ func applyBootstrap(next *State, c decoded, index uint64) (any, error) {
 		next.Providers = with(next.Providers, p.Slug, &p)
 		next.ProviderOrder = append(append([]string(nil), next.ProviderOrder...), p.Slug)
 	}
-	return BootstrapResult{Applied: true}, nil
+	return &BootstrapResult{Applied: true}, nil
 }
 
-func applyRestore(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[RestoreBody](c)
+func applyRestore(next *State, c decoded, b RestoreBody, index uint64) (*NoResult, error) {
 	s, err := readSnapshotBytes(b.Snapshot)
 	if err != nil {
 		return nil, invalid("snapshot", "%v", err)
 	}
 	s.Index = index
 	*next = *s
-	return nil, nil
+	return &NoResult{}, nil
 }

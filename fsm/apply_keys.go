@@ -5,8 +5,7 @@ func init() {
 	register(TypeKeyDelete, applyKeyRevoke)
 }
 
-func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[KeyUpsertBody](c)
+func applyKeyUpsert(next *State, c decoded, b KeyUpsertBody, index uint64) (*Key, error) {
 	k := b.Key
 	if err := k.Validate(); err != nil {
 		return nil, err
@@ -44,8 +43,7 @@ func applyKeyUpsert(next *State, c decoded, index uint64) (any, error) {
 
 // applyKeyRevoke marks a key revoked. The record stays, so audit events and
 // bills that name it still resolve; the key never authenticates again.
-func applyKeyRevoke(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[DeleteBody](c)
+func applyKeyRevoke(next *State, c decoded, b DeleteBody, index uint64) (*Key, error) {
 	old := next.Key(b.ID)
 	if old == nil {
 		return nil, notFound("key %q not found", b.ID)

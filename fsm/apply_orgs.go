@@ -5,8 +5,7 @@ func init() {
 	register(TypeOrgDelete, applyOrgDelete)
 }
 
-func applyOrgUpsert(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[OrgUpsertBody](c)
+func applyOrgUpsert(next *State, c decoded, b OrgUpsertBody, index uint64) (*Org, error) {
 	o := b.Org
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -27,8 +26,7 @@ func applyOrgUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &o, nil
 }
 
-func applyOrgDelete(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[DeleteBody](c)
+func applyOrgDelete(next *State, c decoded, b DeleteBody, _ uint64) (*NoResult, error) {
 	if _, ok := next.Orgs[b.ID]; !ok {
 		return nil, notFound("org %q not found", b.ID)
 	}
@@ -49,5 +47,5 @@ func applyOrgDelete(next *State, c decoded, _ uint64) (any, error) {
 	if _, ok := next.Policies[b.ID]; ok {
 		next.Policies = without(next.Policies, b.ID)
 	}
-	return nil, nil
+	return &NoResult{}, nil
 }

@@ -7,8 +7,7 @@ func init() {
 	register(TypeProviderDelete, applyProviderDelete)
 }
 
-func applyProviderUpsert(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[ProviderUpsertBody](c)
+func applyProviderUpsert(next *State, c decoded, b ProviderUpsertBody, index uint64) (*Provider, error) {
 	p := b.Provider
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -28,8 +27,7 @@ func applyProviderUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &p, nil
 }
 
-func applyProviderDelete(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[DeleteBody](c)
+func applyProviderDelete(next *State, c decoded, b DeleteBody, _ uint64) (*NoResult, error) {
 	if _, ok := next.Providers[b.ID]; !ok {
 		return nil, notFound("provider %q not found", b.ID)
 	}
@@ -47,5 +45,5 @@ func applyProviderDelete(next *State, c decoded, _ uint64) (any, error) {
 	}
 	next.Providers = without(next.Providers, b.ID)
 	next.ProviderOrder = slices.DeleteFunc(slices.Clone(next.ProviderOrder), func(s string) bool { return s == b.ID })
-	return nil, nil
+	return &NoResult{}, nil
 }

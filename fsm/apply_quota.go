@@ -88,8 +88,7 @@ func (b *QuotaSyncBody) validate() error {
 	return nil
 }
 
-func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[QuotaSyncBody](c)
+func applyQuotaSync(next *State, c decoded, b QuotaSyncBody, index uint64) (*QuotaGrants, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
@@ -197,7 +196,8 @@ func applyQuotaSync(next *State, c decoded, index uint64) (any, error) {
 		out[i] = g
 	}
 	next.quotas = quotas.done()
-	return out, nil
+	grants := QuotaGrants(out)
+	return &grants, nil
 }
 
 // settleWriteOff applies node's report for its lease id, which ran out:

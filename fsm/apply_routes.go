@@ -8,8 +8,8 @@ func init() {
 	register(TypePolicyUpsert, applyPolicyUpsert)
 }
 
-func applyRouteUpsert(next *State, c decoded, index uint64) (any, error) {
-	r := decodeBody[RouteUpsertBody](c).Route
+func applyRouteUpsert(next *State, c decoded, b RouteUpsertBody, index uint64) (*Route, error) {
+	r := b.Route
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -23,17 +23,16 @@ func applyRouteUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &r, nil
 }
 
-func applyRouteDelete(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[DeleteBody](c)
+func applyRouteDelete(next *State, c decoded, b DeleteBody, _ uint64) (*NoResult, error) {
 	if _, ok := next.Routes[b.ID]; !ok {
 		return nil, notFound("route %q not found", b.ID)
 	}
 	next.Routes = without(next.Routes, b.ID)
-	return nil, nil
+	return &NoResult{}, nil
 }
 
-func applyPriceUpsert(next *State, c decoded, index uint64) (any, error) {
-	p := decodeBody[PriceUpsertBody](c).Price
+func applyPriceUpsert(next *State, c decoded, b PriceUpsertBody, index uint64) (*Price, error) {
+	p := b.Price
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -42,17 +41,15 @@ func applyPriceUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &p, nil
 }
 
-func applyPriceDelete(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[DeleteBody](c)
+func applyPriceDelete(next *State, c decoded, b DeleteBody, _ uint64) (*NoResult, error) {
 	if _, ok := next.Prices[b.ID]; !ok {
 		return nil, notFound("price for %q not found", b.ID)
 	}
 	next.Prices = without(next.Prices, b.ID)
-	return nil, nil
+	return &NoResult{}, nil
 }
 
-func applyPolicyUpsert(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[PolicyUpsertBody](c)
+func applyPolicyUpsert(next *State, c decoded, b PolicyUpsertBody, index uint64) (*Policy, error) {
 	p := b.Policy
 	if err := p.Validate(); err != nil {
 		return nil, err

@@ -53,8 +53,7 @@ func (b *UsageAddBody) validate() error {
 	return nil
 }
 
-func applyUsageAdd(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[UsageAddBody](c)
+func applyUsageAdd(next *State, c decoded, b UsageAddBody, _ uint64) (*UsageAddResult, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}

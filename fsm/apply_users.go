@@ -5,8 +5,7 @@ func init() {
 	register(TypeUserDelete, applyUserDelete)
 }
 
-func applyUserUpsert(next *State, c decoded, index uint64) (any, error) {
-	b := decodeBody[UserUpsertBody](c)
+func applyUserUpsert(next *State, c decoded, b UserUpsertBody, index uint64) (*User, error) {
 	u := b.User
 	if err := u.Validate(); err != nil {
 		return nil, err
@@ -40,8 +39,7 @@ func applyUserUpsert(next *State, c decoded, index uint64) (any, error) {
 	return &u, nil
 }
 
-func applyUserDelete(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[DeleteBody](c)
+func applyUserDelete(next *State, c decoded, b DeleteBody, _ uint64) (*NoResult, error) {
 	u, ok := next.Users[b.ID]
 	if !ok {
 		return nil, notFound("user %q not found", b.ID)
@@ -51,7 +49,7 @@ func applyUserDelete(next *State, c decoded, _ uint64) (any, error) {
 	}
 	next.Users = without(next.Users, b.ID)
 	next.usersByEmail = without(next.usersByEmail, u.Email)
-	return nil, nil
+	return &NoResult{}, nil
 }
 
 func superAdmins(s *State) int {

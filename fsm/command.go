@@ -10,6 +10,8 @@ import (
 type MessageType uint8
 
 // Stored in the raft log and in snapshots: append only, never renumber.
+// Each type is registered with its handler and result type; the package
+// doc says how to add one.
 const (
 	TypeBootstrap      MessageType = 1
 	TypeOrgUpsert      MessageType = 2

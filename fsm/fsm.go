@@ -11,21 +11,6 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// handler applies one command to next, a shallow copy of the current state
-// that the handler may modify (cloning any map it writes). It returns the
-// apply response or a business-rule error, in which case next is discarded.
-type handler func(next *State, c decoded, index uint64) (any, error)
-
-var handlers = map[MessageType]handler{}
-
-// register adds a command handler; called from init in the apply_*.go files.
-func register(t MessageType, h handler) {
-	if _, dup := handlers[t]; dup {
-		panic(fmt.Sprintf("fsm: handler for type %d registered twice", t))
-	}
-	handlers[t] = h
-}
-
 // FSM is the raft state machine. It is safe for concurrent use: raft calls
 // Apply, Snapshot and Restore from its own goroutine, and any number of
 // readers call View.
@@ -95,7 +80,7 @@ func (f *FSM) applyData(data []byte, index uint64, appended time.Time) (any, err
 	h, ok := handlers[c.Type&^IgnoreUnknown]
 	if !ok {
 		if c.Type&IgnoreUnknown != 0 {
-			return nil, nil
+			return nil, nil // this build has no result type for it
 		}
 		panic(fmt.Sprintf("fsm: unknown command type %d at index %d", c.Type, index))
 	}
@@ -113,7 +98,7 @@ func (f *FSM) applyData(data []byte, index uint64, appended time.Time) (any, err
 	cur := f.state.Load()
 	next := cur.clone()
 	next.Index = index
-	res, err := h(next, c, index)
+	res, err := h.apply(next, c, index)
 	if err != nil {
 		return nil, err
 	}

@@ -79,13 +79,13 @@ func testKey(id, hash string) Key {
 func TestBootstrapAppliesOnce(t *testing.T) {
 	h := newHarness(t)
 	res := h.mustApply(TypeBootstrap, bootstrapBody())
-	if !res.(BootstrapResult).Applied {
+	if !res.(*BootstrapResult).Applied {
 		t.Fatal("first bootstrap not applied")
 	}
 	second := bootstrapBody()
 	second.Org.Name = "other"
 	res = h.mustApply(TypeBootstrap, second)
-	if res.(BootstrapResult).Applied {
+	if res.(*BootstrapResult).Applied {
 		t.Fatal("second bootstrap applied")
 	}
 	s := h.f.View()

@@ -7,13 +7,14 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/fsm/fsmtest"
 )
 
 // syncItem runs one node's sync of one item and returns the grant.
 func (e *quotaEnv) syncItem(node string, it fsm.QuotaSyncItem) fsm.QuotaGrant {
 	e.t.Helper()
-	res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Items: []fsm.QuotaSyncItem{it}})
-	return res.([]fsm.QuotaGrant)[0]
+	grants := fsmtest.ApplyAs[fsm.QuotaGrants](e.b, fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Items: []fsm.QuotaSyncItem{it}})
+	return (*grants)[0]
 }
 
 // TestWindowEdgesAreExact: units reported late in a second count until
@@ -176,9 +177,9 @@ func TestRecountAfterRestart(t *testing.T) {
 	mark := &fsm.RecordMark{ID: "ob1", Seq: 7}
 	grant := func(node string, want int64) fsm.QuotaGrant {
 		t.Helper()
-		res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Mark: mark,
+		grants := fsmtest.ApplyAs[fsm.QuotaGrants](e.b, fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second, Mark: mark,
 			Items: []fsm.QuotaSyncItem{{Key: key, Want: want}}})
-		return res.([]fsm.QuotaGrant)[0]
+		return (*grants)[0]
 	}
 	status := func() fsm.QuotaStatus {
 		t.Helper()

@@ -28,9 +28,9 @@ func newQuotaEnv(t *testing.T, l fsm.Limits, start time.Time) *quotaEnv {
 // sync runs one node's sync of one item and returns the grant.
 func (e *quotaEnv) sync(node, key string, spent, ret, want int64) fsm.QuotaGrant {
 	e.t.Helper()
-	res := e.b.Apply(fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second,
+	grants := fsmtest.ApplyAs[fsm.QuotaGrants](e.b, fsm.TypeQuotaSync, fsm.QuotaSyncBody{Node: node, TTL: 10 * time.Second,
 		Items: []fsm.QuotaSyncItem{{Key: key, Spent: spent, Return: ret, Want: want}}})
-	return res.([]fsm.QuotaGrant)[0]
+	return (*grants)[0]
 }
 
 func (e *quotaEnv) at(d time.Duration, start time.Time) { e.now = start.Add(d) }

@@ -8,9 +8,6 @@ import (
 	"time"
 )
 
-// Capabilities a key may be scoped to and a provider may serve.
-var Capabilities = []string{"llm", "image", "asr", "tts", "ocr", "vision-segment"}
-
 // Roles of console users.
 const (
 	RoleSuperAdmin = "super_admin"
@@ -178,7 +175,7 @@ func (k *Key) Validate() error {
 		return invalid("scopes", "must list at least one capability or path prefix")
 	}
 	for _, s := range k.Scopes {
-		if !slices.Contains(Capabilities, s) && !strings.HasPrefix(s, "/v1/") {
+		if !IsCapability(s) && !strings.HasPrefix(s, "/v1/") {
 			return invalid("scopes", "%q is neither a capability (%s) nor a /v1/ path prefix", s, strings.Join(Capabilities, ", "))
 		}
 	}
@@ -273,7 +270,7 @@ func (p *Provider) Validate() error {
 		}
 	}
 	for _, c := range p.Capabilities {
-		if !slices.Contains(Capabilities, c) {
+		if !IsCapability(c) {
 			return invalid("capabilities", "%q is not a capability (%s)", c, strings.Join(Capabilities, ", "))
 		}
 	}

@@ -27,7 +27,7 @@ func TestUsageCountsEachBatchOnce(t *testing.T) {
 	b.Now = func() time.Time { return h.Add(90 * time.Minute) }
 	add := func(from, to uint64, rows ...fsm.UsageRow) *fsm.UsageAddResult {
 		t.Helper()
-		return b.Apply(fsm.TypeUsageAdd, fsm.UsageAddBody{Stream: "s1", From: from, To: to, Rows: rows}).(*fsm.UsageAddResult)
+		return fsmtest.ApplyAs[fsm.UsageAddResult](b, fsm.TypeUsageAdd, fsm.UsageAddBody{Stream: "s1", From: from, To: to, Rows: rows})
 	}
 	one := fsm.UsageCount{Requests: 1, PromptTokens: 10, CostMicros: 7}
 	if r := add(1, 3, usageRow(h, "k1", fsm.UsageCount{Requests: 3, PromptTokens: 30, CostMicros: 21})); !r.Counted || r.Mark != 3 {

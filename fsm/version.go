@@ -33,11 +33,10 @@ type LogVersionBody struct {
 // one. A version above what this build knows is recorded all the same
 // (every node must agree on the state), and the node says it cannot
 // apply it (see cluster's version check).
-func applyLogVersion(next *State, c decoded, _ uint64) (any, error) {
-	b := decodeBody[LogVersionBody](c)
+func applyLogVersion(next *State, c decoded, b LogVersionBody, _ uint64) (*NoResult, error) {
 	if b.Version < 0 {
 		return nil, invalid("version", "must not be negative (got %d)", b.Version)
 	}
 	next.Meta.LogVersion = max(next.Meta.LogVersion, b.Version)
-	return nil, nil
+	return &NoResult{}, nil
 }

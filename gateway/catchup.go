@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 )
 
 // Barrier waits until this node has applied every write that any node

@@ -89,7 +89,8 @@ func TestKeyCreatedElsewhereIsFoundAfterCatchingUp(t *testing.T) {
 func TestCatchUpStartsAfterTheRequest(t *testing.T) {
 	e := newEnv(t)
 	gate := &gatedBarrier{started: make(chan struct{}, 4), release: make(chan struct{})}
-	e.gw = startGateway(t, e, gateway.Deps{Barrier: gate})
+	var gw *gateway.Server
+	gw, e.gw = startGatewayServer(t, e, gateway.Deps{Barrier: gate})
 	// A first request with an unknown key starts a catch-up that takes
 	// only what the leader had then, and is held.
 	first := make(chan int, 1)
@@ -102,7 +103,12 @@ func TestCatchUpStartsAfterTheRequest(t *testing.T) {
 	gate.mu.Unlock()
 	second := make(chan int, 1)
 	go func() { second <- postStatus(e.gw.URL, secretKey) }()
-	time.Sleep(20 * time.Millisecond) // let the second request join a round
+	// The second request joins the next round before the first ends.
+	for deadline := time.Now().Add(5 * time.Second); !gateway.CatchUpQueued(gw); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never waited for a catch-up")
+		}
+	}
 	close(gate.release)
 	if got := <-first; got != 401 {
 		t.Fatalf("unknown key: %d, want 401", got)
@@ -192,6 +198,13 @@ func lateKey(e *env, id string) (string, func()) {
 
 func startGateway(t *testing.T, e *env, d gateway.Deps) *httptest.Server {
 	t.Helper()
+	_, srv := startGatewayServer(t, e, d)
+	return srv
+}
+
+// startGatewayServer is startGateway that also returns the gateway.
+func startGatewayServer(t *testing.T, e *env, d gateway.Deps) (*gateway.Server, *httptest.Server) {
+	t.Helper()
 	d.State, d.Unsealer, d.Recorder, d.Registry = e.f, e.sealer, e.rec, prometheus.NewRegistry()
 	gw, err := gateway.New(gateway.DefaultConfig(), d)
 	if err != nil {
@@ -199,7 +212,7 @@ func startGateway(t *testing.T, e *env, d gateway.Deps) *httptest.Server {
 	}
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
-	return srv
+	return gw, srv
 }
 
 func postStatus(base, key string) int {

@@ -8,7 +8,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 )
 
@@ -116,4 +116,20 @@ func isNull(raw json.RawMessage) bool {
 // and for upstreams that report no usage.
 func (r *llmRequest) promptEstimate() int64 {
 	return provider.EstimateTokens(r.Messages) + provider.EstimateTokens(r.Prompt) + provider.EstimateTokens(r.Input)
+}
+
+// completionReserve is the completion reserved against TPM limits and
+// budgets: what the request may ask for, DefaultMaxTokens when it names
+// no limit, times n.
+func (r *llmRequest) completionReserve() int64 {
+	completion := int64(DefaultMaxTokens)
+	if r.MaxCompletionTokens != nil {
+		completion = *r.MaxCompletionTokens
+	} else if r.MaxTokens != nil {
+		completion = *r.MaxTokens
+	}
+	if r.N != nil {
+		completion *= *r.N
+	}
+	return completion
 }

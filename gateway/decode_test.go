@@ -3,7 +3,7 @@ package gateway
 import (
 	"testing"
 
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 )
 

@@ -42,6 +42,7 @@ type env struct {
 	oaURL  string
 	anURL  string
 	gw     *httptest.Server
+	srv    *gateway.Server
 	key    string // a key with every scope
 	keyID  string
 	rec    *memRecorder
@@ -167,6 +168,7 @@ func newEnv(tb testing.TB, tune ...func(*gateway.Config)) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.srv = gw
 	e.gw = httptest.NewServer(gw.Handler())
 	tb.Cleanup(e.gw.Close)
 	return e

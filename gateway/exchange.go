@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/quota"

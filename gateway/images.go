@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/quota"
@@ -25,25 +25,19 @@ type Limiter interface {
 }
 
 // reserve admits a request against its key's and org's limits, reserving
-// its estimated tokens and cost; the ticket is settled with the real
-// usage when the request ends.
-func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State, in *llmRequest) (quota.Ticket, error) {
+// the units its decoder estimated (tokens against TPM) and what they cost
+// of its budgets; the ticket is settled with the real usage when the
+// request ends. Every capability takes this one step.
+func (s *Server) reserve(ctx context.Context, p auth.Principal, state *fsm.State, model string, est provider.Usage) (quota.Ticket, error) {
 	if s.limiter == nil {
 		return quota.Ticket{}, nil
 	}
-	completion := int64(DefaultMaxTokens)
-	if in.MaxCompletionTokens != nil {
-		completion = *in.MaxCompletionTokens
-	} else if in.MaxTokens != nil {
-		completion = *in.MaxTokens
-	}
-	if in.N != nil {
-		completion *= *in.N
-	}
-	est := provider.Usage{PromptTokens: in.promptEstimate(), CompletionTokens: completion}
-	cost, _ := price(state, in.Model, in.Model, est)
+	cost, _ := price(state, model, model, est)
 	t, err := s.limiter.Admit(ctx, quota.Request{Key: p.Key, Policy: p.Policy, Tokens: est.PromptTokens + est.CompletionTokens, Cost: cost})
-	return t, limitError(err)
+	if err != nil {
+		return quota.Ticket{}, limitError(err)
+	}
+	return t, nil
 }
 
 // limitError maps a refusal to the contract's errors.

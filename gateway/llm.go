@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/auth"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/route"
@@ -53,60 +53,6 @@ func (s *Server) authenticate(r *http.Request, state *fsm.State, capability stri
 		return p, err
 	}
 	return p, nil
-}
-
-// llm serves chat completions, completions and embeddings.
-func (s *Server) llm(op provider.Op) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, rid string) (retErr error) {
-		x, p, err := s.begin(w, r, rid, "llm")
-		if err != nil {
-			return err
-		}
-		defer func() { retErr = x.end(retErr) }()
-		state, ev, sink := x.state, x.ev, x.sink
-		if err := p.AllowPath("llm", r.URL.Path); err != nil {
-			return err
-		}
-		if err := s.admit(); err != nil {
-			return err
-		}
-		body, err := readBody(w, r, s.cfg.maxBytes("llm", false))
-		if err != nil {
-			return err
-		}
-		x.body = body
-		in, err := decodeLLM(op, body)
-		if err != nil {
-			return err
-		}
-		ev.Model = in.Model
-		if err := p.AllowModel(in.Model); err != nil {
-			return err
-		}
-		targets := route.Resolve(state, in.Model, "llm", func(pv *fsm.Provider) bool {
-			a := s.adapters[pv.Format]
-			return a != nil && a.Supports(op) && p.AllowProvider(pv.Slug)
-		})
-		if len(targets) == 0 {
-			return apierr.Newf(apierr.CodeModelNotFound, "the model %q does not exist or is not available to this key", in.Model)
-		}
-		// Limits are checked last: a request refused for a bad body or an
-		// unknown model spends nothing.
-		if x.ticket, err = s.reserve(r.Context(), p, state, in); err != nil {
-			return err
-		}
-		req := &provider.Request{
-			Op: op, Capability: "llm", ClientModel: in.Model, Body: body,
-			Stream:           in.Stream != nil && *in.Stream,
-			ClientWantsUsage: in.StreamOptions != nil && in.StreamOptions.IncludeUsage,
-			HasStreamOptions: in.StreamOptions != nil,
-			PromptEstimate:   in.promptEstimate(),
-		}
-		ev.Stream = req.Stream
-		targets = s.plan(state, p, in.Model, "llm", targets)
-		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, sink, x.start)
-		return err
-	}
 }
 
 // fillEvent completes a request's event from its outcome.
@@ -244,17 +190,26 @@ func (s *Server) endpoint(p auth.Principal, pv *fsm.Provider) (provider.Endpoint
 	}
 	var sealed []byte
 	purpose := ""
+	// The cache holds one key per provider and per org's own key on it;
+	// a key removed from the state is dropped at the next call, a
+	// rotated one replaced.
+	provSlot, orgSlot := keySlot{provider: pv.Slug}, keySlot{provider: pv.Slug, org: p.Org.ID}
+	slot := provSlot
 	if p.Policy != nil && len(p.Policy.OwnKeys[pv.Slug]) > 0 {
-		sealed, purpose = p.Policy.OwnKeys[pv.Slug], secret.OrgKeyPurpose(p.Org.ID, pv.Slug)
-	} else if len(pv.APIKeyCipher) > 0 {
-		sealed, purpose = pv.APIKeyCipher, secret.ProviderPurpose(pv.Slug)
+		sealed, purpose, slot = p.Policy.OwnKeys[pv.Slug], secret.OrgKeyPurpose(p.Org.ID, pv.Slug), orgSlot
+	} else {
+		s.keys.drop(orgSlot)
+		if len(pv.APIKeyCipher) > 0 {
+			sealed, purpose = pv.APIKeyCipher, secret.ProviderPurpose(pv.Slug)
+		}
 	}
 	if sealed == nil {
+		s.keys.drop(provSlot)
 		ep.APIKey = s.cfg.SystemKeys[pv.KeyEnv]
 		return ep, nil
 	}
-	if v, ok := s.keys.Load(string(sealed)); ok {
-		ep.APIKey = v.(string)
+	if v, ok := s.keys.get(slot, sealed); ok {
+		ep.APIKey = v
 		return ep, nil
 	}
 	pt, err := s.unsealer.Open(purpose, sealed)
@@ -263,7 +218,7 @@ func (s *Server) endpoint(p auth.Principal, pv *fsm.Provider) (provider.Endpoint
 		return ep, &provider.UpstreamError{Provider: pv.Slug, Class: provider.ClassAuth, Message: "the gateway cannot decrypt this provider's key", Err: err}
 	}
 	ep.APIKey = string(pt)
-	s.keys.Store(string(sealed), ep.APIKey)
+	s.keys.put(slot, sealed, ep.APIKey)
 	return ep, nil
 }
 

@@ -5,33 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net/http"
 	"unicode/utf8"
 
-	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/media"
 	"github.com/tensorgate/tensorgate/gateway/provider"
-	"github.com/tensorgate/tensorgate/gateway/quota"
-	"github.com/tensorgate/tensorgate/gateway/route"
 )
-
-// mediaOp is one endpoint of the five media capabilities.
-type mediaOp struct {
-	path       string
-	op         provider.Op
-	capability string
-	multipart  bool
-}
-
-var mediaOps = []mediaOp{
-	{"/images/generations", provider.OpImageGeneration, "image", false},
-	{"/images/edits", provider.OpImageEdit, "image", true},
-	{"/audio/transcriptions", provider.OpTranscription, "asr", true},
-	{"/audio/speech", provider.OpSpeech, "tts", false},
-	{"/ocr", provider.OpOCR, "ocr", false},
-	{"/vision/segment", provider.OpSegment, "vision-segment", false},
-}
 
 // mediaRequest is what the gateway itself reads from a media request;
 // the rest passes through to the upstream.
@@ -112,98 +91,6 @@ func imageCount(n *int64) (int64, error) {
 		return 0, apierr.Invalid("n", "n: must be 1 to %d", maxImages)
 	}
 	return *n, nil
-}
-
-// media serves one media endpoint: the same authentication, scopes,
-// limits, routing, failover and recording as chat, billed in the
-// capability's unit.
-func (s *Server) media(m mediaOp) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, rid string) (retErr error) {
-		x, p, err := s.begin(w, r, rid, m.capability)
-		if err != nil {
-			return err
-		}
-		defer func() { retErr = x.end(retErr) }()
-		if err := p.AllowPath(m.capability, r.URL.Path); err != nil {
-			return err
-		}
-		if err := s.admit(); err != nil {
-			return err
-		}
-		req := &provider.Request{Op: m.op, Capability: m.capability}
-		var measured provider.Usage
-		if m.multipart {
-			up, err := spoolUpload(w, r, s.cfg.UploadDir, s.cfg.maxBytes(m.capability, true))
-			if err != nil {
-				return err
-			}
-			x.cleanup = up.Close
-			x.body = up.summary()
-			if measured, err = measureUpload(m.op, up); err != nil {
-				return err
-			}
-			req.Upload, req.ClientModel = up, up.Field("model")
-		} else {
-			body, err := readBody(w, r, s.cfg.maxBytes(m.capability, false))
-			if err != nil {
-				return err
-			}
-			x.body = body
-			in, u, err := decodeMedia(m.op, body)
-			if err != nil {
-				return err
-			}
-			req.Body, req.ClientModel, measured = body, in.Model, u
-		}
-		x.ev.Model = req.ClientModel
-		if req.ClientModel == "" {
-			return apierr.Invalid("model", "model: is required")
-		}
-		if err := p.AllowModel(req.ClientModel); err != nil {
-			return err
-		}
-		targets := route.Resolve(x.state, req.ClientModel, m.capability, func(pv *fsm.Provider) bool {
-			a := s.adapters[pv.Format]
-			return a != nil && a.Supports(m.op) && p.AllowProvider(pv.Slug)
-		})
-		if len(targets) == 0 {
-			return apierr.Newf(apierr.CodeModelNotFound, "the model %q does not exist for %s or is not available to this key", req.ClientModel, m.capability)
-		}
-		if s.limiter != nil {
-			cost, _ := price(x.state, req.ClientModel, req.ClientModel, measured)
-			t, err := s.limiter.Admit(r.Context(), quota.Request{Key: p.Key, Policy: p.Policy, Cost: cost})
-			if err != nil {
-				return limitError(err)
-			}
-			x.ticket = t
-		}
-		req.Measured = measured
-		targets = s.plan(x.state, p, req.ClientModel, m.capability, targets)
-		if !s.keepsImages(m.op, req) {
-			x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
-			if err == nil {
-				x.res.Usage = billedUnits(m.op, x.res.Usage, measured)
-			}
-			return err
-		}
-		// Images answered as links: held back, stored here, and linked to
-		// this gateway instead of the upstream's short-lived storage.
-		held := &bufferedSink{}
-		x.sink.hold = held
-		x.res, x.attempts, err = s.call(r.Context(), p, targets, req, x.sink, x.start)
-		x.sink.hold = nil
-		if err != nil {
-			return err
-		}
-		x.res.Usage = billedUnits(m.op, x.res.Usage, measured)
-		out, err := s.storeImages(r.Context(), r, held.buf)
-		if err != nil {
-			return err
-		}
-		x.sink.Start(http.StatusOK, "application/json")
-		_, err = x.sink.Write(out)
-		return err
-	}
 }
 
 // keepsImages reports whether an image call's answer is to be stored

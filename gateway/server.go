@@ -6,13 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/breaker"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 	"github.com/tensorgate/tensorgate/gateway/provider/anthropic"
@@ -41,7 +42,7 @@ type Config struct {
 	MaxUploadBytes int64
 	UploadDir      string
 	// CapabilityMaxBytes overrides those limits for one capability's
-	// requests ("asr", "image", "tts", "ocr", "vision-segment", "llm").
+	// requests (a name of fsm.Capabilities).
 	CapabilityMaxBytes map[string]int64
 	// MaxAttempts bounds the upstream targets tried for one request.
 	MaxAttempts int
@@ -170,7 +171,7 @@ type Server struct {
 	metrics  *metrics
 	redactor *event.Redactor
 	authLog  logLimiter
-	keys     sync.Map // string(sealed key) -> plaintext
+	keys     keyCache // unsealed provider keys
 	balancer *route.Balancer
 	breakers *breaker.Set
 	peers    Peers
@@ -179,6 +180,8 @@ type Server struct {
 	fresh    Freshness
 	catchUps catchUps
 	space    Space
+	// tracer, set by tests, hears each step of every request.
+	tracer atomic.Pointer[stepTracer]
 }
 
 // New returns the data plane.
@@ -224,11 +227,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Register(r chi.Router) {
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/models", s.handle(s.models))
-		r.Post("/chat/completions", s.handle(s.llm(provider.OpChat)))
-		r.Post("/completions", s.handle(s.llm(provider.OpCompletion)))
-		r.Post("/embeddings", s.handle(s.llm(provider.OpEmbedding)))
-		for _, m := range mediaOps {
-			r.Post(m.path, s.handle(s.media(m)))
+		for _, e := range endpoints() {
+			r.Post(strings.TrimPrefix(e.path, "/v1"), s.handle(s.serve(e)))
 		}
 		r.Get("/files/images/{node}/{file}", s.serveImage)
 		r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request, rid string) error {

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 )
 

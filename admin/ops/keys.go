@@ -122,7 +122,7 @@ func (o *Ops) CreateKey(ctx context.Context, c Caller, in KeyPatch) (*fsm.Key, s
 	if err := k.Validate(); err != nil {
 		return nil, "", err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Key](ctx, o, fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
+	res, err := proposeFor[fsm.Key](ctx, o, fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
 	if err != nil {
 		return nil, "", err
 	}
@@ -152,7 +152,7 @@ func (o *Ops) UpdateKey(ctx context.Context, c Caller, id string, in Input[KeyPa
 	if err := next.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Key](ctx, o, fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: next, ExpectVersion: k.Version})
+	res, err := proposeFor[fsm.Key](ctx, o, fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: next, ExpectVersion: k.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (o *Ops) RevokeKey(ctx context.Context, c Caller, id string) error {
 	if !c.CanManage(k.OrgID) {
 		return Forbidden("you may not revoke keys in this org")
 	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypeKeyDelete, fsm.DeleteBody{ID: k.ID}); err != nil {
+	if _, err := proposeFor[fsm.Key](ctx, o, fsm.TypeKeyDelete, fsm.DeleteBody{ID: k.ID}); err != nil {
 		return err
 	}
 	o.audit(c, "key revoked", "key_id", k.ID, "org_id", k.OrgID)

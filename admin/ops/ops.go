@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 )
 
 // Applier commits commands through raft (cluster.Node.Apply).
-type Applier interface {
-	Apply(ctx context.Context, c fsm.Command) (any, error)
-}
+type Applier = fsm.Applier
 
 // Viewer reads the replicated state.
 type Viewer interface {
@@ -97,28 +94,12 @@ const writeTimeout = 5 * time.Second
 // outcome: one appended just in time still needs its commit.
 const writeGrace = time.Second
 
-// none is the result type of commands whose result is not used.
-type none struct{}
-
-// proposeFor commits a command and returns the fsm's answer as T. It is
-// the only place that asserts the type of an apply result.
-func proposeFor[T any](ctx context.Context, o *Ops, t fsm.MessageType, body any) (T, error) {
-	var zero T
+// proposeFor commits a command with a deadline and answers the fsm's
+// result as a *T (fsm.Propose): T must be the result type the command's
+// handler is registered with. Every admin write goes through it.
+func proposeFor[T any](ctx context.Context, o *Ops, t fsm.MessageType, body any) (*T, error) {
 	deadline := time.Now().Add(writeTimeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(writeGrace))
 	defer cancel()
-	res, err := o.d.Applier.Apply(ctx, fsm.Command{Type: t, Body: body, Deadline: deadline})
-	if err != nil {
-		return zero, err
-	}
-	switch any(&zero).(type) {
-	case *none:
-		v, _ := res.(T)
-		return v, nil
-	}
-	v, ok := res.(T)
-	if !ok {
-		return zero, fmt.Errorf("ops: apply command type %d: result is %T, want %T", t, res, zero)
-	}
-	return v, nil
+	return fsm.Propose[T](ctx, o.d.Applier, fsm.Command{Type: t, Body: body, Deadline: deadline})
 }

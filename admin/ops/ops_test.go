@@ -38,24 +38,26 @@ func TestProposeForChecksTheResultType(t *testing.T) {
 	ctx := context.Background()
 	a := &fakeApplier{res: &fsm.Org{ID: "org_1"}}
 	o := newOps(t, a)
-	if got, err := proposeFor[*fsm.Org](ctx, o, fsm.TypeOrgUpsert, nil); err != nil || got.ID != "org_1" {
+	body := fsm.OrgUpsertBody{Org: fsm.Org{ID: "org_1", Name: "x"}}
+	if got, err := proposeFor[fsm.Org](ctx, o, fsm.TypeOrgUpsert, body); err != nil || got.ID != "org_1" {
 		t.Fatalf("got %v, %v, want org_1", got, err)
-	}
-	if _, err := proposeFor[*fsm.Key](ctx, o, fsm.TypeOrgUpsert, nil); err == nil {
-		t.Fatal("a result of the wrong type was accepted")
-	}
-	a.res = nil
-	if _, err := proposeFor[*fsm.Org](ctx, o, fsm.TypeOrgUpsert, nil); err == nil {
-		t.Fatal("a missing result was accepted")
-	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypeOrgDelete, nil); err != nil {
-		t.Fatalf("a command whose result is unused: %v", err)
 	}
 	if a.cmds[0].Deadline.IsZero() {
 		t.Fatal("the command carries no deadline")
 	}
+	if _, err := proposeFor[fsm.Key](ctx, o, fsm.TypeOrgUpsert, body); err == nil {
+		t.Fatal("a result type other than the command's was accepted")
+	}
+	a.res = nil
+	if _, err := proposeFor[fsm.Org](ctx, o, fsm.TypeOrgUpsert, body); err == nil {
+		t.Fatal("a missing result was accepted")
+	}
+	a.res = &fsm.NoResult{}
+	if _, err := proposeFor[fsm.NoResult](ctx, o, fsm.TypeOrgDelete, fsm.DeleteBody{ID: "org_1"}); err != nil {
+		t.Fatalf("a command without a result: %v", err)
+	}
 	a.err = errors.New("boom")
-	if _, err := proposeFor[*fsm.Org](ctx, o, fsm.TypeOrgUpsert, nil); !errors.Is(err, a.err) {
+	if _, err := proposeFor[fsm.Org](ctx, o, fsm.TypeOrgUpsert, body); !errors.Is(err, a.err) {
 		t.Fatalf("got %v, want the apply error", err)
 	}
 }

@@ -50,7 +50,7 @@ func (o *Ops) CreateOrg(ctx context.Context, c Caller, in Input[OrgPatch]) (*fsm
 	if err := org.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Org](ctx, o, fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: org, Create: true})
+	res, err := proposeFor[fsm.Org](ctx, o, fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: org, Create: true})
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (o *Ops) UpdateOrg(ctx context.Context, c Caller, id string, in Input[OrgPa
 	if err := next.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Org](ctx, o, fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: next, ExpectVersion: cur.Version})
+	res, err := proposeFor[fsm.Org](ctx, o, fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: next, ExpectVersion: cur.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (o *Ops) DeleteOrg(ctx context.Context, c Caller, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypeOrgDelete, fsm.DeleteBody{ID: cur.ID}); err != nil {
+	if _, err := proposeFor[fsm.NoResult](ctx, o, fsm.TypeOrgDelete, fsm.DeleteBody{ID: cur.ID}); err != nil {
 		return err
 	}
 	o.audit(c, "org deleted", "org_id", cur.ID)

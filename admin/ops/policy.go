@@ -78,7 +78,7 @@ func (o *Ops) UpdatePolicy(ctx context.Context, c Caller, orgID string, in Input
 	if req.Version != nil {
 		expect = *req.Version
 	}
-	res, err := proposeFor[*fsm.Policy](ctx, o, fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: expect})
+	res, err := proposeFor[fsm.Policy](ctx, o, fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: expect})
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,7 @@ func (o *Ops) CreateProvider(ctx context.Context, c Caller, in Input[ProviderPat
 	if err := p.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Provider](ctx, o, fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, Create: true})
+	res, err := proposeFor[fsm.Provider](ctx, o, fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, Create: true})
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (o *Ops) UpdateProvider(ctx context.Context, c Caller, slug string, in Inpu
 	if err := next.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Provider](ctx, o, fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: cur.Version})
+	res, err := proposeFor[fsm.Provider](ctx, o, fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: cur.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (o *Ops) DeleteProvider(ctx context.Context, c Caller, slug string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypeProviderDelete, fsm.DeleteBody{ID: cur.Slug}); err != nil {
+	if _, err := proposeFor[fsm.NoResult](ctx, o, fsm.TypeProviderDelete, fsm.DeleteBody{ID: cur.Slug}); err != nil {
 		return err
 	}
 	o.audit(c, "provider deleted", "provider", cur.Slug)

@@ -32,7 +32,7 @@ func (o *Ops) PutRoute(ctx context.Context, c Caller, model string, in Input[Rou
 	if err := rt.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Route](ctx, o, fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: rt})
+	res, err := proposeFor[fsm.Route](ctx, o, fsm.TypeRouteUpsert, fsm.RouteUpsertBody{Route: rt})
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (o *Ops) DeleteRoute(ctx context.Context, c Caller, model string) error {
 	if err := c.RequireSuper(); err != nil {
 		return err
 	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypeRouteDelete, fsm.DeleteBody{ID: model}); err != nil {
+	if _, err := proposeFor[fsm.NoResult](ctx, o, fsm.TypeRouteDelete, fsm.DeleteBody{ID: model}); err != nil {
 		return err
 	}
 	o.audit(c, "route deleted", "model", model)
@@ -120,7 +120,7 @@ func (o *Ops) PutPrice(ctx context.Context, c Caller, model string, in Input[Pri
 	if err := p.Validate(); err != nil {
 		return nil, err // an *fsm.Error naming the field
 	}
-	res, err := proposeFor[*fsm.Price](ctx, o, fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: p})
+	res, err := proposeFor[fsm.Price](ctx, o, fsm.TypePriceUpsert, fsm.PriceUpsertBody{Price: p})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (o *Ops) DeletePrice(ctx context.Context, c Caller, model string) error {
 	if err := c.RequireSuper(); err != nil {
 		return err
 	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypePriceDelete, fsm.DeleteBody{ID: model}); err != nil {
+	if _, err := proposeFor[fsm.NoResult](ctx, o, fsm.TypePriceDelete, fsm.DeleteBody{ID: model}); err != nil {
 		return err
 	}
 	o.audit(c, "price deleted", "model", model)

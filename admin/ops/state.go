@@ -50,7 +50,7 @@ func (o *Ops) Reseal(ctx context.Context, c Caller) (ResealResult, error) {
 			continue
 		}
 		p.APIKeyCipher = sealed
-		if _, err := proposeFor[*fsm.Provider](ctx, o, fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, ExpectVersion: p.Version}); err != nil {
+		if _, err := proposeFor[fsm.Provider](ctx, o, fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, ExpectVersion: p.Version}); err != nil {
 			return out, err
 		}
 		out.Providers++
@@ -80,7 +80,7 @@ func (o *Ops) Reseal(ctx context.Context, c Caller) (ResealResult, error) {
 		if !changed {
 			continue
 		}
-		if _, err := proposeFor[*fsm.Policy](ctx, o, fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: p, ExpectVersion: p.Version}); err != nil {
+		if _, err := proposeFor[fsm.Policy](ctx, o, fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: p, ExpectVersion: p.Version}); err != nil {
 			return out, err
 		}
 		out.Policies++
@@ -108,7 +108,7 @@ func (o *Ops) RestoreSnapshot(ctx context.Context, c Caller, in Input[[]byte]) (
 	if !st.Bootstrapped() {
 		return nil, Invalid("snapshot", "snapshot holds no bootstrapped state")
 	}
-	if _, err := proposeFor[none](ctx, o, fsm.TypeRestoreState, fsm.RestoreBody{Snapshot: b}); err != nil {
+	if _, err := proposeFor[fsm.NoResult](ctx, o, fsm.TypeRestoreState, fsm.RestoreBody{Snapshot: b}); err != nil {
 		return nil, err
 	}
 	o.log.Warn("replicated state restored from a snapshot", "orgs", len(st.Orgs), "keys", st.KeyCount(), "providers", len(st.Providers), "user_id", c.userID())

@@ -79,7 +79,7 @@ func (o *Ops) CreateUser(ctx context.Context, c Caller, in UserPatch) (*fsm.User
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	res, err := proposeFor[*fsm.User](ctx, o, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: u, Create: true})
+	res, err := proposeFor[fsm.User](ctx, o, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: u, Create: true})
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (o *Ops) UpdateUser(ctx context.Context, c Caller, id string, in UserPatch)
 	if err := next.Validate(); err != nil {
 		return nil, err
 	}
-	res, err := proposeFor[*fsm.User](ctx, o, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: cur.Version})
+	res, err := proposeFor[fsm.User](ctx, o, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: cur.Version})
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (o *Ops) SetPassword(ctx context.Context, c Caller, current, newPassword st
 	next.PasswordHash = hash
 	next.MustChangePassword = false
 	next.SessionGen++
-	res, err := proposeFor[*fsm.User](ctx, o, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: u.Version})
+	res, err := proposeFor[fsm.User](ctx, o, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: u.Version})
 	if err != nil {
 		return nil, err
 	}

@@ -19,12 +19,17 @@ import (
 // status sends one request and returns its status, Retry-After and body;
 // a transport error (the node is down or not listening yet) is status 0.
 func status(method, url, auth, body string) (int, string, string) {
+	return statusWithin(20*time.Second, method, url, auth, body)
+}
+
+// statusWithin is status with a client timeout.
+func statusWithin(timeout time.Duration, method, url, auth, body string) (int, string, string) {
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	c := &http.Client{Timeout: 20 * time.Second}
+	c := &http.Client{Timeout: timeout}
 	res, err := c.Do(req)
 	if err != nil {
 		return 0, "", ""

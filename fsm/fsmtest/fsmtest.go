@@ -57,6 +57,18 @@ func (b *Builder) Apply(typ fsm.MessageType, body any) any {
 	return res
 }
 
+// ApplyAs is Apply for a command whose result is a *T (its registered
+// result type): it fails the test when the command is rejected or
+// answers another type.
+func ApplyAs[T any](b *Builder, typ fsm.MessageType, body any) *T {
+	b.t.Helper()
+	res, err := fsm.ResultOf[T](b.Commit(context.Background(), fsm.Command{Type: typ, Time: b.Now(), Body: body}))
+	if err != nil {
+		b.t.Fatalf("apply command %d: %v", typ, err)
+	}
+	return res
+}
+
 // Commit applies a command as raft would for a whole cluster: one at a
 // time, at the next index, with its own id and time. It is the Apply of
 // the cluster for code that proposes commands (quota managers).

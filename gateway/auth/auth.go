@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/gateway/apierr"
+	"github.com/tensorgate/tensorgate/fsm/apierr"
 )
 
 // Principal is an authenticated caller.

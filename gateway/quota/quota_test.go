@@ -40,6 +40,21 @@ func newCluster(t *testing.T, n int, l fsm.Limits) *cluster {
 	return newClusterCfg(t, n, l, Config{Interval: 20 * time.Millisecond, TTL: time.Second})
 }
 
+// jumpClock runs with the wall clock (the managers' sync loops and waits
+// are real timers) but can jump ahead, so a test passes a lease's life
+// without sleeping through it.
+type jumpClock struct{ ahead atomic.Int64 }
+
+func (c *jumpClock) now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
+
+func (c *jumpClock) jump(d time.Duration) { c.ahead.Add(int64(d)) }
+
+// newJumpCluster is newCluster on a clock the test can move forward.
+func newJumpCluster(t *testing.T, n int, l fsm.Limits) (*cluster, *jumpClock) {
+	clock := &jumpClock{}
+	return newClusterCfg(t, n, l, Config{Interval: 20 * time.Millisecond, TTL: time.Second, Now: clock.now}), clock
+}
+
 // newClusterCfg starts n managers with cfg (Node set per manager) over
 // one replicated state holding key k1 with limits l.
 func newClusterCfg(t testing.TB, n int, l fsm.Limits, cfg Config) *cluster {
@@ -147,42 +162,58 @@ func TestConcurrencyAcrossNodes(t *testing.T) {
 	}
 
 	// A node dies holding every slot: they come back once its lease runs
-	// out, not before.
-	d := newCluster(t, 2, fsm.Limits{Concurrency: 5})
+	// out (TTL 1s), not before.
+	d, clock := newJumpCluster(t, 2, fsm.Limits{Concurrency: 5})
 	for range 5 {
 		if _, err := d.nodes[0].Admit(context.Background(), Request{Key: d.key}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	d.stop[0]()
-	died := time.Now()
+	d.nodes[0].running.Lock() // wait for a sync in flight; none follows
+	d.nodes[0].running.Unlock()
 	if _, err := d.nodes[1].Admit(context.Background(), Request{Key: d.key}); err == nil {
 		t.Fatal("a slot held by a live lease was granted twice")
 	}
-	for {
+	clock.jump(500 * time.Millisecond)
+	if _, err := d.nodes[1].Admit(context.Background(), Request{Key: d.key}); err == nil {
+		t.Fatal("a slot came back half way through the dead node's lease")
+	}
+	clock.jump(time.Second)
+	retry(t, 5*time.Second, func() error {
 		tk, err := d.nodes[1].Admit(context.Background(), Request{Key: d.key})
 		if err == nil {
 			tk.Settle(0, 0)
-			break
 		}
-		if time.Since(died) > 5*time.Second {
-			t.Fatalf("slots never came back: %v", err)
+		return err
+	})
+}
+
+// retry calls f until it returns nil, failing the test with f's last
+// error after timeout.
+func retry(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if back := time.Since(died); back < 500*time.Millisecond {
-		t.Fatalf("slots came back after %v, before the lease ran out", back)
 	}
 }
 
 func TestPartitionPolicy(t *testing.T) {
-	c := newCluster(t, 1, fsm.Limits{RPM: 1000})
+	c, clock := newJumpCluster(t, 1, fsm.Limits{RPM: 1000})
 	m := c.nodes[0]
 	if _, err := m.Admit(context.Background(), Request{Key: c.key}); err != nil {
 		t.Fatal(err)
 	}
 	c.raft.down.Store(true)
-	time.Sleep(1200 * time.Millisecond) // longer than the lease TTL
+	clock.jump(1200 * time.Millisecond) // longer than the lease TTL
 	// fail_closed (default): spends what it holds, then refuses.
 	var err error
 	for i := 0; i < 2000 && err == nil; i++ {

@@ -62,7 +62,7 @@ func (m *Manager) SyncOnce(ctx context.Context) {
 func (m *Manager) send(ctx context.Context) bool {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	start := time.Now()
-	res, err := m.apply.Apply(actx, *m.pending)
+	res, err := fsm.Propose[fsm.QuotaGrants](actx, m.apply, *m.pending)
 	cancel()
 	if err != nil {
 		m.metrics.syncs.WithLabelValues("failed").Inc()
@@ -72,13 +72,7 @@ func (m *Manager) send(ctx context.Context) bool {
 		return false
 	}
 	now := m.cfg.Now()
-	var grants []fsm.QuotaGrant
-	switch v := res.(type) {
-	case []fsm.QuotaGrant:
-		grants = v
-	case *[]fsm.QuotaGrant:
-		grants = *v
-	}
+	grants := *res
 	if len(grants) > 0 && !grants[0].At.IsZero() {
 		m.ahead.Store(int64(grants[0].At.Sub(now)))
 	}
@@ -144,91 +138,134 @@ func (m *Manager) signal() {
 }
 
 // collect builds this sync's items: spent since the last report, idle
-// units to hand back and units to ask for.
+// units to hand back and units to ask for (see DESIGN.md, Sizing).
 func (m *Manager) collect(now time.Time) ([]fsm.QuotaSyncItem, []*limit) {
+	var b syncBatch
+	for _, l := range m.snapshot() {
+		m.collectOne(&b, l, now)
+	}
+	if len(b.items) > 0 {
+		b.addLateReports() // a command goes anyway: every pending report rides along
+	}
+	m.forget(b.quiet, now)
+	return b.items, b.lims
+}
+
+// syncBatch is what collect gathers: the items of the next sync and the
+// limit each answers to, and the limits that had nothing urgent to say.
+type syncBatch struct {
+	items []fsm.QuotaSyncItem
+	lims  []*limit
+	later []*limit // nothing urgent: they report only if a command goes
+	quiet []*limit // candidates for forget
+}
+
+func (b *syncBatch) add(it fsm.QuotaSyncItem, l *limit) {
+	b.items = append(b.items, it)
+	b.lims = append(b.lims, l)
+}
+
+// addLateReports adds what the limits in later spent, unreported.
+func (b *syncBatch) addLateReports() {
+	for _, l := range b.later {
+		if sp := l.spent.Swap(0); sp > 0 {
+			b.add(fsm.QuotaSyncItem{Key: l.key, Spent: sp, Lease: l.lease.Load()}, l)
+		}
+	}
+}
+
+// snapshot lists the limits the manager tracks now.
+func (m *Manager) snapshot() []*limit {
 	m.mu.RLock()
+	defer m.mu.RUnlock()
 	all := make([]*limit, 0, len(m.limits))
 	for _, l := range m.limits {
 		all = append(all, l)
 	}
-	m.mu.RUnlock()
-	var (
-		items []fsm.QuotaSyncItem
-		lims  []*limit
-		quiet []*limit
-		later []*limit // limits with nothing urgent to say
-	)
+	return all
+}
+
+// collectOne adds l's part of the sync to b: what its old lease still
+// owes, and a report, a top-up or a hand-back when one is due.
+func (m *Manager) collectOne(b *syncBatch, l *limit, now time.Time) {
+	d := l.demand.Swap(0)
+	waiting := l.waiting.Load()
+	idle := d == 0 && waiting == 0 && now.UnixNano()-l.lastUsed.Load() > int64(2*time.Second)
+	target := m.target(l, d, waiting, idle)
+	bal := l.clearDebt()
+	due := now.UnixNano()-l.lastSync.Load() >= int64(m.cfg.ReportEvery)
+	want, ret := l.resize(bal, target, waiting > 0, due, idle)
+	held := bal > 0 || l.inUse.Load() > 0
+	if it, ok := l.oldItem(); ok {
+		b.add(it, l)
+	}
+	if want == 0 && ret == 0 && !(due && (held || l.spent.Load() > 0)) {
+		if !held && l.spent.Load() == 0 && now.UnixNano()-l.lastUsed.Load() > int64(forgetAfter) {
+			b.quiet = append(b.quiet, l)
+		}
+		b.later = append(b.later, l)
+		return // nothing that cannot wait
+	}
+	b.add(fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want, Lease: l.lease.Load()}, l)
+}
+
+// target is the balance l should hold after this sync, given d units of
+// demand since the last one and the units waiting now: about one horizon
+// of its smoothed rate (which it updates), never less than was just asked
+// for or waits, in whole requests, never more than the limit; nothing
+// when idle.
+func (m *Manager) target(l *limit, d, waiting int64, idle bool) int64 {
 	perSecond := float64(time.Second) / float64(m.cfg.Interval)
-	for _, l := range all {
-		// Smoothed demand per second.
-		d := l.demand.Swap(0)
-		rate := (l.rate.Load()*3 + int64(float64(d)*perSecond)) / 4
-		l.rate.Store(rate)
-		horizon := m.cfg.Horizon
-		if l.kind == fsm.KindConcurrency {
-			horizon = 2 * m.cfg.Interval // slots: cover the starts until the next sync
-		}
-		target := rate * int64(horizon) / int64(time.Second)
-		if d > 0 {
-			target = max(target, d) // at least what was just asked for
-		}
-		waiting := l.waiting.Load()
-		target = max(target, waiting) // and what requests wait for now
-		if u := l.unit.Load(); u > 1 {
-			target = (target + u - 1) / u * u
-		}
-		if mx := l.max.Load(); mx > 0 {
-			target = min(target, mx)
-		}
-		idle := d == 0 && waiting == 0 && now.UnixNano()-l.lastUsed.Load() > int64(2*time.Second)
-		if idle {
-			target = 0
-		}
-		bal := l.balance()
-		if bal < 0 && l.swapBalance(bal, 0) {
-			// Real usage beat a reservation; the excess is in spent and
-			// the cluster counts it there.
-			bal = 0
-		}
-		// Top up at the low watermark (half the target), when requests
-		// wait, or with a report that is due anyway; otherwise stay quiet
-		// so a steady node costs about one command a report interval.
-		due := now.UnixNano()-l.lastSync.Load() >= int64(m.cfg.ReportEvery)
-		var want, ret int64
-		switch {
-		case bal < target && (bal <= target/2 || waiting > 0 || due):
-			want = target - bal
-		case bal > target && (idle || bal > 2*target):
-			if l.swapBalance(bal, target) {
-				ret = bal - target
-			}
-		}
-		held := bal > 0 || l.inUse.Load() > 0
-		if it, ok := l.oldItem(); ok {
-			items = append(items, it)
-			lims = append(lims, l)
-		}
-		if want == 0 && ret == 0 && !(due && (held || l.spent.Load() > 0)) {
-			if !held && l.spent.Load() == 0 && now.UnixNano()-l.lastUsed.Load() > int64(forgetAfter) {
-				quiet = append(quiet, l)
-			}
-			later = append(later, l)
-			continue // nothing that cannot wait
-		}
-		items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: l.spent.Swap(0), Return: ret, Want: want, Lease: l.lease.Load()})
-		lims = append(lims, l)
+	rate := (l.rate.Load()*3 + int64(float64(d)*perSecond)) / 4
+	l.rate.Store(rate)
+	horizon := m.cfg.Horizon
+	if l.kind == fsm.KindConcurrency {
+		horizon = 2 * m.cfg.Interval // slots: cover the starts until the next sync
 	}
-	if len(items) > 0 {
-		// A command goes anyway: every pending report rides along.
-		for _, l := range later {
-			if sp := l.spent.Swap(0); sp > 0 {
-				items = append(items, fsm.QuotaSyncItem{Key: l.key, Spent: sp, Lease: l.lease.Load()})
-				lims = append(lims, l)
-			}
+	target := rate * int64(horizon) / int64(time.Second)
+	if d > 0 {
+		target = max(target, d) // at least what was just asked for
+	}
+	target = max(target, waiting) // and what requests wait for now
+	if u := l.unit.Load(); u > 1 {
+		target = (target + u - 1) / u * u
+	}
+	if mx := l.max.Load(); mx > 0 {
+		target = min(target, mx)
+	}
+	if idle {
+		target = 0
+	}
+	return target
+}
+
+// clearDebt returns l's balance, set to zero first if it was negative:
+// real usage beat a reservation, and the excess is in spent, where the
+// cluster counts it.
+func (l *limit) clearDebt() int64 {
+	bal := l.balance()
+	if bal < 0 && l.swapBalance(bal, 0) {
+		bal = 0
+	}
+	return bal
+}
+
+// resize decides how far to move l's balance bal toward target: top up
+// at the low watermark (half the target), when requests wait, or with a
+// report that is due anyway; hand back a surplus when idle or above twice
+// the target (taken from the balance here, unless a request took units
+// meanwhile). Otherwise it stays quiet, so a steady node costs about one
+// command a report interval.
+func (l *limit) resize(bal, target int64, waiting, due, idle bool) (want, ret int64) {
+	switch {
+	case bal < target && (bal <= target/2 || waiting || due):
+		want = target - bal
+	case bal > target && (idle || bal > 2*target):
+		if l.swapBalance(bal, target) {
+			ret = bal - target
 		}
 	}
-	m.forget(quiet, now)
-	return items, lims
+	return want, ret
 }
 
 // forgetAfter is how long a limit holds nothing and sees no request

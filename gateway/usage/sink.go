@@ -89,14 +89,10 @@ func (s *Sink) Ship(ctx context.Context, recs []outbox.Record) error {
 		}
 		rows, last := Summarize(recs)
 		body := fsm.UsageAddBody{Stream: s.Stream, From: recs[0].Seq, To: recs[len(recs)-1].Seq, Rows: rows, LastUsed: last}
-		res, err := s.Cluster.Apply(ctx, fsm.Command{Type: fsm.TypeUsageAdd,
+		r, err := fsm.Propose[fsm.UsageAddResult](ctx, s.Cluster, fsm.Command{Type: fsm.TypeUsageAdd,
 			ID: fmt.Sprintf("usage:%s:%d-%d", body.Stream, body.From, body.To), Body: body})
 		if err != nil {
 			return fmt.Errorf("add usage of events %d-%d to the counters: %w", body.From, body.To, err)
-		}
-		r, ok := res.(*fsm.UsageAddResult)
-		if !ok {
-			return fmt.Errorf("add usage: unexpected answer %T", res)
 		}
 		s.mark.Store(r.Mark)
 		if r.Counted {

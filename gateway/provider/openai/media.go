@@ -9,21 +9,28 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway/provider"
 )
 
 // mediaPaths are the media operations' paths under the API base (the
-// chat path without /chat/completions: /v1, /compatible-mode/v1, ...).
-// /ocr and /vision/segment are the contract's own, for self-hosted
-// services that speak them.
-var mediaPaths = map[provider.Op]string{
-	provider.OpImageGeneration: "/images/generations",
-	provider.OpImageEdit:       "/images/edits",
-	provider.OpTranscription:   "/audio/transcriptions",
-	provider.OpSpeech:          "/audio/speech",
-	provider.OpOCR:             "/ocr",
-	provider.OpSegment:         "/vision/segment",
-}
+// chat path without /chat/completions: /v1, /compatible-mode/v1, ...):
+// every operation of fsm.CapabilityTable beyond the three of chat, at
+// the path clients call without its /v1. /ocr and /vision/segment are
+// the contract's own, for self-hosted services that speak them.
+var mediaPaths = func() map[provider.Op]string {
+	m := map[provider.Op]string{}
+	for _, c := range fsm.CapabilityTable {
+		for _, e := range c.Endpoints {
+			switch op := provider.Op(e.Op); op {
+			case provider.OpChat, provider.OpCompletion, provider.OpEmbedding:
+			default:
+				m[op] = strings.TrimPrefix(e.Path, "/v1")
+			}
+		}
+	}
+	return m
+}()
 
 // APIBase is the prefix of an OpenAI-format API, from its chat path.
 func APIBase(chatPath string) string {

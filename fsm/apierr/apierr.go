@@ -1,6 +1,14 @@
-// Package apierr is the one place where data-plane errors become responses:
-// the OpenAI error envelope, its status codes and codes, and the stream
-// error event.
+// Package apierr is the one error envelope of Tensorgate's HTTP APIs: the
+// OpenAI-style body {"error":{"message","type","param","code"}} that both
+// the /v1 data plane and the admin API answer with, the Error that carries
+// it (a public message and an internal cause that is only logged), the
+// data plane's table of codes and statuses, and the stream error event.
+//
+// It lives under fsm because fsm is the one package of ours that both the
+// gateway and admin may import and that imports nothing of ours; it holds
+// no state and fsm itself does not use it. Each API keeps its own headers
+// (content type, Retry-After rounding) and its own mapping of internal
+// errors; the body is rendered here only.
 package apierr
 
 import (

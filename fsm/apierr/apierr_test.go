@@ -49,3 +49,27 @@ func TestFromUnknown(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// TestEnvelopeBytes pins the body both APIs send: param null when unset,
+// code always a string, fields in the contract's order.
+func TestEnvelopeBytes(t *testing.T) {
+	for _, tc := range []struct {
+		e    *Error
+		want string
+	}{
+		{&Error{Message: "m", Type: "invalid_request_error", Code: "invalid_request"},
+			`{"error":{"message":"m","type":"invalid_request_error","param":null,"code":"invalid_request"}}`},
+		{&Error{Message: "name: <b> & co", Type: "invalid_request_error", Code: "conflict", Param: "name"},
+			`{"error":{"message":"name: \u003cb\u003e \u0026 co","type":"invalid_request_error","param":"name","code":"conflict"}}`},
+		{&Error{Message: "m", Type: "server_error"},
+			`{"error":{"message":"m","type":"server_error","param":null,"code":""}}`},
+	} {
+		b, err := json.Marshal(tc.e.Envelope())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tc.want {
+			t.Errorf("got %s, want %s", b, tc.want)
+		}
+	}
+}
