@@ -15,6 +15,7 @@ import (
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/cluster/clustertest"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/storage/event"
 	"github.com/tensorgate/tensorgate/storage/secret"
 )
@@ -67,6 +68,15 @@ func newEnv(t testing.TB, tune ...func(*cluster.Config, *Deps)) *testEnv {
 	}
 	events := &memEvents{}
 	deps.Applier, deps.Viewer, deps.Cluster, deps.Keyring, deps.Usage = node, f, node, kr, &event.Local{Events: events}
+	if deps.Tester == nil {
+		// The console's provider test calls the data plane's adapters, as
+		// cmd wires it.
+		gw, err := gateway.New(gateway.DefaultConfig(), gateway.Deps{State: f, Unsealer: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.Tester = gw
+	}
 	if deps.Gatherer == nil {
 		deps.Gatherer = prometheus.NewRegistry()
 	}

@@ -1,13 +1,12 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/cluster"
 )
 
@@ -26,20 +25,9 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
 
 // removeMember removes a node from the cluster for good.
 func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+	if err := s.ops.RemoveMember(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id")); err != nil {
 		return err
 	}
-	id := chi.URLParam(r, "id")
-	err := s.d.Cluster.Remove(r.Context(), id)
-	switch {
-	case errors.Is(err, cluster.ErrUnknownMember):
-		return notFoundErr("no cluster member " + id)
-	case errors.Is(err, cluster.ErrLastMember):
-		return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: "the last voter cannot be removed"}
-	case err != nil:
-		return err
-	}
-	s.log.Warn("cluster member removed", "removed_node", id, "user_id", principalFrom(r.Context()).user.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -53,40 +41,19 @@ type transferRequest struct {
 // transferLeader hands leadership to node_id, or to a voter raft picks
 // when the body is empty.
 func (s *Server) transferLeader(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+	leader, err := s.ops.TransferLeader(r.Context(), principalFrom(r.Context()).caller(), func() (ops.Transfer, error) {
+		var req transferRequest
+		if r.ContentLength != 0 {
+			if err := decodeJSON(w, r, &req); err != nil {
+				return ops.Transfer{}, err
+			}
+		}
+		return ops.Transfer(req), nil
+	})
+	if err != nil {
 		return err
 	}
-	var req transferRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &req); err != nil {
-			return err
-		}
-	}
-	timeout := cluster.DefaultTransferTimeout
-	if req.Timeout != "" {
-		d, err := time.ParseDuration(req.Timeout)
-		if err != nil || d <= 0 || d > 10*time.Minute {
-			return badRequest("timeout", `timeout: a duration like "30s", at most 10m`)
-		}
-		timeout = d
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	err := s.d.Cluster.TransferLeader(ctx, req.NodeID)
-	switch {
-	case errors.Is(err, cluster.ErrUnknownMember):
-		return badRequest("node_id", "node_id: no cluster member "+req.NodeID)
-	case errors.Is(err, cluster.ErrTransferTimeout):
-		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "transfer_timeout",
-			Message: "leadership did not move within " + timeout.String() + "; the leader is still " + s.d.Cluster.Leader() + ". Retry, or raise timeout", Err: err}
-	case errors.Is(err, cluster.ErrNoOtherVoter):
-		return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Message: "there is no other voter to hand leadership to"}
-	case errors.Is(err, cluster.ErrNotVoter):
-		return badRequest("node_id", "node_id: "+req.NodeID+" is not a voter")
-	case err != nil:
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"leader": s.d.Cluster.Leader()})
+	writeJSON(w, http.StatusOK, map[string]any{"leader": leader})
 	return nil
 }
 

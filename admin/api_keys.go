@@ -1,13 +1,12 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -94,17 +93,8 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) lookupKey(r *http.Request) (*fsm.Key, error) {
-	id := chi.URLParam(r, "id")
-	k := s.d.Viewer.View().Key(id)
-	if k == nil || !principalFrom(r.Context()).canRead(k.OrgID) {
-		return nil, notFoundErr("key " + id + " not found")
-	}
-	return k, nil
-}
-
 func (s *Server) getKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := s.lookupKey(r)
+	k, err := s.ops.Key(principalFrom(r.Context()).caller(), chi.URLParam(r, "id"))
 	if err != nil {
 		return err
 	}
@@ -120,26 +110,16 @@ type limitsRequest struct {
 	BudgetPeriod *string `json:"budget_period"`
 }
 
-// applyTo overlays the fields present in the request on l.
-func (lr *limitsRequest) applyTo(l *fsm.Limits) {
+// patch is the request as the operations take it.
+func (lr *limitsRequest) patch() *ops.LimitsPatch {
 	if lr == nil {
-		return
+		return nil
 	}
-	if lr.RPM != nil {
-		l.RPM = *lr.RPM
-	}
-	if lr.TPM != nil {
-		l.TPM = *lr.TPM
-	}
-	if lr.Concurrency != nil {
-		l.Concurrency = *lr.Concurrency
-	}
+	lp := &ops.LimitsPatch{RPM: lr.RPM, TPM: lr.TPM, Concurrency: lr.Concurrency, BudgetPeriod: lr.BudgetPeriod}
 	if lr.Budget != nil {
-		l.Budget = lr.Budget.micros
+		lp.Budget = &lr.Budget.micros
 	}
-	if lr.BudgetPeriod != nil {
-		l.BudgetPeriod = *lr.BudgetPeriod
-	}
+	return lp
 }
 
 type keyRequest struct {
@@ -152,24 +132,15 @@ type keyRequest struct {
 	Disabled  *bool          `json:"disabled"`
 }
 
-// overlay applies the request's fields to k.
-func (kr *keyRequest) overlay(k *fsm.Key) {
-	if kr.Name != nil {
-		k.Name = strings.TrimSpace(*kr.Name)
-	}
-	if kr.Scopes != nil {
-		k.Scopes = *kr.Scopes
-	}
+// patch is the request as the operations take it.
+func (kr *keyRequest) patch() ops.KeyPatch {
+	p := ops.KeyPatch{OrgID: kr.OrgID, Name: kr.Name, Scopes: kr.Scopes, Limits: kr.Limits.patch(),
+		SetExpiresAt: kr.ExpiresAt.present, ExpiresAt: kr.ExpiresAt.t, Disabled: kr.Disabled}
 	if kr.Models != nil {
-		k.Models = *kr.Models
+		m := []string(*kr.Models)
+		p.Models = &m
 	}
-	kr.Limits.applyTo(&k.Limits)
-	if kr.ExpiresAt.present {
-		k.ExpiresAt = kr.ExpiresAt.t
-	}
-	if kr.Disabled != nil {
-		k.Disabled = *kr.Disabled
-	}
+	return p
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
@@ -177,7 +148,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	k, secret, err := s.newKey(r.Context(), principalFrom(r.Context()), req)
+	k, secret, err := s.ops.CreateKey(r.Context(), principalFrom(r.Context()).caller(), req.patch())
 	if err != nil {
 		return err
 	}
@@ -187,93 +158,24 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// newKey creates a key for p (the API and the console): it returns the
-// stored key and its secret, which is never shown again.
-func (s *Server) newKey(ctx context.Context, p principal, req keyRequest) (*fsm.Key, string, error) {
-	orgID := p.user.OrgID
-	if req.OrgID != nil {
-		orgID = *req.OrgID
-	}
-	if orgID == "" {
-		// With a single org, as on a fresh install, it is the obvious one.
-		if orgs := s.d.Viewer.View().Orgs; len(orgs) == 1 {
-			for id := range orgs {
-				orgID = id
-			}
-		} else {
-			return nil, "", badRequest("org_id", "org_id: is required when there is more than one org")
-		}
-	}
-	if _, ok := s.d.Viewer.View().Orgs[orgID]; !ok || !p.canRead(orgID) {
-		return nil, "", badRequest("org_id", "org_id: org "+orgID+" not found")
-	}
-	if !p.canManage(orgID) {
-		return nil, "", forbidden("you may not create keys in this org")
-	}
-	if req.Name == nil {
-		return nil, "", badRequest("name", "name: is required")
-	}
-	secret, prefix, hash := newAPIKey()
-	k := fsm.Key{
-		ID: newID("key"), OrgID: orgID, Prefix: prefix, Hash: hash,
-		Scopes: slices.Clone(fsm.Capabilities), CreatedBy: p.user.ID,
-	}
-	req.overlay(&k)
-	if k.ExpiresAt != nil && !k.ExpiresAt.After(s.d.Now()) {
-		return nil, "", badRequest("expires_at", "expires_at: must be in the future")
-	}
-	if err := k.Validate(); err != nil {
-		return nil, "", err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(ctx, fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: k, Create: true})
-	if err != nil {
-		return nil, "", err
-	}
-	s.log.Info("key created", "key_id", k.ID, "org_id", orgID, "user_id", p.user.ID)
-	return res.(*fsm.Key), secret, nil
-}
-
 func (s *Server) patchKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := s.lookupKey(r)
+	k, err := s.ops.UpdateKey(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id"), func() (ops.KeyPatch, error) {
+		var req keyRequest
+		err := decodeJSON(w, r, &req)
+		return req.patch(), err
+	})
 	if err != nil {
 		return err
 	}
-	if !principalFrom(r.Context()).canManage(k.OrgID) {
-		return forbidden("you may not change keys in this org")
-	}
-	var req keyRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	if req.OrgID != nil && *req.OrgID != k.OrgID {
-		return badRequest("org_id", "org_id: a key cannot move to another org")
-	}
-	next := *k
-	req.overlay(&next)
-	if err := next.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(r.Context(), fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: next, ExpectVersion: k.Version})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toKeyJSON(s.d.Viewer.View(), res.(*fsm.Key), s.d.Now()))
+	writeJSON(w, http.StatusOK, toKeyJSON(s.d.Viewer.View(), k, s.d.Now()))
 	return nil
 }
 
 // revokeKey revokes a key for good; the record stays for audit.
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	k, err := s.lookupKey(r)
-	if err != nil {
+	if err := s.ops.RevokeKey(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id")); err != nil {
 		return err
 	}
-	if !principalFrom(r.Context()).canManage(k.OrgID) {
-		return forbidden("you may not revoke keys in this org")
-	}
-	if _, err := s.propose(r.Context(), fsm.TypeKeyDelete, fsm.DeleteBody{ID: k.ID}); err != nil {
-		return err
-	}
-	s.log.Info("key revoked", "key_id", k.ID, "org_id", k.OrgID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

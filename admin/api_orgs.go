@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -41,19 +42,8 @@ func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// lookupOrg finds an org the principal may read; others get 404, so ids of
-// other tenants are not confirmed.
-func (s *Server) lookupOrg(r *http.Request) (*fsm.Org, error) {
-	id := chi.URLParam(r, "id")
-	o, ok := s.d.Viewer.View().Orgs[id]
-	if !ok || !principalFrom(r.Context()).canRead(id) {
-		return nil, notFoundErr("org " + id + " not found")
-	}
-	return o, nil
-}
-
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.lookupOrg(r)
+	o, err := s.ops.Org(principalFrom(r.Context()).caller(), chi.URLParam(r, "id"))
 	if err != nil {
 		return err
 	}
@@ -66,73 +56,42 @@ type orgRequest struct {
 	TimeZone *string `json:"time_zone"`
 }
 
+// readOrg reads the body once the operation asks for it.
+func readOrg(w http.ResponseWriter, r *http.Request) ops.Input[ops.OrgPatch] {
+	return func() (ops.OrgPatch, error) {
+		var req orgRequest
+		err := decodeJSON(w, r, &req)
+		return ops.OrgPatch{Name: req.Name, TimeZone: req.TimeZone}, err
+	}
+}
+
 func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
-		return err
-	}
-	var req orgRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	if req.Name == nil {
-		return badRequest("name", "name: is required")
-	}
-	o := fsm.Org{ID: newID("org"), Name: strings.TrimSpace(*req.Name)}
-	if req.TimeZone != nil {
-		o.TimeZone = *req.TimeZone
-	}
-	if err := o.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: o, Create: true})
+	o, err := s.ops.CreateOrg(r.Context(), principalFrom(r.Context()).caller(), readOrg(w, r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toOrgJSON(res.(*fsm.Org)))
+	writeJSON(w, http.StatusCreated, toOrgJSON(o))
 	return nil
 }
 
 func (s *Server) patchOrg(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.lookupOrg(r)
+	o, err := s.ops.UpdateOrg(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id"), readOrg(w, r))
 	if err != nil {
 		return err
 	}
-	if !principalFrom(r.Context()).canManage(o.ID) {
-		return forbidden("you may not change this org")
-	}
-	var req orgRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	next := *o
-	if req.Name != nil {
-		next.Name = strings.TrimSpace(*req.Name)
-	}
-	if req.TimeZone != nil {
-		next.TimeZone = *req.TimeZone
-	}
-	if err := next.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: next, ExpectVersion: o.Version})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toOrgJSON(res.(*fsm.Org)))
+	writeJSON(w, http.StatusOK, toOrgJSON(o))
 	return nil
 }
 
 func (s *Server) deleteOrg(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
-		return err
-	}
-	o, err := s.lookupOrg(r)
-	if err != nil {
-		return err
-	}
-	if _, err := s.propose(r.Context(), fsm.TypeOrgDelete, fsm.DeleteBody{ID: o.ID}); err != nil {
+	if err := s.ops.DeleteOrg(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// lookupOrg finds the org of the path that the principal may read.
+func (s *Server) lookupOrg(r *http.Request) (*fsm.Org, error) {
+	return s.ops.Org(principalFrom(r.Context()).caller(), chi.URLParam(r, "id"))
 }

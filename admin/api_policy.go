@@ -1,16 +1,14 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
-	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 // policyJSON is an org policy as the API shows it: own keys and the webhook
@@ -70,12 +68,7 @@ func toPolicyJSON(p *fsm.Policy) policyJSON {
 	return out
 }
 
-func (s *Server) currentPolicy(orgID string) *fsm.Policy {
-	if p, ok := s.d.Viewer.View().Policies[orgID]; ok {
-		return p
-	}
-	return &fsm.Policy{OrgID: orgID}
-}
+func (s *Server) currentPolicy(orgID string) *fsm.Policy { return s.ops.Policy(orgID) }
 
 func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	o, err := s.lookupOrg(r)
@@ -109,117 +102,35 @@ type policyRequest struct {
 	Version          *uint64                    `json:"version"`
 }
 
+// patch is the request as the operations take it.
+func (req *policyRequest) patch() ops.PolicyPatch {
+	return ops.PolicyPatch{Strategy: req.Strategy, AllowedProviders: req.AllowedProviders, OwnKeys: req.OwnKeys,
+		Allocation: req.Allocation, Overflow: req.Overflow, Breaker: req.Breaker, Alerts: req.Alerts.patch(),
+		Limits: req.Limits.patch(), Partition: req.Partition, FailOpenSeconds: req.FailOpenSeconds, Version: req.Version}
+}
+
+func (a *alertsRequest) patch() *ops.AlertsPatch {
+	if a == nil {
+		return nil
+	}
+	p := &ops.AlertsPatch{WebhookURL: a.WebhookURL, BudgetThresholds: a.BudgetThresholds, SetSecret: a.Secret.present}
+	if a.Secret.present {
+		p.Secret = *a.Secret.value
+	}
+	return p
+}
+
 func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.lookupOrg(r)
-	if err != nil {
-		return err
-	}
-	if !principalFrom(r.Context()).canManage(o.ID) {
-		return forbidden("you may not change this org's policy")
-	}
-	var req policyRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	p, err := s.savePolicy(r.Context(), principalFrom(r.Context()), o.ID, &req)
+	p, err := s.ops.UpdatePolicy(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id"), func() (ops.PolicyPatch, error) {
+		var req policyRequest
+		err := decodeJSON(w, r, &req)
+		return req.patch(), err
+	})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, toPolicyJSON(p))
 	return nil
-}
-
-// savePolicy overlays req on an org's policy and commits it (the API and
-// the console; the caller checked that p manages the org).
-func (s *Server) savePolicy(ctx context.Context, p principal, orgID string, req *policyRequest) (*fsm.Policy, error) {
-	cur := s.currentPolicy(orgID)
-	next, err := s.overlayPolicy(req, cur)
-	if err != nil {
-		return nil, err
-	}
-	if !p.super() && grantsMore(cur, &next) {
-		return nil, forbidden("only a super admin may change an org's limits, provider allocation, allowed providers or partition behaviour")
-	}
-	if err := next.Validate(); err != nil {
-		return nil, err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	expect := cur.Version
-	if req.Version != nil {
-		expect = *req.Version
-	}
-	res, err := s.propose(ctx, fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: expect})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*fsm.Policy), nil
-}
-
-// grantsMore reports whether next changes what the system grants the org
-// (its limits, its allocation of providers, the providers it may use, how
-// it behaves cut off from the quorum): an org admin may tune the rest of
-// its policy, not these.
-func grantsMore(cur, next *fsm.Policy) bool {
-	return cur.Limits != next.Limits || !maps.Equal(cur.Allocation, next.Allocation) ||
-		!slices.Equal(cur.AllowedProviders, next.AllowedProviders) || cur.Partition != next.Partition ||
-		cur.FailOpenSeconds != next.FailOpenSeconds
-}
-
-func (s *Server) overlayPolicy(req *policyRequest, cur *fsm.Policy) (fsm.Policy, error) {
-	next := *cur
-	if req.Strategy != nil {
-		next.Strategy = *req.Strategy
-	}
-	if req.AllowedProviders != nil {
-		next.AllowedProviders = *req.AllowedProviders
-	}
-	if req.OwnKeys != nil {
-		keys := make(map[string][]byte, len(cur.OwnKeys)+len(req.OwnKeys))
-		for k, v := range cur.OwnKeys {
-			keys[k] = v
-		}
-		for slug, v := range req.OwnKeys {
-			if v == nil || strings.TrimSpace(*v) == "" {
-				delete(keys, slug)
-				continue
-			}
-			if _, ok := s.d.Viewer.View().Providers[slug]; !ok {
-				return next, badRequest("own_keys", "own_keys: provider "+slug+" not found")
-			}
-			keys[slug] = s.d.Keyring.Seal(secret.OrgKeyPurpose(cur.OrgID, slug), []byte(strings.TrimSpace(*v)))
-		}
-		next.OwnKeys = keys
-	}
-	if req.Allocation != nil {
-		next.Allocation = *req.Allocation
-	}
-	if req.Overflow != nil {
-		next.Overflow = *req.Overflow
-	}
-	if req.Breaker != nil {
-		next.Breaker = *req.Breaker
-	}
-	if a := req.Alerts; a != nil {
-		if a.WebhookURL != nil {
-			next.Alerts.WebhookURL = strings.TrimSpace(*a.WebhookURL)
-		}
-		if a.Secret.present {
-			next.Alerts.SecretCipher = nil
-			if *a.Secret.value != "" {
-				next.Alerts.SecretCipher = s.d.Keyring.Seal(secret.AlertSecretPurpose(cur.OrgID), []byte(*a.Secret.value))
-			}
-		}
-		if a.BudgetThresholds != nil {
-			next.Alerts.BudgetThresholds = *a.BudgetThresholds
-		}
-	}
-	req.Limits.applyTo(&next.Limits)
-	if req.Partition != nil {
-		next.Partition = *req.Partition
-	}
-	if req.FailOpenSeconds != nil {
-		next.FailOpenSeconds = *req.FailOpenSeconds
-	}
-	return next, nil
 }
 
 var _ json.Unmarshaler = (*secretField)(nil)

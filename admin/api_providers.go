@@ -3,13 +3,12 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 type providerJSON struct {
@@ -63,17 +62,8 @@ func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) lookupProvider(r *http.Request) (*fsm.Provider, error) {
-	slug := chi.URLParam(r, "slug")
-	p, ok := s.d.Viewer.View().Providers[slug]
-	if !ok {
-		return nil, notFoundErr("provider " + slug + " not found")
-	}
-	return p, nil
-}
-
 func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.lookupProvider(r)
+	p, err := s.ops.Provider(chi.URLParam(r, "slug"))
 	if err != nil {
 		return err
 	}
@@ -115,75 +105,39 @@ type providerRequest struct {
 	Enabled        *bool       `json:"enabled"`
 }
 
-// overlay applies the request's fields to p, sealing a new key.
-func (s *Server) overlayProvider(req *providerRequest, p *fsm.Provider) {
-	if req.Name != nil {
-		p.Name = strings.TrimSpace(*req.Name)
-	}
-	if req.Format != nil {
-		p.Format = *req.Format
-	}
-	if req.BaseURL != nil {
-		p.BaseURL = strings.TrimRight(strings.TrimSpace(*req.BaseURL), "/")
-	}
-	if req.APIPath != nil {
-		p.APIPath = strings.TrimSpace(*req.APIPath)
-	}
-	if p.APIPath == "" {
-		p.APIPath = fsm.DefaultAPIPath(p.Format)
-	}
+// patch is the request as the operations take it.
+func (req providerRequest) patch() ops.ProviderPatch {
+	p := ops.ProviderPatch{Name: req.Name, Slug: req.Slug, Format: req.Format, BaseURL: req.BaseURL, APIPath: req.APIPath,
+		Capabilities: req.Capabilities, Enabled: req.Enabled, SetAPIKey: req.APIKey.present}
 	if req.APIKey.present {
-		p.APIKeyCipher = nil
-		if *req.APIKey.value != "" {
-			p.APIKeyCipher = s.d.Keyring.Seal(secret.ProviderPurpose(p.Slug), []byte(*req.APIKey.value))
-		}
+		p.APIKey = *req.APIKey.value
 	}
 	if req.Models != nil {
-		p.Models = *req.Models
-		// A model taken off the list is no longer closed either.
-		p.DisabledModels = slices.DeleteFunc(slices.Clone(p.DisabledModels), func(m string) bool { return !slices.Contains(p.Models, m) })
+		m := []string(*req.Models)
+		p.Models = &m
 	}
 	if req.DisabledModels != nil {
-		p.DisabledModels = *req.DisabledModels
+		m := []string(*req.DisabledModels)
+		p.DisabledModels = &m
 	}
-	if len(p.DisabledModels) == 0 {
-		p.DisabledModels = nil
-	}
-	if req.Capabilities != nil {
-		p.Capabilities = *req.Capabilities
-	}
-	if req.Enabled != nil {
-		p.Enabled = *req.Enabled
+	return p
+}
+
+// readProvider reads the body once the operation asks for it.
+func readProvider(w http.ResponseWriter, r *http.Request) ops.Input[ops.ProviderPatch] {
+	return func() (ops.ProviderPatch, error) {
+		var req providerRequest
+		err := decodeJSON(w, r, &req)
+		return req.patch(), err
 	}
 }
 
 func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
-		return err
-	}
-	var req providerRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	if req.Slug == nil || *req.Slug == "" {
-		return badRequest("slug", "slug: is required")
-	}
-	if req.Name == nil {
-		return badRequest("name", "name: is required")
-	}
-	if req.BaseURL == nil {
-		return badRequest("base_url", "base_url: is required")
-	}
-	p := fsm.Provider{Slug: *req.Slug, Format: fsm.FormatOpenAI, Capabilities: []string{"llm"}, Enabled: true}
-	s.overlayProvider(&req, &p)
-	if err := p.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, Create: true})
+	p, err := s.ops.CreateProvider(r.Context(), principalFrom(r.Context()).caller(), readProvider(w, r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, s.toProviderJSON(res.(*fsm.Provider)))
+	writeJSON(w, http.StatusCreated, s.toProviderJSON(p))
 	return nil
 }
 
@@ -191,44 +145,39 @@ func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) error {
 // api_key follows secretField's rules, so the console can save a form
 // without ever having seen the key.
 func (s *Server) putProvider(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
-		return err
-	}
-	p, err := s.lookupProvider(r)
+	p, err := s.ops.UpdateProvider(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "slug"), readProvider(w, r))
 	if err != nil {
 		return err
 	}
-	var req providerRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		return err
-	}
-	if req.Slug != nil && *req.Slug != p.Slug {
-		return badRequest("slug", "slug: cannot change; create a new provider instead")
-	}
-	next := *p
-	s.overlayProvider(&req, &next)
-	if err := next.Validate(); err != nil {
-		return err // an *fsm.Error: toAPIError answers 400 naming the field
-	}
-	res, err := s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: p.Version})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, s.toProviderJSON(res.(*fsm.Provider)))
+	writeJSON(w, http.StatusOK, s.toProviderJSON(p))
 	return nil
 }
 
 func (s *Server) deleteProvider(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
-		return err
-	}
-	p, err := s.lookupProvider(r)
-	if err != nil {
-		return err
-	}
-	if _, err := s.propose(r.Context(), fsm.TypeProviderDelete, fsm.DeleteBody{ID: p.Slug}); err != nil {
+	if err := s.ops.DeleteProvider(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "slug")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type providerTestJSON struct {
+	OK     bool   `json:"ok"`
+	Answer string `json:"answer"`
+}
+
+// testProviderAPI makes a minimal real call to a provider, as the
+// console's connection test does: ?capability= picks what to try (llm by
+// default). A failed call is a 200 with ok false and what failed.
+func (s *Server) testProviderAPI(w http.ResponseWriter, r *http.Request) error {
+	capability := r.URL.Query().Get("capability")
+	if capability == "" {
+		capability = "llm"
+	}
+	res, err := s.ops.TestProvider(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "slug"), capability)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, providerTestJSON{OK: res.OK, Answer: res.Answer})
 	return nil
 }

@@ -32,32 +32,24 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// restoreSnapshot replaces the whole replicated state with a backup, through
-// raft, so every node restores the same state at the same log index.
+// restoreSnapshot replaces the whole replicated state with a backup
+// (ops.RestoreSnapshot).
 func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request) error {
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
-		return err
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSnapshot))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
-				Message: fmt.Sprintf("snapshot exceeds %d bytes", maxSnapshot)}
+	st, err := s.ops.RestoreSnapshot(r.Context(), principalFrom(r.Context()).caller(), func() ([]byte, error) {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSnapshot))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+					Message: fmt.Sprintf("snapshot exceeds %d bytes", maxSnapshot)}
+			}
+			return nil, badRequest("", "could not read the snapshot")
 		}
-		return badRequest("", "could not read the snapshot")
-	}
-	st, err := fsm.ReadSnapshot(bytes.NewReader(b))
+		return b, nil
+	})
 	if err != nil {
-		return badRequest("snapshot", err.Error())
-	}
-	if !st.Bootstrapped() {
-		return badRequest("snapshot", "snapshot holds no bootstrapped state")
-	}
-	if _, err := s.propose(r.Context(), fsm.TypeRestoreState, fsm.RestoreBody{Snapshot: b}); err != nil {
 		return err
 	}
-	s.log.Warn("replicated state restored from a snapshot", "orgs", len(st.Orgs), "keys", st.KeyCount(), "providers", len(st.Providers))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"restored":  true,
 		"orgs":      len(st.Orgs),

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -24,37 +25,18 @@ func principalFrom(ctx context.Context) principal {
 	return p
 }
 
-func (p principal) super() bool { return p.user.Role == fsm.RoleSuperAdmin }
+// caller is the principal as the operations know it.
+func (p principal) caller() ops.Caller { return ops.Caller{User: p.user} }
 
-// managedOrg checks that org exists and p manages it: 404 for an org p
-// may not even see, 403 for one p may only read. what names the part of
-// the org being changed, for the message.
-func (s *Server) managedOrg(p principal, org, what string) error {
-	if _, ok := s.d.Viewer.View().Orgs[org]; !ok || !p.canRead(org) {
-		return notFoundErr("org not found")
-	}
-	if !p.canManage(org) {
-		return forbidden("you may not change this org's " + what)
-	}
-	return nil
-}
+func (p principal) super() bool { return p.caller().Super() }
 
 // canRead reports whether p may see org's records.
-func (p principal) canRead(orgID string) bool {
-	return p.super() || p.user.OrgID == orgID
-}
+func (p principal) canRead(orgID string) bool { return p.caller().CanRead(orgID) }
 
 // canManage reports whether p may change org's keys and policy.
-func (p principal) canManage(orgID string) bool {
-	return p.super() || (p.user.Role == fsm.RoleOrgAdmin && p.user.OrgID == orgID)
-}
+func (p principal) canManage(orgID string) bool { return p.caller().CanManage(orgID) }
 
-func (p principal) requireSuper() error {
-	if !p.super() {
-		return forbidden("this action needs the super admin role")
-	}
-	return nil
-}
+func (p principal) requireSuper() error { return p.caller().RequireSuper() }
 
 // authenticate accepts "Authorization: Bearer <token>" or the session
 // cookie, verified against replicated state so every node agrees.
@@ -214,41 +196,14 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	u, err := s.setPassword(r.Context(), principalFrom(r.Context()).user, req.CurrentPassword, req.NewPassword)
+	u, err := s.ops.SetPassword(r.Context(), principalFrom(r.Context()).caller(), req.CurrentPassword, req.NewPassword)
 	if err != nil {
 		return err
 	}
 	return s.startSession(w, r, u)
 }
 
-// setPassword changes u's password (the API and the console); every
-// other session of u ends.
-func (s *Server) setPassword(ctx context.Context, u *fsm.User, current, newPassword string) (*fsm.User, error) {
-	if !checkPassword(current, u.PasswordHash) {
-		return nil, &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Param: "current_password", Message: "current_password: is wrong"}
-	}
-	if err := validatePassword(newPassword); err != nil {
-		return nil, badRequest("new_password", "new_password: "+err.Error())
-	}
-	if newPassword == current {
-		return nil, badRequest("new_password", "new_password: must differ from the current password")
-	}
-	hash, err := HashPassword(newPassword)
-	if err != nil {
-		return nil, err
-	}
-	next := *u
-	next.PasswordHash = hash
-	next.MustChangePassword = false
-	next.SessionGen++
-	res, err := s.propose(ctx, fsm.TypeUserUpsert, fsm.UserUpsertBody{User: next, ExpectVersion: u.Version})
-	if err != nil {
-		return nil, err
-	}
-	return res.(*fsm.User), nil
-}
-
-func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+func normalizeEmail(e string) string { return ops.NormalizeEmail(e) }
 
 // secureCookie reports whether session cookies must be Secure: always
 // when configured, and whenever the request came over TLS (directly or

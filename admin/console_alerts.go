@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 )
 
 // AlertRecord is one alert delivery, as the 告警 page lists it.
@@ -48,10 +49,7 @@ func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
 
 // alertsSave sets an org's webhook and budget thresholds.
 func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
-	org := chi.URLParam(r, "org")
-	p := principalFrom(r.Context())
-	err := s.managedOrg(p, org, "alerts")
-	if err == nil {
+	_, err := s.ops.UpdatePolicy(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "org"), func() (ops.PolicyPatch, error) {
 		url := strings.TrimSpace(r.PostFormValue("webhook_url"))
 		a := &alertsRequest{WebhookURL: &url}
 		if sec := r.PostFormValue("webhook_secret"); sec != "" {
@@ -62,18 +60,15 @@ func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
 			if v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "%")); v == "" {
 				continue
 			}
-			n, convErr := strconv.Atoi(v)
-			if convErr != nil {
-				err = badRequest("alerts.budget_thresholds", "alerts.budget_thresholds: percents such as 50, 80, 100")
-				break
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return ops.PolicyPatch{}, badRequest("alerts.budget_thresholds", "alerts.budget_thresholds: percents such as 50, 80, 100")
 			}
 			th = append(th, n)
 		}
-		if err == nil {
-			a.BudgetThresholds = &th
-			_, err = s.savePolicy(r.Context(), p, org, &policyRequest{Alerts: a})
-		}
-	}
+		a.BudgetThresholds = &th
+		return (&policyRequest{Alerts: a}).patch(), nil
+	})
 	if err != nil {
 		w.WriteHeader(toAPIError(err).Status)
 		s.render(w, r, "alerts", page{Active: "alerts", Data: s.alertsData(r), Error: consoleError(langOf(r), err)})

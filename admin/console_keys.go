@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
@@ -143,7 +144,7 @@ func (s *Server) keysCreate(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var k *fsm.Key
 		var secret string
-		if k, secret, err = s.newKey(r.Context(), principalFrom(r.Context()), req); err == nil {
+		if k, secret, err = s.ops.CreateKey(r.Context(), principalFrom(r.Context()).caller(), req.patch()); err == nil {
 			d := s.keysData(r)
 			d.NewSecret = secret
 			s.render(w, r, "keys", page{Active: "keys", Data: d, Notice: translate(lang, "keys.secret") + " " + k.Name})
@@ -214,33 +215,20 @@ func keyForm(r *http.Request) (keyRequest, error) {
 
 // keysAction disables, enables or revokes a key.
 func (s *Server) keysAction(w http.ResponseWriter, r *http.Request) {
-	lang := langOf(r)
-	p := principalFrom(r.Context())
-	k := s.d.Viewer.View().Key(chi.URLParam(r, "id"))
+	c, id := principalFrom(r.Context()).caller(), chi.URLParam(r, "id")
 	var err error
-	switch {
-	case k == nil || !p.canRead(k.OrgID):
-		err = notFoundErr("key not found")
-	case !p.canManage(k.OrgID):
-		err = forbidden("you may not change keys in this org")
+	switch a := chi.URLParam(r, "action"); a {
+	case "disable", "enable":
+		disabled := a == "disable"
+		_, err = s.ops.UpdateKey(r.Context(), c, id, ops.Given(ops.KeyPatch{Disabled: &disabled}))
+	case "revoke":
+		err = s.ops.RevokeKey(r.Context(), c, id)
 	default:
-		switch chi.URLParam(r, "action") {
-		case "disable", "enable":
-			next := *k
-			next.Disabled = chi.URLParam(r, "action") == "disable"
-			_, err = s.propose(r.Context(), fsm.TypeKeyUpsert, fsm.KeyUpsertBody{Key: next, ExpectVersion: k.Version})
-		case "revoke":
-			_, err = s.propose(r.Context(), fsm.TypeKeyDelete, fsm.DeleteBody{ID: k.ID})
-			if err == nil {
-				s.log.Info("key revoked", "key_id", k.ID, "org_id", k.OrgID, "user_id", p.user.ID)
-			}
-		default:
-			err = notFoundErr("no such action")
-		}
+		err = notFoundErr("no such action")
 	}
 	if err != nil {
 		w.WriteHeader(toAPIError(err).Status)
-		s.render(w, r, "keys", page{Active: "keys", Data: s.keysData(r), Error: consoleError(lang, err)})
+		s.render(w, r, "keys", page{Active: "keys", Data: s.keysData(r), Error: consoleError(langOf(r), err)})
 		return
 	}
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)

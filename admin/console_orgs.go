@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -62,14 +63,8 @@ func (s *Server) orgsResult(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) orgsCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	err := p.requireSuper()
-	if err == nil {
-		o := fsm.Org{ID: newID("org"), Name: strings.TrimSpace(r.PostFormValue("name")), TimeZone: strings.TrimSpace(r.PostFormValue("time_zone"))}
-		if err = o.Validate(); err == nil {
-			_, err = s.propose(r.Context(), fsm.TypeOrgUpsert, fsm.OrgUpsertBody{Org: o, Create: true})
-		}
-	}
+	name, tz := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("time_zone"))
+	_, err := s.ops.CreateOrg(r.Context(), principalFrom(r.Context()).caller(), ops.Given(ops.OrgPatch{Name: &name, TimeZone: &tz}))
 	s.orgsResult(w, r, err)
 }
 
@@ -77,7 +72,7 @@ func (s *Server) membersCreate(w http.ResponseWriter, r *http.Request) {
 	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
 	org := chi.URLParam(r, "org")
 	pw := r.PostFormValue("password")
-	_, err := s.newUser(r.Context(), principalFrom(r.Context()), userRequest{Email: f("email"), Name: f("name"), Password: &pw, Role: f("role"), OrgID: &org})
+	_, err := s.ops.CreateUser(r.Context(), principalFrom(r.Context()).caller(), ops.UserPatch{Email: f("email"), Name: f("name"), Password: &pw, Role: f("role"), OrgID: &org})
 	s.orgsResult(w, r, err)
 }
 
@@ -87,7 +82,7 @@ func (s *Server) membersAction(w http.ResponseWriter, r *http.Request) {
 	if a := chi.URLParam(r, "action"); a != "disable" && a != "enable" {
 		err = notFoundErr("no such action")
 	} else {
-		_, err = s.changeUser(r.Context(), principalFrom(r.Context()), chi.URLParam(r, "id"), userRequest{Disabled: &disabled})
+		_, err = s.ops.UpdateUser(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id"), ops.UserPatch{Disabled: &disabled})
 	}
 	s.orgsResult(w, r, err)
 }

@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // consoleError turns an action's error into a message for the page.
 func consoleError(lang string, err error) string {
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusForbidden {
+	if toAPIError(err).Status == http.StatusForbidden {
 		return translate(lang, "err.forbidden")
 	}
 	return toAPIError(err).Message
@@ -32,7 +32,7 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
-	u, err := s.setPassword(r.Context(), principalFrom(r.Context()).user, r.PostFormValue("current_password"), r.PostFormValue("new_password"))
+	u, err := s.ops.SetPassword(r.Context(), principalFrom(r.Context()).caller(), r.PostFormValue("current_password"), r.PostFormValue("new_password"))
 	if err != nil {
 		w.WriteHeader(toAPIError(err).Status)
 		s.render(w, r, "password", page{Active: "password", Error: consoleError(langOf(r), err)})
@@ -169,19 +169,17 @@ func (s *Server) clusterPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) clusterTransfer(w http.ResponseWriter, r *http.Request) {
-	s.clusterAction(w, r, func() error { return s.d.Cluster.TransferLeader(r.Context(), r.PostFormValue("node_id")) })
+	_, err := s.ops.TransferLeader(r.Context(), principalFrom(r.Context()).caller(), ops.Given(ops.Transfer{NodeID: r.PostFormValue("node_id")}))
+	s.clusterResult(w, r, err)
 }
 
 func (s *Server) clusterRemove(w http.ResponseWriter, r *http.Request) {
-	s.clusterAction(w, r, func() error { return s.d.Cluster.Remove(r.Context(), chi.URLParam(r, "id")) })
+	s.clusterResult(w, r, s.ops.RemoveMember(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id")))
 }
 
-// clusterAction runs a super-admin membership change.
-func (s *Server) clusterAction(w http.ResponseWriter, r *http.Request, do func() error) {
-	err := principalFrom(r.Context()).requireSuper()
-	if err == nil {
-		err = do()
-	}
+// clusterResult shows the cluster page again after a membership change:
+// its error, or a redirect.
+func (s *Server) clusterResult(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
 		ms, leader := s.members(r)
 		w.WriteHeader(toAPIError(err).Status)

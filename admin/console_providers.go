@@ -1,19 +1,13 @@
 package admin
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
-	"github.com/tensorgate/tensorgate/storage/secret"
 )
 
 // providersData is a capability page's 配置: its providers.
@@ -124,15 +118,7 @@ func (s *Server) providersCreate(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	err := principalFrom(r.Context()).requireSuper()
-	if err == nil {
-		req := providerForm(r, c, true)
-		p := fsm.Provider{Slug: *req.Slug, Format: fsm.FormatOpenAI, Enabled: true}
-		s.overlayProvider(&req, &p)
-		if err = p.Validate(); err == nil {
-			_, err = s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: p, Create: true})
-		}
-	}
+	_, err := s.ops.CreateProvider(r.Context(), principalFrom(r.Context()).caller(), ops.Given(providerForm(r, c, true).patch()))
 	s.providersResult(w, r, c, err, nil)
 }
 
@@ -141,15 +127,7 @@ func (s *Server) providersUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := principalFrom(r.Context()).requireSuper()
-	if err == nil {
-		req := providerForm(r, c, false)
-		next := *cur
-		s.overlayProvider(&req, &next)
-		if err = next.Validate(); err == nil {
-			_, err = s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: cur.Version})
-		}
-	}
+	_, err := s.ops.UpdateProvider(r.Context(), principalFrom(r.Context()).caller(), cur.Slug, ops.Given(providerForm(r, c, false).patch()))
 	s.providersResult(w, r, c, err, nil)
 }
 
@@ -160,25 +138,18 @@ func (s *Server) providersModels(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := principalFrom(r.Context()).requireSuper()
-	if err == nil {
-		if err = r.ParseForm(); err != nil {
-			err = badRequest("", "the form does not parse")
+	_, err := s.ops.UpdateProvider(r.Context(), principalFrom(r.Context()).caller(), cur.Slug, func() (ops.ProviderPatch, error) {
+		if err := r.ParseForm(); err != nil {
+			return ops.ProviderPatch{}, badRequest("", "the form does not parse")
 		}
-	}
-	if err == nil {
-		next := *cur
-		next.DisabledModels = nil
+		closed := []string{}
 		for _, m := range cur.Models {
 			if !slices.Contains(r.PostForm["open"], m) {
-				next.DisabledModels = append(next.DisabledModels, m)
+				closed = append(closed, m)
 			}
 		}
-		_, err = s.propose(r.Context(), fsm.TypeProviderUpsert, fsm.ProviderUpsertBody{Provider: next, ExpectVersion: cur.Version})
-		if err == nil {
-			s.log.Info("provider models changed", "provider", cur.Slug, "closed", next.DisabledModels, "user_id", principalFrom(r.Context()).user.ID)
-		}
-	}
+		return ops.ProviderPatch{DisabledModels: &closed}, nil
+	})
 	s.providersResult(w, r, c, err, nil)
 }
 
@@ -189,103 +160,29 @@ func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	slug := pv.Slug
 	p := principalFrom(r.Context())
 	var err error
-	org := p.user.OrgID
-	switch {
-	case org == "":
+	if org := p.user.OrgID; org == "" {
+		// The form acts on the caller's own org; a super admin has none.
 		err = badRequest("org_id", "an org's own key is set by that org's admin")
-	case !p.canManage(org):
-		err = forbidden("you may not change this org's policy")
-	default:
-		cur := s.currentPolicy(org)
-		next := *cur
-		keys := map[string][]byte{}
-		for k, v := range cur.OwnKeys {
-			keys[k] = v
-		}
-		if k := strings.TrimSpace(r.PostFormValue("own_key")); k != "" {
-			keys[slug] = s.d.Keyring.Seal(secret.OrgKeyPurpose(org, slug), []byte(k))
-		} else {
-			delete(keys, slug)
-		}
-		next.OwnKeys = keys
-		_, err = s.propose(r.Context(), fsm.TypePolicyUpsert, fsm.PolicyUpsertBody{Policy: next, ExpectVersion: cur.Version})
+	} else {
+		key := strings.TrimSpace(r.PostFormValue("own_key"))
+		_, err = s.ops.UpdatePolicy(r.Context(), p.caller(), org, ops.Given(ops.PolicyPatch{OwnKeys: map[string]*string{pv.Slug: &key}}))
 	}
 	s.providersResult(w, r, c, err, nil)
 }
 
-// providersTest makes a real minimal call to a provider: a one-token chat
-// with its first model for chat providers, the model list otherwise, and
-// shows the answer or the error.
+// providersTest makes a real minimal call to a provider through the data
+// plane's adapters and shows the answer or the error.
 func (s *Server) providersTest(w http.ResponseWriter, r *http.Request) {
 	c, pv, ok := s.capabilityProvider(w, r)
 	if !ok {
 		return
 	}
-	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+	res, err := s.ops.TestProvider(r.Context(), principalFrom(r.Context()).caller(), pv.Slug, c)
+	if err != nil {
 		s.providersResult(w, r, c, err, nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
-	defer cancel()
-	answer, err := s.testProvider(ctx, pv, c)
-	t := &connTest{Provider: pv.Slug, OK: err == nil, Answer: answer}
-	if err != nil {
-		t.Answer = err.Error()
-	}
-	s.providersResult(w, r, c, nil, t)
-}
-
-func (s *Server) testProvider(ctx context.Context, pv *fsm.Provider, capability string) (string, error) {
-	key := s.cfg.SystemKeys[pv.KeyEnv]
-	if len(pv.APIKeyCipher) > 0 {
-		k, err := s.d.Keyring.Open(secret.ProviderPurpose(pv.Slug), pv.APIKeyCipher)
-		if err != nil {
-			return "", fmt.Errorf("the stored key does not open: check BETTER_AUTH_SECRET")
-		}
-		key = string(k)
-	}
-	base := strings.TrimRight(pv.BaseURL, "/")
-	path := pv.APIPath
-	if path == "" {
-		path = fsm.DefaultAPIPath(pv.Format)
-	}
-	// A chat provider is asked for one token from its first open model.
-	model := ""
-	if i := slices.IndexFunc(pv.Models, pv.Open); i >= 0 {
-		model = pv.Models[i]
-	}
-	var req *http.Request
-	switch {
-	case capability == "llm" && model != "":
-		body, _ := json.Marshal(map[string]any{"model": model, "max_tokens": 1, "messages": []any{map[string]string{"role": "user", "content": "ping"}}})
-		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-		if req != nil && pv.Format == fsm.FormatAnthropic {
-			req.Header.Set("x-api-key", key)
-			req.Header.Set("anthropic-version", "2023-06-01")
-		}
-	default:
-		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+strings.TrimSuffix(path, "/chat/completions")+"/models", nil)
-	}
-	if req == nil {
-		return "", fmt.Errorf("the provider's address is not valid")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" && pv.Format != fsm.FormatAnthropic {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	start := time.Now()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("could not reach %s: %v", base, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-	msg := fmt.Sprintf("HTTP %d in %d ms: %s", res.StatusCode, time.Since(start).Milliseconds(), strings.TrimSpace(string(b)))
-	if res.StatusCode/100 != 2 {
-		return "", fmt.Errorf("%s", msg)
-	}
-	return msg, nil
+	s.providersResult(w, r, c, nil, &connTest{Provider: pv.Slug, OK: res.OK, Answer: res.Answer})
 }

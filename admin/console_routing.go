@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -33,7 +34,7 @@ func (s *Server) routingData(r *http.Request) routingData {
 	st := s.d.Viewer.View()
 	d := routingData{Strategies: []string{fsm.StrategyPriority, fsm.StrategyWeighted, fsm.StrategyLeastLatency}}
 	for _, f := range priceFields {
-		d.PriceFields = append(d.PriceFields, f.field)
+		d.PriceFields = append(d.PriceFields, f.Field)
 	}
 	for _, m := range sortedKeysOf(st.Routes) {
 		d.Routes = append(d.Routes, st.Routes[m])
@@ -80,9 +81,9 @@ func (s *Server) routingResult(w http.ResponseWriter, r *http.Request, err error
 
 // routesSave reads "provider:model:weight" lines into a route.
 func (s *Server) routesSave(w http.ResponseWriter, r *http.Request) {
-	err := principalFrom(r.Context()).requireSuper()
-	if err == nil {
-		req := routeRequest{Strategy: r.PostFormValue("strategy")}
+	model := strings.TrimSpace(r.PostFormValue("model"))
+	_, err := s.ops.PutRoute(r.Context(), principalFrom(r.Context()).caller(), model, func() (ops.RoutePatch, error) {
+		req := ops.RoutePatch{Strategy: r.PostFormValue("strategy")}
 		for _, line := range strings.Split(r.PostFormValue("targets"), "\n") {
 			if line = strings.TrimSpace(line); line == "" {
 				continue
@@ -93,45 +94,36 @@ func (s *Server) routesSave(w http.ResponseWriter, r *http.Request) {
 				t.Model = strings.TrimSpace(parts[1])
 			}
 			if len(parts) > 2 {
+				var err error
 				if t.Weight, err = strconv.Atoi(strings.TrimSpace(parts[2])); err != nil {
-					err = badRequest("targets", "targets: a weight must be a whole number: "+line)
-					break
+					return req, badRequest("targets", "targets: a weight must be a whole number: "+line)
 				}
 			}
 			req.Targets = append(req.Targets, t)
 		}
-		if err == nil {
-			_, err = s.saveRoute(r.Context(), strings.TrimSpace(r.PostFormValue("model")), req)
-		}
-	}
+		return req, nil
+	})
 	s.routingResult(w, r, err)
 }
 
 func (s *Server) pricesSave(w http.ResponseWriter, r *http.Request) {
-	err := principalFrom(r.Context()).requireSuper()
-	if err == nil {
-		req := priceRequest{Currency: r.PostFormValue("currency"), Prices: map[string]string{}}
-		for _, f := range priceFields {
-			if v := strings.TrimSpace(r.PostFormValue(f.field)); v != "" {
-				req.Prices[f.field] = v
-			}
+	req := ops.PricePatch{Currency: r.PostFormValue("currency"), Prices: map[string]string{}}
+	for _, f := range priceFields {
+		if v := strings.TrimSpace(r.PostFormValue(f.Field)); v != "" {
+			req.Prices[f.Field] = v
 		}
-		_, err = s.savePrice(r.Context(), strings.TrimSpace(r.PostFormValue("model")), req)
 	}
+	_, err := s.ops.PutPrice(r.Context(), principalFrom(r.Context()).caller(), strings.TrimSpace(r.PostFormValue("model")), ops.Given(req))
 	s.routingResult(w, r, err)
 }
 
 // policySave applies the policy form of one org.
 func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
-	org := chi.URLParam(r, "org")
-	p := principalFrom(r.Context())
-	err := s.managedOrg(p, org, "policy")
-	if err == nil {
-		var req policyRequest
-		if req, err = policyForm(r, p.super()); err == nil {
-			_, err = s.savePolicy(r.Context(), p, org, &req)
-		}
-	}
+	c := principalFrom(r.Context()).caller()
+	_, err := s.ops.UpdatePolicy(r.Context(), c, chi.URLParam(r, "org"), func() (ops.PolicyPatch, error) {
+		req, err := policyForm(r, c.Super())
+		return req.patch(), err
+	})
 	s.routingResult(w, r, err)
 }
 

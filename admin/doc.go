@@ -1,7 +1,14 @@
-// Package admin serves the admin API (/api/auth, /api/admin, /api/health,
-// metrics) and, as it grows, the embedded console. It reads from the fsm's
-// immutable views and writes only by proposing fsm commands through the
-// cluster, so every change is replicated before it is acknowledged.
+// Package admin serves the admin JSON API (/api/auth, /api/admin,
+// /api/health, metrics) and the embedded console (server-rendered pages,
+// templates and assets under console/). Both are adapters over package
+// admin/ops, which owns every admin action once: who may do it, what
+// input is valid, the fsm command it proposes and its audit line. A
+// handler here reads its input (a JSON body, a form), calls one operation
+// and renders the result or the error: the API through one error table
+// (errors.go), the console as a message on the page. Reads come from the
+// fsm's immutable views; writes only ever go through ops, which proposes
+// them through the cluster, so every change is replicated before it is
+// acknowledged.
 //
 // Secrets never leave this package in plaintext: gk_ keys are hashed before
 // they are proposed and shown once, provider keys are sealed with a key

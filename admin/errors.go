@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/fsm/apierr"
@@ -42,6 +43,10 @@ func toAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var oe *ops.Error
+	if errors.As(err, &oe) {
+		return opsError(oe)
 	}
 	var fe *fsm.Error
 	if errors.As(err, &fe) {
@@ -78,6 +83,33 @@ func toAPIError(err error) *apiError {
 	}
 	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "server_error",
 		Message: "internal error", Err: err}
+}
+
+// opsError is the API's answer to a refused operation.
+func opsError(e *ops.Error) *apiError {
+	ae := opsKindError(e)
+	if e.Code != "" {
+		ae.Code = e.Code
+	}
+	return ae
+}
+
+func opsKindError(e *ops.Error) *apiError {
+	switch e.Kind {
+	case ops.KindUnavailable:
+		return &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable", Param: e.Param, Message: e.Message, Err: e.Err}
+	case ops.KindUnauthenticated:
+		return &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "unauthorized", Param: e.Param, Message: e.Message}
+	case ops.KindNotFound:
+		return &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: e.Param, Message: e.Message}
+	case ops.KindForbidden:
+		return &apiError{Status: http.StatusForbidden, Type: "permission_error", Code: "permission_denied", Param: e.Param, Message: e.Message}
+	case ops.KindConflict:
+		return &apiError{Status: http.StatusConflict, Type: "invalid_request_error", Code: "conflict", Param: e.Param, Message: e.Message}
+	case ops.KindInvalid:
+		return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "invalid_request", Param: e.Param, Message: e.Message}
+	}
+	return &apiError{Status: http.StatusInternalServerError, Type: "server_error", Code: "server_error", Message: "internal error", Err: e}
 }
 
 // writeError renders err in the OpenAI envelope and logs what the client

@@ -16,9 +16,14 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 )
+
+// ProviderTester makes a minimal real call to a provider through the data
+// plane's own adapters (gateway.Server.TestProvider, wired in by cmd).
+type ProviderTester = ops.ProviderTester
 
 // Applier commits commands through raft.
 type Applier interface {
@@ -82,14 +87,19 @@ type Deps struct {
 	Alerts func() []AlertRecord
 	// Disk reports the node's disk against its reserve; nil reports
 	// nothing.
-	Disk   DiskStatus
+	Disk DiskStatus
+	// Tester runs the console's provider connection test; nil refuses it.
+	Tester ProviderTester
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// observe, in tests, is told every operation that begins.
+	observe func(ops.Name)
 }
 
 // Server is the admin API.
 type Server struct {
+	ops      *ops.Ops
 	guard    loginGuard
 	pages    map[string]*template.Template // the console's pages
 	cfg      Config
@@ -113,6 +123,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Gatherer = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}
+	var err error
+	s.ops, err = ops.New(ops.Deps{Applier: d.Applier, Viewer: d.Viewer, Sealer: d.Keyring, Tester: d.Tester, Membership: d.Cluster, Logger: d.Logger, Now: d.Now, Observe: d.observe})
+	if err != nil {
+		return nil, err
+	}
 	if err := s.parseConsole(); err != nil {
 		return nil, fmt.Errorf("admin: console templates: %w", err)
 	}
@@ -228,6 +243,7 @@ func (s *Server) Register(r chi.Router) {
 			r.Get("/providers/{slug}", s.wrap(s.getProvider))
 			r.Put("/providers/{slug}", s.wrap(s.putProvider))
 			r.Delete("/providers/{slug}", s.wrap(s.deleteProvider))
+			r.Post("/providers/{slug}/test", s.wrap(s.testProviderAPI))
 
 			r.Get("/routes", s.wrap(s.listRoutes))
 			r.Get("/routes/{model}", s.wrap(s.getRoute))
@@ -296,28 +312,6 @@ func (s *Server) recover(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// writeTimeout is how long an admin write may take to reach the leader's
-// log. The command carries that deadline: appended later (its leader was
-// paused, its forwarder cut off) it is applied as a no-op, so a write the
-// client was told had failed never lands seconds later over newer ones.
-const writeTimeout = 5 * time.Second
-
-// writeGrace is how long past the deadline a write waits to learn its
-// outcome: one appended just in time still needs its commit.
-const writeGrace = time.Second
-
-// propose commits a command and returns the fsm's response.
-func (s *Server) propose(ctx context.Context, t fsm.MessageType, body any) (any, error) {
-	deadline := time.Now().Add(writeTimeout)
-	ctx, cancel := context.WithDeadline(ctx, deadline.Add(writeGrace))
-	defer cancel()
-	res, err := s.d.Applier.Apply(ctx, fsm.Command{Type: t, Body: body, Deadline: deadline})
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }
 
 // list is the contract's list envelope.

@@ -5,10 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/tensorgate/tensorgate/admin/ops"
 	"strings"
 	"time"
-
-	"github.com/alexedwards/argon2id"
 )
 
 // SessionCookie is the console's session cookie name.
@@ -63,28 +62,8 @@ func (k *Keyring) parseToken(tok string, now time.Time) (session, error) {
 	return s, nil
 }
 
-// passwordParams are argon2id parameters following OWASP's minimum
-// recommendation (19 MiB, 2 passes), a deliberate cost per sign-in.
-var passwordParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
 // HashPassword returns the argon2id PHC string of pw.
-func HashPassword(pw string) (string, error) {
-	return argon2id.CreateHash(pw, passwordParams)
-}
+func HashPassword(pw string) (string, error) { return ops.HashPassword(pw) }
 
 // checkPassword reports whether pw matches the PHC hash.
-func checkPassword(pw, hash string) bool {
-	ok, err := argon2id.ComparePasswordAndHash(pw, hash)
-	return err == nil && ok
-}
-
-// validatePassword enforces the minimum for new passwords.
-func validatePassword(pw string) error {
-	if len(pw) < 10 {
-		return errors.New("must be at least 10 characters")
-	}
-	if len(pw) > 256 {
-		return errors.New("must be at most 256 characters")
-	}
-	return nil
-}
+func checkPassword(pw, hash string) bool { return ops.CheckPassword(pw, hash) }

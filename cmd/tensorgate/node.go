@@ -258,7 +258,7 @@ func (n *Node) newAdmin(keyring *admin.Keyring, gw *gateway.Server) (*admin.Serv
 	c := &n.cfg
 	return admin.New(admin.Config{SystemKeys: c.SystemKeys, Version: version, SystemWebhook: c.AlertWebhookURL != ""},
 		admin.Deps{Applier: n.cluster, Viewer: n.state, Cluster: n.cluster, Keyring: keyring, Gatherer: n.reg, Usage: n.sinks.store,
-			Breakers: breakerLister(gw), Alerts: alertLister(n.alerts), Disk: n.disk, Logger: n.lg, Now: time.Now})
+			Breakers: breakerLister(gw), Alerts: alertLister(n.alerts), Disk: n.disk, Tester: gw, Logger: n.lg, Now: time.Now})
 }
 
 // Addr is the HTTP listener's address (nil before Start opened it).
