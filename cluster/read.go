@@ -92,7 +92,7 @@ func (n *Node) verifiedIndex(ctx context.Context) (uint64, error) {
 		if err := n.leaderBarrier(ctx); err != nil {
 			return 0, err
 		}
-		return n.fsm.AppliedIndex(), nil
+		return n.committedCommand(ctx)
 	}
 	fut := n.raft.VerifyLeader()
 	errc := make(chan error, 1)
@@ -116,7 +116,40 @@ func (n *Node) verifiedIndex(ctx context.Context) (uint64, error) {
 	if err := n.leaderBarrier(ctx); err != nil {
 		return 0, err
 	}
-	return n.fsm.AppliedIndex(), nil
+	return n.committedCommand(ctx)
+}
+
+// committedCommand, on a leader that has just confirmed it leads, returns
+// the index of the last command at or below its commit index, once its
+// own state machine has applied it. That bound, not what the leader has
+// applied so far, is the read index: a follower learns of a commit and
+// may apply it before the leader's own state machine gets to it (raft
+// hands committed entries to the state machine asynchronously), and a
+// read there may already have seen it. Entries that are no commands
+// (elections' no-ops, barriers, configurations) never reach the state
+// machine, so the bound is the last command below the commit index.
+func (n *Node) committedCommand(ctx context.Context) (uint64, error) {
+	commit := n.raft.CommitIndex()
+	applied := n.fsm.AppliedIndex()
+	target := applied
+	for i := commit; i > applied; i-- {
+		var l raft.Log
+		err := n.store.GetLog(i, &l)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			break // compacted into a snapshot the state machine holds
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read log entry %d: %w", i, err)
+		}
+		if l.Type == raft.LogCommand {
+			target = i
+			break
+		}
+	}
+	if err := n.waitApplied(ctx, target); err != nil {
+		return 0, err
+	}
+	return target, nil
 }
 
 // Staleness says how current this node's local state is, for reads that
