@@ -170,8 +170,7 @@ func TestConcurrencyAcrossNodes(t *testing.T) {
 		}
 	}
 	d.stop[0]()
-	d.nodes[0].running.Lock() // wait for a sync in flight; none follows
-	d.nodes[0].running.Unlock()
+	waitSyncDone(d.nodes[0]) // a sync in flight ends; none follows
 	if _, err := d.nodes[1].Admit(context.Background(), Request{Key: d.key}); err == nil {
 		t.Fatal("a slot held by a live lease was granted twice")
 	}
@@ -354,4 +353,10 @@ func BenchmarkSteadyLoadCommands(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// waitSyncDone returns once a sync m has in flight, if any, has ended.
+func waitSyncDone(m *Manager) {
+	m.running.Lock()
+	defer m.running.Unlock()
 }
