@@ -67,6 +67,9 @@ func (s *Server) parseConsole() error {
 		},
 		"money": formatMicros,
 		"list":  func(v ...string) []string { return v },
+		// capabilities are the data plane's, in the table's order
+		// (fsm.CapabilityTable): the menu lists one page each.
+		"capabilities": func() []fsm.Capability { return fsm.CapabilityTable },
 		"add":   func(a, b int64) int64 { return a + b },
 		"has":   slices.Contains[[]string],
 		"args":  func(v ...any) []any { return v },

@@ -44,7 +44,14 @@ func (s *Server) providersData(capability string) providersData {
 // capabilityOf reads and checks the page's capability.
 func capabilityOf(r *http.Request) (string, bool) {
 	c := chi.URLParam(r, "cap")
-	return c, slices.Contains(fsm.Capabilities, c)
+	return c, fsm.IsCapability(c)
+}
+
+// capabilityLabel is a capability's name in the console's language, from
+// its row of fsm.CapabilityTable.
+func capabilityLabel(lang, name string) string {
+	c, _ := fsm.LookupCapability(name)
+	return translate(lang, c.LabelKey)
 }
 
 // capabilityProvider reads the capability page and the provider a form
@@ -65,7 +72,7 @@ func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.render(w, r, "providers", page{Active: "cap-" + c, Title: translate(langOf(r), "cap."+c), Data: s.providersData(c)})
+	s.render(w, r, "providers", page{Active: "cap-" + c, Title: capabilityLabel(langOf(r), c), Data: s.providersData(c)})
 }
 
 func (s *Server) providersResult(w http.ResponseWriter, r *http.Request, c string, err error, test *connTest) {
@@ -73,7 +80,7 @@ func (s *Server) providersResult(w http.ResponseWriter, r *http.Request, c strin
 		http.Redirect(w, r, "/cap/"+c, http.StatusSeeOther)
 		return
 	}
-	pg := page{Active: "cap-" + c, Title: translate(langOf(r), "cap."+c)}
+	pg := page{Active: "cap-" + c, Title: capabilityLabel(langOf(r), c)}
 	d := s.providersData(c)
 	d.Test = test
 	pg.Data = d
