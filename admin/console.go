@@ -70,9 +70,9 @@ func (s *Server) parseConsole() error {
 		// capabilities are the data plane's, in the table's order
 		// (fsm.CapabilityTable): the menu lists one page each.
 		"capabilities": func() []fsm.Capability { return fsm.CapabilityTable },
-		"add":   func(a, b int64) int64 { return a + b },
-		"has":   slices.Contains[[]string],
-		"args":  func(v ...any) []any { return v },
+		"add":          func(a, b int64) int64 { return a + b },
+		"has":          slices.Contains[[]string],
+		"args":         func(v ...any) []any { return v },
 	}
 	pages, err := fs.Glob(consoleTemplates, "console/templates/*.html")
 	if err != nil {
