@@ -162,19 +162,29 @@ type Staleness struct {
 	Index       uint64
 }
 
+// LastContact is how long since this node last heard from a leader: zero
+// on the leader itself, since the process started when it never has. It
+// is Staleness's LastContact without the rest, for the data plane.
+func (n *Node) LastContact() time.Duration {
+	if n.raft.State() == raft.Leader {
+		return 0
+	}
+	// raft counts a deposed leader's step-down as a contact, so its word
+	// is not from before it was elected.
+	last := n.raft.LastContact()
+	if last.IsZero() {
+		last = n.started // never heard from one: as stale as the process is old
+	}
+	return time.Since(last)
+}
+
 // Staleness reports how stale a read of the local state may be.
 func (n *Node) Staleness() Staleness {
 	s := Staleness{Index: n.fsm.AppliedIndex()}
 	if addr, _ := n.raft.LeaderWithID(); addr != "" {
 		s.KnownLeader = true
 	}
-	if n.raft.State() != raft.Leader {
-		last := n.raft.LastContact()
-		if last.IsZero() {
-			last = n.started // never heard from one: as stale as the process is old
-		}
-		s.LastContact = time.Since(last)
-	}
+	s.LastContact = n.LastContact()
 	return s
 }
 

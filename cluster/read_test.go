@@ -285,3 +285,36 @@ func BenchmarkLinearizableRead(b *testing.B) {
 		})
 	}
 }
+
+// TestLastContactOfADeposedLeader: the data plane bounds how long a
+// cut-off node serves by LastContact. A leader is in contact with itself;
+// once cut off and deposed, its last contact is when it last led, not
+// when it last heard from another leader before it was elected.
+func TestLastContactOfADeposedLeader(t *testing.T) {
+	f := newFaults()
+	tc := newTestCluster(t, 3, func(c *Config) { c.faults = f; c.DeadServerTimeout = time.Hour })
+	l := tc.leader()
+	if got := l.node.LastContact(); got != 0 {
+		t.Fatalf("the leader's last contact: %v, want 0", got)
+	}
+	time.Sleep(2 * time.Second) // leads a while: an old contact would now be stale
+	var rest []string
+	for id := range tc.nodes {
+		if id != l.cfg.NodeID {
+			rest = append(rest, id)
+		}
+	}
+	f.partition([]string{l.cfg.NodeID}, rest)
+	defer f.heal()
+	clustertest.WaitFor(t, "the cut-off leader to step down", 10*time.Second, func() bool { return !l.node.IsLeader() })
+	if got := l.node.LastContact(); got > time.Second {
+		t.Fatalf("just deposed, its last contact is %v ago: it would refuse traffic as if cut off long before", got)
+	}
+	for _, n := range tc.nodes {
+		if n != l && !n.node.IsLeader() {
+			if got := n.node.LastContact(); got > 2*time.Second {
+				t.Fatalf("follower %s in the majority: last contact %v ago", n.cfg.NodeID, got)
+			}
+		}
+	}
+}

@@ -20,6 +20,9 @@ type Freshness interface {
 	// Ready reports whether the node has caught up with the cluster
 	// since it started.
 	Ready() bool
+	// LastContact is how long since the node last heard from a leader
+	// (0 on the leader itself).
+	LastContact() time.Duration
 }
 
 // catchUpSpacing is the least time between two catch-ups one node starts

@@ -141,7 +141,7 @@ func TestUndecidedKeyIs503(t *testing.T) {
 func TestNotCaughtUpIs503(t *testing.T) {
 	e := newEnv(t)
 	var ready atomic.Bool
-	e.gw = startGateway(t, e, gateway.Deps{Barrier: &lateBarrier{}, Freshness: readyFunc(ready.Load)})
+	e.gw = startGateway(t, e, gateway.Deps{Barrier: &lateBarrier{}, Freshness: freshness{ready: ready.Load}})
 	known, _ := e.addKey(nil)
 	for _, key := range []string{known, "gk_not_yet_applied_here_0123456789"} {
 		res := e.post("/v1/chat/completions", key, `{"model":"gpt-mock","messages":[{"role":"user","content":"hi"}]}`)
@@ -155,9 +155,68 @@ func TestNotCaughtUpIs503(t *testing.T) {
 	}
 }
 
-type readyFunc func() bool
+// freshness is a node's word on how current it is.
+type freshness struct {
+	ready func() bool
+	// contact is how long since it heard from a leader.
+	contact func() time.Duration
+}
 
-func (f readyFunc) Ready() bool { return f() }
+func (f freshness) Ready() bool { return f.ready == nil || f.ready() }
+
+func (f freshness) LastContact() time.Duration {
+	if f.contact == nil {
+		return 0
+	}
+	return f.contact()
+}
+
+// TestCutOffLongerThanMaxStaleIs503: a node cut off from the leader keeps
+// serving the keys it knows, until it has been cut off longer than
+// MaxStale: then every call is 503 with Retry-After, so a key revoked
+// elsewhere stops working there within that bound; back in contact, it
+// serves again. MaxStale 0 serves for as long as the partition lasts.
+func TestCutOffLongerThanMaxStaleIs503(t *testing.T) {
+	e := newEnv(t)
+	var cut atomic.Int64
+	fresh := freshness{contact: func() time.Duration { return time.Duration(cut.Load()) }}
+	d := gateway.Deps{Barrier: failingBarrier{}, Freshness: fresh, State: e.f, Unsealer: e.sealer, Recorder: e.rec, Registry: prometheus.NewRegistry()}
+	cfg := gateway.DefaultConfig()
+	cfg.MaxStale = time.Minute
+	gw, err := gateway.New(cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	e.gw = srv
+	known, _ := e.addKey(nil)
+	cut.Store(int64(59 * time.Second))
+	if code := postStatus(srv.URL, known); code != 200 {
+		t.Fatalf("cut off for 59s of a 1m bound: %d, want 200", code)
+	}
+	cut.Store(int64(61 * time.Second))
+	res := e.post("/v1/chat/completions", known, `{"model":"gpt-mock","messages":[{"role":"user","content":"hi"}]}`)
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "--max-stale") {
+		t.Fatalf("cut off for 61s of a 1m bound: %d %s (Retry-After %q), want 503", res.StatusCode, body, res.Header.Get("Retry-After"))
+	}
+	cut.Store(0)
+	if code := postStatus(srv.URL, known); code != 200 {
+		t.Fatalf("back in contact: %d", code)
+	}
+	cfg.MaxStale = 0
+	unbounded, err := gateway.New(cfg, gateway.Deps{Barrier: failingBarrier{}, Freshness: fresh, State: e.f, Unsealer: e.sealer, Recorder: e.rec, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(unbounded.Handler())
+	t.Cleanup(srv2.Close)
+	cut.Store(int64(time.Hour))
+	if code := postStatus(srv2.URL, known); code != 200 {
+		t.Fatalf("no bound, cut off for an hour: %d, want 200", code)
+	}
+}
 
 type failingBarrier struct{}
 

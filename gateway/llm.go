@@ -27,6 +27,12 @@ func (s *Server) authenticate(r *http.Request, state *fsm.State, capability stri
 	if s.fresh != nil && !s.fresh.Ready() {
 		return auth.Principal{}, errNotCurrent("this node is starting and has not caught up with the cluster yet")
 	}
+	if s.fresh != nil && s.cfg.MaxStale > 0 {
+		if age := s.fresh.LastContact(); age > s.cfg.MaxStale {
+			return auth.Principal{}, errNotCurrent(fmt.Sprintf("this node has not heard from the cluster's leader for %s, longer than --max-stale %s, "+
+				"so it cannot vouch that a key is still valid", age.Round(time.Second), s.cfg.MaxStale))
+		}
+	}
 	p, err := auth.Authenticate(state, r.Header.Get("Authorization"), s.now())
 	if err != nil && errors.Is(err, auth.ErrUnknownKey) && s.barrier != nil {
 		// A key created through another node a moment ago may not have

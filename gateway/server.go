@@ -80,6 +80,12 @@ type Config struct {
 	ImageURLOldKeys [][]byte
 	ImageURLTTL     time.Duration
 	PublicURL       string
+	// MaxStale bounds how long a node cut off from the cluster's leader
+	// keeps serving the keys it knows: past it every call is answered
+	// 503 (retryable, on another node), so a key revoked elsewhere stops
+	// working here within MaxStale at most. 0 serves on for as long as
+	// the partition lasts.
+	MaxStale time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -95,6 +101,7 @@ func DefaultConfig() Config {
 		OutboxFullPolicy: OutboxDropBodies,
 		FailoverWindow:   2 * time.Minute,
 		ImageURLTTL:      time.Hour,
+		MaxStale:         5 * time.Minute,
 	}
 }
 

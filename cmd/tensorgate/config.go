@@ -175,6 +175,7 @@ func (c *Config) flagSet(stderr io.Writer) *flag.FlagSet {
 	})
 	fs.DurationVar(&c.Gateway.ImageURLTTL, "image-url-ttl", c.Gateway.ImageURLTTL, "life of the signed links to generated images the gateway keeps (IMAGE_DATA_DIR); the files go with them")
 	fs.StringVar(&c.Gateway.PublicURL, "public-url", "", "scheme and host clients reach the gateway by, for the links it hands out (default: the request's Host)")
+	fs.DurationVar(&c.Gateway.MaxStale, "max-stale", c.Gateway.MaxStale, "a node cut off from the leader longer than this answers every /v1 call 503, so a key revoked elsewhere stops working on it within this bound (0: serve known keys for as long as the partition lasts)")
 	fs.DurationVar(&c.Gateway.FailoverWindow, "failover-window", c.Gateway.FailoverWindow, "no new upstream attempt starts this long after a request arrived")
 	fs.IntVar(&c.Gateway.AuditBodyBytes, "audit-body-bytes", c.Gateway.AuditBodyBytes, "bytes of each request and response body kept in the audit record (0 keeps none)")
 	fs.StringVar(&c.RedactFields, "audit-redact-fields", "", "comma-separated JSON fields whose values are never stored, besides api_key, password, token and the like")
@@ -327,6 +328,9 @@ func (c *Config) validateGateway() error {
 		if d <= 0 {
 			return fmt.Errorf("%s %v: must be positive", name, d)
 		}
+	}
+	if g.MaxStale < 0 {
+		return fmt.Errorf("--max-stale %v: must be 0 (no bound) or positive", g.MaxStale)
 	}
 	if g.PublicURL != "" && !isHTTPURL(g.PublicURL) {
 		return fmt.Errorf("--public-url %q: must be an http or https URL", g.PublicURL)
