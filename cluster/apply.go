@@ -149,6 +149,11 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (uint64, any, error)
 	if n.raft.State() != raft.Leader {
 		return 0, nil, ErrNotLeader
 	}
+	// The leader writes every proposal, its own or forwarded, to its log
+	// first: on a full disk it refuses them as a proposing node does.
+	if err := n.roomToWrite(); err != nil {
+		return 0, nil, err
+	}
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -44,6 +45,7 @@ func (n *Node) reconcileLoop() {
 		if err := r.pass(time.Now()); err != nil {
 			n.log.Warn("reconcile membership", "err", err)
 		}
+		r.leaveFullDisk(time.Now())
 	}
 }
 
@@ -55,6 +57,47 @@ type reconciler struct {
 	// clockAsked is when a follower last asked the leader's status to
 	// estimate the clock offset (reads do it too, when there are reads).
 	clockAsked time.Time
+	// fullSince is when this leader found its disk full (zero while it
+	// is not); fullHandoff when it last tried to hand leadership away.
+	fullSince, fullHandoff time.Time
+}
+
+// A leader whose disk has stayed full for fullHandoffAfter (not a brief
+// dip) tries to hand leadership to another voter, then again every
+// fullHandoffEvery while it stays full and leads.
+const (
+	fullHandoffAfter = 3 * time.Second
+	fullHandoffEvery = 30 * time.Second
+)
+
+// leaveFullDisk, on a leader whose disk is below its reserve, hands
+// leadership to another voter: a leader refuses every proposal while it
+// cannot write its log (see applyLocal), so the cluster takes writes
+// again once a node with space leads. Tried every fullHandoffEvery; a
+// cluster of one, or one whose voters are all full, keeps refusing.
+func (r *reconciler) leaveFullDisk(now time.Time) {
+	n := r.n
+	if n.cfg.Space == nil || !n.cfg.Space.Full() {
+		r.fullSince = time.Time{}
+		return
+	}
+	if r.fullSince.IsZero() {
+		r.fullSince = now
+	}
+	if now.Sub(r.fullSince) < fullHandoffAfter || now.Sub(r.fullHandoff) < fullHandoffEvery {
+		return
+	}
+	r.fullHandoff = now
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := n.TransferLeader(ctx, "")
+	switch {
+	case errors.Is(err, ErrNoOtherVoter):
+	case err != nil:
+		n.log.Warn("hand leadership away from a full disk", "err", err)
+	default:
+		n.log.Warn("handed leadership away: this node's disk is below its reserve", "leader", n.Leader())
+	}
 }
 
 // clockEvery is how often a follower asks the leader for its clock.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/diskguard"
 )
 
 // RPC methods between nodes.
@@ -67,6 +68,8 @@ func toRPCError(err error) *rpcError {
 		return &rpcError{Kind: "timeout", Msg: err.Error()}
 	case errors.Is(err, ErrShutdown):
 		return &rpcError{Kind: "shutdown", Msg: err.Error()}
+	case errors.Is(err, diskguard.ErrFull):
+		return &rpcError{Kind: "disk_full", Msg: err.Error()}
 	}
 	return &rpcError{Kind: "other", Msg: err.Error()}
 }
@@ -82,6 +85,8 @@ func (e *rpcError) toError() error {
 	case "shutdown":
 		// The peer is going away; to the caller that is "no leader now".
 		return ErrNotLeader
+	case "disk_full":
+		return fmt.Errorf("the leader %w", &leaderFull{msg: e.Msg})
 	}
 	return errors.New(e.Msg)
 }

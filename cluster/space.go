@@ -1,6 +1,10 @@
 package cluster
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tensorgate/tensorgate/storage/diskguard"
+)
 
 // Space reports whether the node's disk is below its reserve: Full is the
 // cheap look, Err the reason (an error wrapping diskguard.ErrFull).
@@ -8,6 +12,14 @@ type Space interface {
 	Full() bool
 	Err() error
 }
+
+// leaderFull is the leader's full disk as a forwarding node sees it: it
+// wraps diskguard.ErrFull, so callers answer it as their own (503
+// storage_full).
+type leaderFull struct{ msg string }
+
+func (e *leaderFull) Error() string { return "refused the write: " + e.msg }
+func (e *leaderFull) Unwrap() error { return diskguard.ErrFull }
 
 // roomToWrite refuses a new write while this node's disk is below its
 // reserve, with an error that says so, so the caller (an admin write, the
