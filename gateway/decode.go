@@ -42,6 +42,11 @@ type llmRequest struct {
 	MaxTokens           *int64 `json:"max_tokens"`
 	MaxCompletionTokens *int64 `json:"max_completion_tokens"`
 	N                   *int64 `json:"n"`
+
+	// hasStreamOptions: the body holds a stream_options key, null
+	// included (a null must be replaced, never followed, by the one the
+	// gateway writes).
+	hasStreamOptions bool
 }
 
 type chatMessage struct {
@@ -63,6 +68,11 @@ func decodeLLM(op provider.Op, body []byte) (*llmRequest, error) {
 		}
 		return nil, apierr.Invalid("", "request body is not valid JSON: %v", err)
 	}
+	keys := scanTopKeys(body)
+	if err := noDuplicateKeys(&keys); err != nil {
+		return nil, err
+	}
+	req.hasStreamOptions = keys.has("stream_options")
 	if req.Model == "" {
 		return nil, apierr.Invalid("model", "model: is required")
 	}

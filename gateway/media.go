@@ -45,6 +45,10 @@ func decodeMedia(op provider.Op, body []byte) (*mediaRequest, provider.Usage, er
 		}
 		return nil, provider.Usage{}, apierr.Invalid("", "request body is not valid JSON: %v", err)
 	}
+	keys := scanTopKeys(body)
+	if err := noDuplicateKeys(&keys); err != nil {
+		return nil, provider.Usage{}, err
+	}
 	if in.Model == "" {
 		return nil, provider.Usage{}, apierr.Invalid("model", "model: is required")
 	}

@@ -223,7 +223,7 @@ func decodeLLMCall(req *provider.Request, _ *upload) (provider.Usage, error) {
 	req.ClientModel = in.Model
 	req.Stream = in.Stream != nil && *in.Stream
 	req.ClientWantsUsage = in.StreamOptions != nil && in.StreamOptions.IncludeUsage
-	req.HasStreamOptions = in.StreamOptions != nil
+	req.HasStreamOptions = in.hasStreamOptions
 	req.PromptEstimate = in.promptEstimate()
 	return provider.Usage{PromptTokens: req.PromptEstimate, CompletionTokens: in.completionReserve()}, nil
 }
