@@ -1,0 +1,190 @@
+package admin
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tensorgate/tensorgate/fsm"
+	"github.com/tensorgate/tensorgate/storage/event"
+)
+
+// The attacks of this file are made by a hostile org admin, a member and a
+// signed-out caller against every admin operation and every read of the
+// API and the console. Each asserts the refusal and, where a write is
+// refused, that the state did not change.
+
+// tenants is two orgs with their people and keys.
+type tenants struct {
+	e                   *testEnv
+	mine, other         string // org ids
+	myKey, otherKey     string
+	oa, mem, ob         *consoleClient // org admin and member of mine, org admin of other
+	oaID, memID, obID   string
+	superID             string
+	otherEvent, myEvent string // audit request ids
+}
+
+func newTenants(t *testing.T) *tenants {
+	t.Helper()
+	e := newEnv(t)
+	x := &tenants{e: e, mine: e.defaultOrg()}
+	x.other = e.do("POST", "/api/admin/orgs", e.token, map[string]any{"name": "other"}).json(t)["id"].(string)
+	x.myKey = e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "ours", "org_id": x.mine}).json(t)["id"].(string)
+	x.otherKey = e.do("POST", "/api/admin/keys", e.token, map[string]any{"name": "theirs", "org_id": x.other}).json(t)["id"].(string)
+	x.oa = e.consoleAs(t, fsm.RoleOrgAdmin, x.mine, "oa@example.com")
+	x.mem = e.consoleAs(t, fsm.RoleMember, x.mine, "mem@example.com")
+	x.ob = e.consoleAs(t, fsm.RoleOrgAdmin, x.other, "ob@example.com")
+	st := e.fsm.View()
+	for email, dst := range map[string]*string{"oa@example.com": &x.oaID, "mem@example.com": &x.memID, "ob@example.com": &x.obID, DefaultAdminEmail: &x.superID} {
+		u, ok := st.UserByEmail(email)
+		if !ok {
+			t.Fatalf("no user %s", email)
+		}
+		*dst = u.ID
+	}
+	now := e.api.d.Now().UTC()
+	x.myEvent, x.otherEvent = "req_mine", "req_theirs"
+	for id, org := range map[string]string{x.myEvent: x.mine, x.otherEvent: x.other} {
+		e.events.add(t, event.Event{RequestID: id, Time: now.Add(-time.Minute), OrgID: org, KeyID: "k-" + id,
+			Capability: "llm", Model: "model-" + id, Status: 200, Usage: event.Usage{PromptTokens: 3}, CostMicros: 1500, Currency: "CNY"})
+	}
+	return x
+}
+
+// refused asserts a refusal with the contract's error envelope.
+func refused(t *testing.T, r resp, status int, code string, what string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("%s: %d, want %d: %s", what, r.status, status, r.body)
+		return
+	}
+	if got, _ := r.errCode(t); got != code {
+		t.Errorf("%s: code %q, want %q: %s", what, got, code, r.body)
+	}
+}
+
+type attack struct {
+	method, path string
+	body         any
+	status       int
+	code         string
+}
+
+func (x *tenants) run(t *testing.T, who string, token string, attacks []attack) {
+	t.Helper()
+	for _, a := range attacks {
+		refused(t, x.e.do(a.method, a.path, token, a.body), a.status, a.code, who+" "+a.method+" "+a.path)
+	}
+}
+
+func TestAttackSignedOutCallerIsRefusedEverywhere(t *testing.T) {
+	x := newTenants(t)
+	paths := []struct{ method, path string }{
+		{"GET", "/api/admin/orgs"}, {"POST", "/api/admin/orgs"}, {"GET", "/api/admin/orgs/" + x.mine},
+		{"PATCH", "/api/admin/orgs/" + x.mine}, {"DELETE", "/api/admin/orgs/" + x.mine},
+		{"GET", "/api/admin/orgs/" + x.mine + "/policy"}, {"PUT", "/api/admin/orgs/" + x.mine + "/policy"},
+		{"GET", "/api/admin/users"}, {"POST", "/api/admin/users"}, {"PATCH", "/api/admin/users/" + x.superID},
+		{"GET", "/api/admin/keys"}, {"POST", "/api/admin/keys"}, {"GET", "/api/admin/keys/" + x.myKey},
+		{"PATCH", "/api/admin/keys/" + x.myKey}, {"DELETE", "/api/admin/keys/" + x.myKey},
+		{"GET", "/api/admin/providers"}, {"POST", "/api/admin/providers"}, {"GET", "/api/admin/providers/dashscope"},
+		{"PUT", "/api/admin/providers/dashscope"}, {"DELETE", "/api/admin/providers/dashscope"}, {"POST", "/api/admin/providers/dashscope/test"},
+		{"GET", "/api/admin/routes"}, {"GET", "/api/admin/routes/m"}, {"PUT", "/api/admin/routes/m"}, {"DELETE", "/api/admin/routes/m"},
+		{"GET", "/api/admin/prices"}, {"GET", "/api/admin/prices/m"}, {"PUT", "/api/admin/prices/m"}, {"DELETE", "/api/admin/prices/m"},
+		{"GET", "/api/admin/cluster"}, {"DELETE", "/api/admin/cluster/members/n1"}, {"POST", "/api/admin/cluster/transfer-leader"},
+		{"GET", "/api/admin/quotas"}, {"GET", "/api/admin/breakers"}, {"GET", "/api/admin/usage"}, {"GET", "/api/admin/audit"},
+		{"GET", "/api/admin/audit/" + x.myEvent}, {"POST", "/api/admin/secrets/reseal"}, {"GET", "/api/admin/snapshot"},
+		{"POST", "/api/admin/snapshot/restore"}, {"POST", "/api/auth/password"}, {"GET", "/api/auth/me"},
+	}
+	for _, p := range paths {
+		refused(t, x.e.do(p.method, p.path, "", `{}`), 401, "unauthorized", "signed out "+p.method+" "+p.path)
+		refused(t, x.e.do(p.method, p.path, "not-a-token", `{}`), 401, "unauthorized", "forged token "+p.method+" "+p.path)
+	}
+	anon := &consoleClient{t: t, e: x.e}
+	for _, p := range []string{"/", "/keys", "/orgs", "/routing", "/alerts", "/usage", "/usage.csv", "/audit", "/audit/" + x.myEvent, "/cluster", "/cap/llm", "/password"} {
+		if code, loc, _ := anon.req("GET", p, nil); code != 303 || !strings.HasPrefix(loc, "/login") {
+			t.Errorf("console GET %s signed out: %d %s", p, code, loc)
+		}
+	}
+	for _, p := range []string{"/keys", "/keys/" + x.myKey + "/revoke", "/orgs", "/orgs/" + x.mine + "/members", "/users/" + x.superID + "/disable",
+		"/routing/routes", "/routing/prices", "/routing/policies/" + x.mine, "/alerts/" + x.mine, "/cap/llm/providers",
+		"/cap/llm/providers/dashscope", "/cap/llm/providers/dashscope/test", "/cluster/transfer-leader", "/cluster/members/n1/remove", "/password"} {
+		if code, loc, _ := anon.req("POST", p, url.Values{"name": {"x"}}); code != 303 || !strings.HasPrefix(loc, "/login") {
+			t.Errorf("console POST %s signed out: %d %s", p, code, loc)
+		}
+	}
+	if k := x.e.fsm.View().Key(x.myKey); k.RevokedAt != nil || k.Disabled {
+		t.Fatal("a signed-out caller changed a key")
+	}
+}
+
+func TestAttackOrgAdminCannotReachAnotherOrg(t *testing.T) {
+	x := newTenants(t)
+	before := x.e.fsm.View()
+	tok := x.oa.token
+	x.run(t, "org admin", tok, []attack{
+		// Keys of another org do not exist for this admin, whatever the verb,
+		// and a malformed body does not tell them apart either.
+		{"GET", "/api/admin/keys/" + x.otherKey, nil, 404, "not_found"},
+		{"PATCH", "/api/admin/keys/" + x.otherKey, map[string]any{"disabled": true}, 404, "not_found"},
+		{"PATCH", "/api/admin/keys/" + x.otherKey, `{not json`, 404, "not_found"},
+		{"DELETE", "/api/admin/keys/" + x.otherKey, nil, 404, "not_found"},
+		// Nor can a key be made in, or moved to, another org.
+		{"POST", "/api/admin/keys", map[string]any{"name": "x", "org_id": x.other}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"org_id": x.other}, 400, "invalid_request"},
+		// Another org, its policy, its users.
+		{"GET", "/api/admin/orgs/" + x.other, nil, 404, "not_found"},
+		{"PATCH", "/api/admin/orgs/" + x.other, map[string]any{"name": "pwned"}, 404, "not_found"},
+		{"DELETE", "/api/admin/orgs/" + x.other, nil, 403, "permission_denied"},
+		{"GET", "/api/admin/orgs/" + x.other + "/policy", nil, 404, "not_found"},
+		{"PUT", "/api/admin/orgs/" + x.other + "/policy", map[string]any{"own_keys": map[string]string{"dashscope": "sk-mine"}}, 404, "not_found"},
+		{"PUT", "/api/admin/orgs/" + x.other + "/policy", `{not json`, 404, "not_found"},
+		{"PATCH", "/api/admin/users/" + x.obID, map[string]any{"disabled": true}, 404, "not_found"},
+		{"PATCH", "/api/admin/users/" + x.obID, map[string]any{"role": "member"}, 404, "not_found"},
+		{"POST", "/api/admin/users", map[string]any{"email": "spy@example.com", "password": "a-long-password", "role": "org_admin", "org_id": x.other}, 400, "invalid_request"},
+		{"POST", "/api/admin/users", map[string]any{"email": "spy@example.com", "password": "a-long-password", "role": "member", "org_id": x.other}, 400, "invalid_request"},
+		// Usage and audit of another org.
+		{"GET", "/api/admin/usage?org_id=" + x.other, nil, 403, "permission_denied"},
+		{"GET", "/api/admin/audit?org_id=" + x.other, nil, 403, "permission_denied"},
+		{"GET", "/api/admin/audit/" + x.otherEvent, nil, 404, "not_found"},
+	})
+	// The same message for an org that exists elsewhere and one that does
+	// not: no oracle for other tenants' ids.
+	a := x.e.do("POST", "/api/admin/keys", tok, map[string]any{"name": "x", "org_id": x.other})
+	b := x.e.do("POST", "/api/admin/keys", tok, map[string]any{"name": "x", "org_id": "org_nope"})
+	if strings.ReplaceAll(string(a.body), x.other, "ID") != strings.ReplaceAll(string(b.body), "org_nope", "ID") {
+		t.Errorf("another org's id answers differently from an unknown one: %s vs %s", a.body, b.body)
+	}
+	// Lists filtered by another org's id come back empty, not theirs.
+	for _, p := range []string{"/api/admin/keys?org_id=" + x.other, "/api/admin/users?org_id=" + x.other, "/api/admin/quotas?org_id=" + x.other} {
+		r := x.e.do("GET", p, tok, nil)
+		if r.status != 200 || len(r.json(t)["data"].([]any)) != 0 {
+			t.Errorf("%s: %d %s", p, r.status, r.body)
+		}
+	}
+	r := x.e.do("GET", "/api/admin/audit?key_id=k-"+x.otherEvent, tok, nil)
+	if r.status != 200 || strings.Contains(string(r.body), x.otherEvent) {
+		t.Errorf("audit by another org's key: %d %s", r.status, r.body)
+	}
+	r = x.e.do("GET", "/api/admin/usage?group_by=model", tok, nil)
+	if r.status != 200 || strings.Contains(string(r.body), "model-"+x.otherEvent) {
+		t.Errorf("usage shows another org's models: %d %s", r.status, r.body)
+	}
+	for _, p := range []string{"/api/admin/keys", "/api/admin/users", "/api/admin/orgs", "/api/admin/audit"} {
+		if r := x.e.do("GET", p, tok, nil); r.status != 200 || strings.Contains(string(r.body), x.other) ||
+			strings.Contains(string(r.body), "theirs") || strings.Contains(string(r.body), "ob@example.com") {
+			t.Errorf("%s shows another org: %d %s", p, r.status, r.body)
+		}
+	}
+	after := x.e.fsm.View()
+	if k := after.Key(x.otherKey); k.Version != before.Key(x.otherKey).Version || after.Key(x.myKey).OrgID != x.mine {
+		t.Error("another org's key changed, or a key moved")
+	}
+	if after.Orgs[x.other].Name != "other" || after.Users[x.obID].Disabled || after.Policies[x.other] != nil {
+		t.Error("another org changed")
+	}
+	if _, ok := after.UserByEmail("spy@example.com"); ok {
+		t.Error("a user was created in another org")
+	}
+}
