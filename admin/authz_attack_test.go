@@ -188,3 +188,162 @@ func TestAttackOrgAdminCannotReachAnotherOrg(t *testing.T) {
 		t.Error("a user was created in another org")
 	}
 }
+
+func TestAttackOrgAdminCannotEscalate(t *testing.T) {
+	x := newTenants(t)
+	tok := x.oa.token
+	pw := "a-long-password"
+	x.run(t, "org admin", tok, []attack{
+		// Making a super admin, or making oneself or a member one.
+		{"POST", "/api/admin/users", map[string]any{"email": "boss@example.com", "password": pw, "role": "super_admin"}, 403, "permission_denied"},
+		{"POST", "/api/admin/users", map[string]any{"email": "boss@example.com", "password": pw, "role": "super_admin", "org_id": x.mine}, 403, "permission_denied"},
+		{"POST", "/api/admin/users", map[string]any{"email": "boss@example.com", "password": pw, "role": "root", "org_id": x.mine}, 403, "permission_denied"},
+		{"PATCH", "/api/admin/users/" + x.oaID, map[string]any{"role": "super_admin"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"role": "super_admin"}, 403, "permission_denied"},
+		// Touching the super admin.
+		{"PATCH", "/api/admin/users/" + x.superID, map[string]any{"disabled": true}, 404, "not_found"},
+		{"PATCH", "/api/admin/users/" + x.superID, map[string]any{"role": "member"}, 404, "not_found"},
+		// Disabling oneself is refused (no lock-out by accident).
+		{"PATCH", "/api/admin/users/" + x.oaID, map[string]any{"disabled": true}, 400, "invalid_request"},
+		// Unknown fields are refused rather than ignored.
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"password_hash": "$argon2id$x"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"session_gen": 0}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"hash": strings.Repeat("0", 64)}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"revoked_at": nil}, 400, "invalid_request"},
+		{"POST", "/api/admin/keys", map[string]any{"name": "x", "created_by": x.superID}, 400, "invalid_request"},
+		// Everything that needs the super admin role.
+		{"POST", "/api/admin/orgs", map[string]any{"name": "mine too"}, 403, "permission_denied"},
+		{"DELETE", "/api/admin/orgs/" + x.mine, nil, 403, "permission_denied"},
+		{"POST", "/api/admin/providers", map[string]any{"slug": "evil", "name": "evil", "base_url": "http://169.254.169.254"}, 403, "permission_denied"},
+		{"PUT", "/api/admin/providers/dashscope", map[string]any{"base_url": "http://evil.example"}, 403, "permission_denied"},
+		{"PUT", "/api/admin/providers/dashscope", `{not json`, 403, "permission_denied"},
+		{"DELETE", "/api/admin/providers/dashscope", nil, 403, "permission_denied"},
+		{"POST", "/api/admin/providers/dashscope/test", nil, 403, "permission_denied"},
+		{"PUT", "/api/admin/routes/qwen-plus", map[string]any{"targets": []map[string]any{{"provider": "deepseek", "model": "deepseek-v4-pro"}}}, 403, "permission_denied"},
+		{"DELETE", "/api/admin/routes/qwen-plus", nil, 403, "permission_denied"},
+		{"PUT", "/api/admin/prices/qwen-plus", map[string]any{"prices": map[string]string{"input_per_million": "0"}}, 403, "permission_denied"},
+		{"DELETE", "/api/admin/prices/qwen-plus", nil, 403, "permission_denied"},
+		{"DELETE", "/api/admin/cluster/members/n1", nil, 403, "permission_denied"},
+		{"POST", "/api/admin/cluster/transfer-leader", map[string]any{}, 403, "permission_denied"},
+		{"POST", "/api/admin/secrets/reseal", nil, 403, "permission_denied"},
+		{"GET", "/api/admin/snapshot", nil, 403, "permission_denied"},
+		{"POST", "/api/admin/snapshot/restore", "not a snapshot", 403, "permission_denied"},
+	})
+	st := x.e.fsm.View()
+	if _, ok := st.UserByEmail("boss@example.com"); ok {
+		t.Error("an org admin created a super admin")
+	}
+	if st.Users[x.oaID].Role != fsm.RoleOrgAdmin || st.Users[x.memID].Role != fsm.RoleMember || st.Users[x.superID].Disabled {
+		t.Error("a role changed")
+	}
+	if _, ok := st.Providers["evil"]; ok || st.Providers["dashscope"].BaseURL == "http://evil.example" || len(st.Routes) != 0 {
+		t.Error("an org admin changed providers or routes")
+	}
+	// An org admin may manage the org's admins and members: the line is
+	// the super admin role, not the org admin's.
+	if r := x.e.do("PATCH", "/api/admin/users/"+x.memID, tok, map[string]any{"role": "org_admin"}); r.status != 200 {
+		t.Errorf("promote a member of one's own org: %d %s", r.status, r.body)
+	}
+}
+
+func TestAttackMemberMayOnlyRead(t *testing.T) {
+	x := newTenants(t)
+	tok := x.mem.token
+	pw := "a-long-password"
+	x.run(t, "member", tok, []attack{
+		{"POST", "/api/admin/keys", map[string]any{"name": "x"}, 403, "permission_denied"},
+		{"POST", "/api/admin/keys", map[string]any{"name": "x", "org_id": x.mine}, 403, "permission_denied"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"disabled": true}, 403, "permission_denied"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, `{not json`, 403, "permission_denied"},
+		{"DELETE", "/api/admin/keys/" + x.myKey, nil, 403, "permission_denied"},
+		{"DELETE", "/api/admin/keys/" + x.otherKey, nil, 404, "not_found"},
+		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"name": "mine now"}, 403, "permission_denied"},
+		{"PUT", "/api/admin/orgs/" + x.mine + "/policy", map[string]any{"strategy": "weighted"}, 403, "permission_denied"},
+		{"PUT", "/api/admin/orgs/" + x.mine + "/policy", map[string]any{"own_keys": map[string]string{"dashscope": "sk-member"}}, 403, "permission_denied"},
+		{"POST", "/api/admin/users", map[string]any{"email": "friend@example.com", "password": pw, "role": "member"}, 403, "permission_denied"},
+		{"POST", "/api/admin/users", map[string]any{"email": "friend@example.com", "password": pw, "role": "org_admin", "org_id": x.mine}, 403, "permission_denied"},
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"role": "org_admin"}, 403, "permission_denied"},
+		{"PATCH", "/api/admin/users/" + x.oaID, map[string]any{"disabled": true}, 403, "permission_denied"},
+		{"POST", "/api/admin/orgs", map[string]any{"name": "x"}, 403, "permission_denied"},
+		{"POST", "/api/admin/providers/dashscope/test", nil, 403, "permission_denied"},
+		{"GET", "/api/admin/usage?org_id=" + x.other, nil, 403, "permission_denied"},
+		{"GET", "/api/admin/audit/" + x.otherEvent, nil, 404, "not_found"},
+		{"GET", "/api/admin/orgs/" + x.other + "/policy", nil, 404, "not_found"},
+	})
+	st := x.e.fsm.View()
+	if st.Key(x.myKey).Disabled || st.Key(x.myKey).RevokedAt != nil || st.Users[x.memID].Role != fsm.RoleMember || st.Users[x.oaID].Disabled {
+		t.Error("a member changed something")
+	}
+	if _, ok := st.UserByEmail("friend@example.com"); ok {
+		t.Error("a member added a user")
+	}
+	// A member reads the org's own records.
+	for _, p := range []string{"/api/admin/keys/" + x.myKey, "/api/admin/orgs/" + x.mine, "/api/admin/orgs/" + x.mine + "/policy", "/api/admin/audit/" + x.myEvent} {
+		if r := x.e.do("GET", p, tok, nil); r.status != 200 {
+			t.Errorf("member reads %s: %d %s", p, r.status, r.body)
+		}
+	}
+}
+
+func TestAttackPasswordsAreOnlyOneOwn(t *testing.T) {
+	x := newTenants(t)
+	// The password endpoint acts on the caller only and wants the current
+	// password: a stolen session alone cannot take the account over.
+	refused(t, x.e.do("POST", "/api/auth/password", x.oa.token, map[string]any{"current_password": "guess-guess-guess", "new_password": "taken-over-now"}),
+		401, "invalid_credentials", "password change with a wrong current password")
+	refused(t, x.e.do("POST", "/api/auth/password", x.oa.token, map[string]any{"current_password": "console-test-password", "new_password": "short"}),
+		400, "invalid_request", "a too short new password")
+	refused(t, x.e.do("POST", "/api/auth/password", x.oa.token, map[string]any{"current_password": "console-test-password", "new_password": "x", "user_id": x.memID}),
+		400, "invalid_request", "a password change naming another user")
+	// A user's password is not an attribute an admin can set on them.
+	r := x.e.do("PATCH", "/api/admin/users/"+x.memID, x.oa.token, map[string]any{"password": "reset-by-admin-1"})
+	if r.status == 200 {
+		t.Logf("PATCH of a user's password answers 200 and does nothing: %s", r.body)
+	}
+	r = x.e.do("PATCH", "/api/admin/users/"+x.obID, x.oa.token, map[string]any{"password": "reset-by-admin-1"})
+	refused(t, r, 404, "not_found", "another org's user's password")
+	x.e.login("mem@example.com", "console-test-password")
+	x.e.login("ob@example.com", "console-test-password")
+	if r := x.e.do("POST", "/api/auth/login", "", map[string]string{"email": "mem@example.com", "password": "reset-by-admin-1"}); r.status != 401 {
+		t.Errorf("the admin-set password works: %d", r.status)
+	}
+}
+
+func TestAttackValidationCannotBeBypassed(t *testing.T) {
+	x := newTenants(t)
+	tok := x.oa.token
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	pol := "/api/admin/orgs/" + x.mine + "/policy"
+	x.run(t, "org admin", tok, []attack{
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"limits": map[string]any{"rpm": -1}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"limits": map[string]any{"concurrency": -5}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"limits": map[string]any{"budget": "-5"}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"limits": map[string]any{"budget": "99999999999999999999"}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"limits": map[string]any{"rpm": 1e300}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"limits": map[string]any{"budget_period": "forever"}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"scopes": []string{"admin"}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"scopes": []string{}}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"name": strings.Repeat("n", 129)}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"bogus": 1}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, `{"name":"a"}{"name":"b"}`, 400, "invalid_request"},
+		{"POST", "/api/admin/keys", map[string]any{"name": "x", "expires_at": past}, 400, "invalid_request"},
+		{"POST", "/api/admin/keys", map[string]any{"name": "   "}, 400, "invalid_request"},
+		{"POST", "/api/admin/keys", strings.Repeat(" ", 2<<20) + "{}", 413, "request_too_large"},
+		{"PUT", pol, map[string]any{"breaker": map[string]any{"consecutive_failures": -1}}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"breaker": map[string]any{"error_rate_percent": 101}}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"alerts": map[string]any{"budget_thresholds": []int{0}}}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"alerts": map[string]any{"webhook_url": "file:///etc/passwd"}}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"own_keys": map[string]string{"no-such-provider": "sk"}}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"overflow": map[string]any{"mode": "spill"}}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"strategy": "random"}, 400, "invalid_request"},
+		{"PUT", pol, map[string]any{"org_id": x.other}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"time_zone": "Mars/Olympus"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"id": x.other}, 400, "invalid_request"},
+	})
+	if k := x.e.fsm.View().Key(x.myKey); k.Limits != (fsm.Limits{}) || k.Name != "ours" || len(k.Scopes) == 0 {
+		t.Errorf("a refused patch changed the key: %+v", k)
+	}
+	if x.e.fsm.View().Policies[x.mine] != nil {
+		t.Error("a refused patch wrote a policy")
+	}
+}
