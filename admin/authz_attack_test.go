@@ -347,3 +347,51 @@ func TestAttackValidationCannotBeBypassed(t *testing.T) {
 		t.Error("a refused patch wrote a policy")
 	}
 }
+
+// An org admin may not widen the providers its org may use: not through
+// allowed_providers, allocation, limits or partition behaviour, and not
+// through an overflow pool outside the providers the super admin allowed
+// (the data plane appends the pool to every plan, so a spill there would
+// call a provider the org was never granted, on the system's key).
+func TestAttackOrgAdminCannotWidenItsGrant(t *testing.T) {
+	x := newTenants(t)
+	pol := "/api/admin/orgs/" + x.mine + "/policy"
+	if r := x.e.do("PUT", pol, x.e.token, map[string]any{"allowed_providers": []string{"dashscope"}, "limits": map[string]any{"rpm": 100, "budget": "100"},
+		"allocation": map[string]any{"dashscope": map[string]any{"share_percent": 50}}}); r.status != 200 {
+		t.Fatalf("super admin sets the grant: %d %s", r.status, r.body)
+	}
+	x.run(t, "org admin", x.oa.token, []attack{
+		{"PUT", pol, map[string]any{"allowed_providers": []string{"dashscope", "deepseek"}}, 403, "permission_denied"},
+		{"PUT", pol, map[string]any{"allowed_providers": []string{}}, 403, "permission_denied"},
+		{"PUT", pol, map[string]any{"limits": map[string]any{"rpm": 0}}, 403, "permission_denied"},
+		{"PUT", pol, map[string]any{"limits": map[string]any{"budget": "null"}}, 403, "permission_denied"},
+		{"PUT", pol, map[string]any{"allocation": map[string]any{}}, 403, "permission_denied"},
+		{"PUT", pol, map[string]any{"partition": "fail_open", "fail_open_seconds": 3600}, 403, "permission_denied"},
+		{"PUT", pol, map[string]any{"overflow": map[string]any{"mode": "spill", "pool": "deepseek"}}, 403, "permission_denied"},
+	})
+	// The console's policy form is the same operation.
+	code, _, _ := x.oa.req("POST", "/routing/policies/"+x.mine, url.Values{"csrf": {x.oa.csrf()}, "overflow_mode": {"spill"}, "overflow_pool": {"deepseek"}})
+	if code != 403 {
+		t.Errorf("console: spill to a provider the org may not use: %d", code)
+	}
+	p := x.e.fsm.View().Policies[x.mine]
+	if p.Overflow != (fsm.Overflow{}) || p.Limits.RPM != 100 || len(p.AllowedProviders) != 1 {
+		t.Fatalf("the grant changed: %+v", p)
+	}
+	// What is the org's to tune stays its own: a spill to an allowed
+	// provider, its breaker, its own keys.
+	if r := x.e.do("PUT", pol, x.oa.token, map[string]any{"overflow": map[string]any{"mode": "spill", "pool": "dashscope"},
+		"breaker": map[string]any{"consecutive_failures": 3}, "own_keys": map[string]string{"deepseek": "sk-org-own-secret"}}); r.status != 200 {
+		t.Fatalf("org admin tunes its policy: %d %s", r.status, r.body)
+	}
+	// The org's own key is never shown back, to anyone.
+	for _, tok := range []string{x.oa.token, x.mem.token, x.e.token} {
+		if r := x.e.do("GET", pol, tok, nil); r.status != 200 || strings.Contains(string(r.body), "sk-org-own-secret") {
+			t.Errorf("policy read: %d %s", r.status, r.body)
+		}
+	}
+	// The super admin may grant the spill.
+	if r := x.e.do("PUT", pol, x.e.token, map[string]any{"overflow": map[string]any{"mode": "spill", "pool": "deepseek"}}); r.status != 200 {
+		t.Fatalf("super admin grants a spill: %d %s", r.status, r.body)
+	}
+}
