@@ -295,13 +295,27 @@ func TestAttackPasswordsAreOnlyOneOwn(t *testing.T) {
 		400, "invalid_request", "a too short new password")
 	refused(t, x.e.do("POST", "/api/auth/password", x.oa.token, map[string]any{"current_password": "console-test-password", "new_password": "x", "user_id": x.memID}),
 		400, "invalid_request", "a password change naming another user")
-	// A user's password is not an attribute an admin can set on them.
-	r := x.e.do("PATCH", "/api/admin/users/"+x.memID, x.oa.token, map[string]any{"password": "reset-by-admin-1"})
-	if r.status == 200 {
-		t.Logf("PATCH of a user's password answers 200 and does nothing: %s", r.body)
+	// A user's password, email and org are not attributes an admin sets
+	// on them: a PATCH naming them is refused, not answered 200 while
+	// nothing changed (an admin "resetting" a leaked password would
+	// believe it done), and a user never moves to another org.
+	x.run(t, "org admin", x.oa.token, []attack{
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"password": "reset-by-admin-1"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"email": "ob@example.com"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"org_id": x.other}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/users/" + x.obID, map[string]any{"password": "reset-by-admin-1"}, 404, "not_found"},
+	})
+	x.run(t, "super admin", x.e.token, []attack{
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"org_id": x.other}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/users/" + x.memID, map[string]any{"password": "reset-by-admin-1"}, 400, "invalid_request"},
+	})
+	// Naming the values the user already has changes nothing and passes.
+	if r := x.e.do("PATCH", "/api/admin/users/"+x.memID, x.oa.token, map[string]any{"email": "mem@example.com", "org_id": x.mine, "name": "Mem"}); r.status != 200 {
+		t.Errorf("a PATCH repeating the user's email and org: %d %s", r.status, r.body)
 	}
-	r = x.e.do("PATCH", "/api/admin/users/"+x.obID, x.oa.token, map[string]any{"password": "reset-by-admin-1"})
-	refused(t, r, 404, "not_found", "another org's user's password")
+	if u := x.e.fsm.View().Users[x.memID]; u.OrgID != x.mine || u.Email != "mem@example.com" {
+		t.Errorf("the user moved: %+v", u)
+	}
 	x.e.login("mem@example.com", "console-test-password")
 	x.e.login("ob@example.com", "console-test-password")
 	if r := x.e.do("POST", "/api/auth/login", "", map[string]string{"email": "mem@example.com", "password": "reset-by-admin-1"}); r.status != 401 {
