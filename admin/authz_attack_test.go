@@ -221,7 +221,7 @@ func TestAttackOrgAdminCannotEscalate(t *testing.T) {
 		{"POST", "/api/admin/providers/dashscope/test", nil, 403, "permission_denied"},
 		{"PUT", "/api/admin/routes/qwen-plus", map[string]any{"targets": []map[string]any{{"provider": "deepseek", "model": "deepseek-v4-pro"}}}, 403, "permission_denied"},
 		{"DELETE", "/api/admin/routes/qwen-plus", nil, 403, "permission_denied"},
-		{"PUT", "/api/admin/prices/qwen-plus", map[string]any{"prices": map[string]string{"input_per_million": "0"}}, 403, "permission_denied"},
+		{"PUT", "/api/admin/prices/qwen-plus", map[string]any{"prices": map[string]string{"prompt_per_1m_tokens": "0"}}, 403, "permission_denied"},
 		{"DELETE", "/api/admin/prices/qwen-plus", nil, 403, "permission_denied"},
 		{"DELETE", "/api/admin/cluster/members/n1", nil, 403, "permission_denied"},
 		{"POST", "/api/admin/cluster/transfer-leader", map[string]any{}, 403, "permission_denied"},
@@ -407,5 +407,119 @@ func TestAttackOrgAdminCannotWidenItsGrant(t *testing.T) {
 	// The super admin may grant the spill.
 	if r := x.e.do("PUT", pol, x.e.token, map[string]any{"overflow": map[string]any{"mode": "spill", "pool": "deepseek"}}); r.status != 200 {
 		t.Fatalf("super admin grants a spill: %d %s", r.status, r.body)
+	}
+}
+
+// The console's forms are the same operations: the same refusals, shown
+// on the page with the status.
+func TestAttackConsoleFormsAreRefused(t *testing.T) {
+	x := newTenants(t)
+	post := func(c *consoleClient, path string, v url.Values) int {
+		t.Helper()
+		if v == nil {
+			v = url.Values{}
+		}
+		v.Set("csrf", c.csrf())
+		code, _, _ := c.req("POST", path, v)
+		return code
+	}
+	pw := "a-long-password"
+	for _, tc := range []struct {
+		who  string
+		c    *consoleClient
+		path string
+		form url.Values
+		want int
+	}{
+		{"org admin", x.oa, "/keys", url.Values{"name": {"x"}, "org_id": {x.other}}, 400},
+		{"org admin", x.oa, "/keys/" + x.otherKey + "/revoke", nil, 404},
+		{"org admin", x.oa, "/keys/" + x.otherKey + "/disable", nil, 404},
+		{"org admin", x.oa, "/keys/" + x.otherKey + "/enable", nil, 404},
+		{"org admin", x.oa, "/keys/" + x.myKey + "/unrevoke", nil, 404},
+		{"org admin", x.oa, "/routing/policies/" + x.other, url.Values{"strategy": {"weighted"}}, 404},
+		{"org admin", x.oa, "/alerts/" + x.other, url.Values{"webhook_url": {"https://evil.example/hook"}}, 404},
+		{"org admin", x.oa, "/orgs/" + x.other + "/members", url.Values{"email": {"spy@example.com"}, "password": {pw}, "role": {"org_admin"}}, 400},
+		{"org admin", x.oa, "/orgs/" + x.mine + "/members", url.Values{"email": {"boss@example.com"}, "password": {pw}, "role": {"super_admin"}}, 403},
+		{"org admin", x.oa, "/users/" + x.obID + "/disable", nil, 404},
+		{"org admin", x.oa, "/users/" + x.superID + "/disable", nil, 404},
+		{"org admin", x.oa, "/users/" + x.oaID + "/disable", nil, 400},
+		{"org admin", x.oa, "/orgs", url.Values{"name": {"x"}}, 403},
+		{"org admin", x.oa, "/cap/llm/providers", url.Values{"slug": {"evil"}, "name": {"evil"}, "base_url": {"http://169.254.169.254"}}, 403},
+		{"org admin", x.oa, "/cap/llm/providers/dashscope", url.Values{"name": {"pwned"}, "base_url": {"http://evil.example"}}, 403},
+		{"org admin", x.oa, "/cap/llm/providers/dashscope/models", url.Values{"open": {"qwen-plus"}}, 403},
+		{"org admin", x.oa, "/cap/llm/providers/dashscope/test", nil, 403},
+		{"org admin", x.oa, "/routing/routes", url.Values{"model": {"qwen-plus"}, "targets": {"deepseek:deepseek-v4-pro"}}, 403},
+		{"org admin", x.oa, "/routing/prices", url.Values{"model": {"qwen-plus"}, "prompt_per_1m_tokens": {"0"}}, 403},
+		{"org admin", x.oa, "/cluster/transfer-leader", url.Values{"node_id": {"n1"}}, 403},
+		{"org admin", x.oa, "/cluster/members/n1/remove", nil, 403},
+		{"member", x.mem, "/keys", url.Values{"name": {"x"}}, 403},
+		{"member", x.mem, "/keys/" + x.myKey + "/revoke", nil, 403},
+		{"member", x.mem, "/keys/" + x.myKey + "/disable", nil, 403},
+		{"member", x.mem, "/routing/policies/" + x.mine, url.Values{"strategy": {"weighted"}}, 403},
+		{"member", x.mem, "/alerts/" + x.mine, url.Values{"webhook_url": {"https://evil.example/hook"}}, 403},
+		{"member", x.mem, "/orgs/" + x.mine + "/members", url.Values{"email": {"friend@example.com"}, "password": {pw}, "role": {"member"}}, 403},
+		{"member", x.mem, "/users/" + x.oaID + "/disable", nil, 403},
+		{"member", x.mem, "/cap/llm/providers/dashscope/own-key", url.Values{"own_key": {"sk-member"}}, 403},
+	} {
+		if code := post(tc.c, tc.path, tc.form); code != tc.want {
+			t.Errorf("%s POST %s: %d, want %d", tc.who, tc.path, code, tc.want)
+		}
+	}
+	st := x.e.fsm.View()
+	if k := st.Key(x.otherKey); k.Disabled || k.RevokedAt != nil {
+		t.Error("another org's key changed")
+	}
+	if k := st.Key(x.myKey); k.Disabled || k.RevokedAt != nil {
+		t.Error("a member changed a key")
+	}
+	if len(st.Policies) != 0 || st.Users[x.obID].Disabled || st.Users[x.superID].Disabled || st.Users[x.oaID].Disabled {
+		t.Error("a refused form wrote a policy or disabled a user")
+	}
+	for _, email := range []string{"spy@example.com", "boss@example.com", "friend@example.com"} {
+		if _, ok := st.UserByEmail(email); ok {
+			t.Errorf("%s was created", email)
+		}
+	}
+	if _, ok := st.Providers["evil"]; ok || st.Providers["dashscope"].Name == "pwned" || len(st.Routes) != 0 || len(st.Prices) != 0 {
+		t.Error("an org admin changed providers, routes or prices")
+	}
+	// The console's pages show the org's own records only.
+	for _, p := range []string{"/keys", "/keys?org=" + x.other, "/orgs", "/routing", "/alerts", "/audit", "/", "/usage"} {
+		code, _, page := x.oa.req("GET", p, nil)
+		if code != 200 || strings.Contains(page, x.other) || strings.Contains(page, "theirs") || strings.Contains(page, "ob@example.com") ||
+			strings.Contains(page, x.otherEvent) {
+			t.Errorf("org admin's %s shows another org (or fails: %d)", p, code)
+		}
+	}
+	if code, _, _ := x.oa.req("GET", "/audit/"+x.otherEvent, nil); code != 404 {
+		t.Errorf("another org's audit event: %d", code)
+	}
+	if code, _, body := x.oa.req("GET", "/usage.csv?org_id="+x.other, nil); code == 200 && strings.Contains(body, x.other) {
+		t.Errorf("usage CSV of another org: %d", code)
+	}
+}
+
+// A super admin's path and body must agree: a body never renames what
+// the path names.
+func TestAttackPathAndBodyIDsMustAgree(t *testing.T) {
+	x := newTenants(t)
+	x.run(t, "super admin", x.e.token, []attack{
+		{"PUT", "/api/admin/providers/dashscope", map[string]any{"slug": "deepseek"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"org_id": x.other}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/keys/" + x.myKey, map[string]any{"id": x.otherKey}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"id": x.other}, 400, "invalid_request"},
+		{"PUT", "/api/admin/orgs/" + x.mine + "/policy", map[string]any{"org_id": x.other}, 400, "invalid_request"},
+		{"PUT", "/api/admin/routes/qwen-plus", map[string]any{"model": "deepseek-v4-pro", "targets": []map[string]any{{"provider": "dashscope", "model": "qwen-plus"}}}, 400, "invalid_request"},
+		{"PUT", "/api/admin/prices/qwen-plus", map[string]any{"model": "deepseek-v4-pro", "prices": map[string]string{"prompt_per_1m_tokens": "1"}}, 400, "invalid_request"},
+		{"PUT", "/api/admin/routes/qwen-plus", map[string]any{"targets": []map[string]any{{"provider": "nope", "model": "x"}}}, 400, "invalid_request"},
+		{"PUT", "/api/admin/routes/qwen-plus", map[string]any{"targets": []map[string]any{{"provider": "dashscope", "model": "qwen-plus", "weight": -1}}}, 400, "invalid_request"},
+		{"PUT", "/api/admin/prices/qwen-plus", map[string]any{"prices": map[string]string{"prompt_per_1m_tokens": "-1"}}, 400, "invalid_request"},
+		{"PUT", "/api/admin/prices/qwen-plus", map[string]any{"prices": map[string]string{"prompt_per_1m_tokens": "99999999999999999999"}}, 400, "invalid_request"},
+		{"POST", "/api/admin/cluster/transfer-leader", map[string]any{"timeout": "-1s"}, 400, "invalid_request"},
+		{"POST", "/api/admin/cluster/transfer-leader", map[string]any{"timeout": "1000h"}, 400, "invalid_request"},
+	})
+	st := x.e.fsm.View()
+	if st.Key(x.myKey).OrgID != x.mine || st.Providers["dashscope"] == nil || len(st.Routes) != 0 || len(st.Prices) != 0 {
+		t.Error("a refused write changed the state")
 	}
 }
