@@ -523,3 +523,21 @@ func TestAttackPathAndBodyIDsMustAgree(t *testing.T) {
 		t.Error("a refused write changed the state")
 	}
 }
+
+// A session carries no role: a demoted or disabled user's token loses
+// what the user lost at once.
+func TestAttackSessionsDoNotKeepARole(t *testing.T) {
+	x := newTenants(t)
+	if r := x.e.do("PATCH", "/api/admin/users/"+x.oaID, x.e.token, map[string]any{"role": "member"}); r.status != 200 {
+		t.Fatalf("demote: %d %s", r.status, r.body)
+	}
+	refused(t, x.e.do("POST", "/api/admin/keys", x.oa.token, map[string]any{"name": "x"}), 403, "permission_denied", "a demoted admin's old session")
+	refused(t, x.e.do("PATCH", "/api/admin/users/"+x.memID, x.oa.token, map[string]any{"disabled": true}), 403, "permission_denied", "a demoted admin's old session")
+	if r := x.e.do("PATCH", "/api/admin/users/"+x.obID, x.e.token, map[string]any{"disabled": true}); r.status != 200 {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	refused(t, x.e.do("GET", "/api/admin/keys", x.ob.token, nil), 401, "unauthorized", "a disabled user's old session")
+	if code, loc, _ := x.ob.req("GET", "/keys", nil); code != 303 || !strings.HasPrefix(loc, "/login") {
+		t.Errorf("a disabled user's console session: %d %s", code, loc)
+	}
+}
