@@ -351,7 +351,7 @@ func TestAttackValidationCannotBeBypassed(t *testing.T) {
 		{"PUT", pol, map[string]any{"overflow": map[string]any{"mode": "spill"}}, 400, "invalid_request"},
 		{"PUT", pol, map[string]any{"strategy": "random"}, 400, "invalid_request"},
 		{"PUT", pol, map[string]any{"org_id": x.other}, 400, "invalid_request"},
-		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"time_zone": "Mars/Olympus"}, 400, "invalid_request"},
+		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"name": ""}, 400, "invalid_request"},
 		{"PATCH", "/api/admin/orgs/" + x.mine, map[string]any{"id": x.other}, 400, "invalid_request"},
 	})
 	if k := x.e.fsm.View().Key(x.myKey); k.Limits != (fsm.Limits{}) || k.Name != "ours" || len(k.Scopes) == 0 {
@@ -539,5 +539,39 @@ func TestAttackSessionsDoNotKeepARole(t *testing.T) {
 	refused(t, x.e.do("GET", "/api/admin/keys", x.ob.token, nil), 401, "unauthorized", "a disabled user's old session")
 	if code, loc, _ := x.ob.req("GET", "/keys", nil); code != 303 || !strings.HasPrefix(loc, "/login") {
 		t.Errorf("a disabled user's console session: %d %s", code, loc)
+	}
+}
+
+// An org's time zone draws its budget periods: a daily budget is counted
+// per calendar day of the org's zone, so whoever may move the zone may
+// start a new day at will (at one instant the date differs by up to two
+// days across zones) and spend the budget the super admin granted again
+// and again. Only a super admin changes it; an org admin still renames
+// the org.
+func TestAttackOrgAdminCannotResetBudgetsByTimeZone(t *testing.T) {
+	x := newTenants(t)
+	now := time.Now()
+	east, _ := time.LoadLocation("Pacific/Kiritimati")
+	west, _ := time.LoadLocation("Pacific/Pago_Pago")
+	if fsm.BudgetPeriodKey(fsm.PeriodDaily, now, east) == fsm.BudgetPeriodKey(fsm.PeriodDaily, now, west) {
+		t.Fatal("the premise: the same instant falls on different days in these zones")
+	}
+	org := "/api/admin/orgs/" + x.mine
+	if r := x.e.do("PUT", org+"/policy", x.e.token, map[string]any{"limits": map[string]any{"budget": "10", "budget_period": "daily"}}); r.status != 200 {
+		t.Fatalf("super admin grants a daily budget: %d %s", r.status, r.body)
+	}
+	x.run(t, "org admin", x.oa.token, []attack{
+		{"PATCH", org, map[string]any{"time_zone": "Pacific/Kiritimati"}, 403, "permission_denied"},
+		{"PATCH", org, map[string]any{"name": "renamed", "time_zone": "Pacific/Pago_Pago"}, 403, "permission_denied"},
+	})
+	if o := x.e.fsm.View().Orgs[x.mine]; o.TimeZone != "" || o.Name == "renamed" {
+		t.Fatalf("the org changed: %+v", o)
+	}
+	if r := x.e.do("PATCH", org, x.oa.token, map[string]any{"name": "renamed", "time_zone": ""}); r.status != 200 {
+		t.Errorf("org admin renames its org (naming the zone it has): %d %s", r.status, r.body)
+	}
+	refused(t, x.e.do("PATCH", org, x.e.token, map[string]any{"time_zone": "Mars/Olympus"}), 400, "invalid_request", "super admin: unknown zone")
+	if r := x.e.do("PATCH", org, x.e.token, map[string]any{"time_zone": "Europe/Berlin"}); r.status != 200 {
+		t.Errorf("super admin moves the zone: %d %s", r.status, r.body)
 	}
 }
