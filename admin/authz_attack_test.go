@@ -575,3 +575,40 @@ func TestAttackOrgAdminCannotResetBudgetsByTimeZone(t *testing.T) {
 		t.Errorf("super admin moves the zone: %d %s", r.status, r.body)
 	}
 }
+
+// Secrets never come back: a provider's key and an org's own key are
+// shown as "is set" to everyone, super admins included, in the API and
+// the console.
+func TestAttackSecretsAreNeverShown(t *testing.T) {
+	x := newTenants(t)
+	if r := x.e.do("PUT", "/api/admin/providers/dashscope", x.e.token, map[string]any{"api_key": "sk-provider-secret-1"}); r.status != 200 {
+		t.Fatalf("set provider key: %d %s", r.status, r.body)
+	}
+	if r := x.e.do("PUT", "/api/admin/orgs/"+x.other+"/policy", x.ob.token, map[string]any{"own_keys": map[string]string{"deepseek": "sk-their-own-key-1"},
+		"alerts": map[string]any{"secret": "whsec-their-secret-1"}}); r.status != 200 {
+		t.Fatalf("set own key: %d %s", r.status, r.body)
+	}
+	secrets := []string{"sk-provider-secret-1", "sk-their-own-key-1", "whsec-their-secret-1"}
+	leaks := func(body string) bool {
+		for _, s := range secrets {
+			if strings.Contains(body, s) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tok := range []string{x.e.token, x.oa.token, x.mem.token, x.ob.token} {
+		for _, p := range []string{"/api/admin/providers", "/api/admin/providers/dashscope", "/api/admin/orgs/" + x.other + "/policy", "/api/admin/orgs/" + x.mine + "/policy"} {
+			if r := x.e.do("GET", p, tok, nil); leaks(string(r.body)) {
+				t.Errorf("GET %s shows a secret: %s", p, r.body)
+			}
+		}
+	}
+	for _, c := range []*consoleClient{x.oa, x.mem, x.ob} {
+		for _, p := range []string{"/cap/llm", "/routing", "/alerts"} {
+			if _, _, page := c.req("GET", p, nil); leaks(page) {
+				t.Errorf("console %s shows a secret", p)
+			}
+		}
+	}
+}
