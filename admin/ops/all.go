@@ -52,7 +52,7 @@ var All = []Op{
 	{Name: KeyRevoke, Doc: "revokes a key for good; the record stays for audit"},
 
 	{Name: OrgCreate, Doc: "creates an organization"},
-	{Name: OrgUpdate, Doc: "renames an organization or changes its time zone",
+	{Name: OrgUpdate, Doc: "renames an organization or (super admins) changes its time zone",
 		APIOnly: "the console's orgs page has no rename form yet"},
 	{Name: OrgDelete, Doc: "deletes an organization",
 		APIOnly: "deleting an org is rare and destructive; the console offers no button for it"},

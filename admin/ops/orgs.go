@@ -58,7 +58,8 @@ func (o *Ops) CreateOrg(ctx context.Context, c Caller, in Input[OrgPatch]) (*fsm
 	return res, nil
 }
 
-// UpdateOrg renames an org the caller manages or changes its time zone.
+// UpdateOrg renames an org the caller manages or changes its time zone
+// (super admins only: the org's budget periods follow it).
 func (o *Ops) UpdateOrg(ctx context.Context, c Caller, id string, in Input[OrgPatch]) (*fsm.Org, error) {
 	o.begin(OrgUpdate)
 	cur, err := o.Org(c, id)
@@ -71,6 +72,11 @@ func (o *Ops) UpdateOrg(ctx context.Context, c Caller, id string, in Input[OrgPa
 	p, err := in()
 	if err != nil {
 		return nil, err
+	}
+	if p.TimeZone != nil && *p.TimeZone != cur.TimeZone && !c.Super() {
+		// The zone draws the org's budget periods: moving it starts a new
+		// day or month at will, so it is the super admin's, like the budget.
+		return nil, Forbidden("only a super admin may change an org's time zone: its budget periods follow it")
 	}
 	next := *cur
 	p.overlay(&next)

@@ -89,11 +89,15 @@ func (o *Ops) UpdatePolicy(ctx context.Context, c Caller, orgID string, in Input
 // grantsMore reports whether next changes what the system grants the org
 // (its limits, its allocation of providers, the providers it may use, how
 // it behaves cut off from the quorum): an org admin may tune the rest of
-// its policy, not these.
+// its policy, not these. A new overflow pool outside the allowed
+// providers counts: the data plane spills to the pool whatever the org
+// may use.
 func grantsMore(cur, next *fsm.Policy) bool {
 	return cur.Limits != next.Limits || !maps.Equal(cur.Allocation, next.Allocation) ||
 		!slices.Equal(cur.AllowedProviders, next.AllowedProviders) || cur.Partition != next.Partition ||
-		cur.FailOpenSeconds != next.FailOpenSeconds
+		cur.FailOpenSeconds != next.FailOpenSeconds ||
+		(cur.Overflow != next.Overflow && next.Overflow.Mode == fsm.OverflowSpill &&
+			len(next.AllowedProviders) > 0 && !slices.Contains(next.AllowedProviders, next.Overflow.Pool))
 }
 
 func (o *Ops) overlayPolicy(req *PolicyPatch, cur *fsm.Policy) (fsm.Policy, error) {

@@ -99,6 +99,17 @@ func (o *Ops) UpdateUser(ctx context.Context, c Caller, id string, in UserPatch)
 	if !c.mayManageUser(cur.Role, cur.OrgID) {
 		return nil, Forbidden("you may not change this user")
 	}
+	// What an update does not change it refuses, rather than answering
+	// success with nothing done: a password is its user's own to change
+	// (SetPassword), and a user keeps their email and org.
+	switch {
+	case in.Password != nil:
+		return nil, Invalid("password", "password: a user changes their own password; an admin cannot set it")
+	case in.Email != nil && NormalizeEmail(*in.Email) != cur.Email:
+		return nil, Invalid("email", "email: cannot change")
+	case in.OrgID != nil && *in.OrgID != cur.OrgID:
+		return nil, Invalid("org_id", "org_id: a user cannot move to another org")
+	}
 	self := cur.ID == c.userID()
 	next := *cur
 	if in.Name != nil {
