@@ -138,7 +138,7 @@ func sessionToken(r *http.Request) string {
 // csrfToken is bound to the session: a form posted from another site has
 // no way to know it.
 func (s *Server) csrfToken(r *http.Request) string {
-	sum := s.d.Keyring.sign([]byte("csrf|" + sessionToken(r)))
+	sum := s.d.Keyring.Sign([]byte("csrf|" + sessionToken(r)))
 	return base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
@@ -178,12 +178,8 @@ func (s *Server) sessionUser(r *http.Request) *fsm.User {
 	if tok == "" {
 		return nil
 	}
-	sess, err := s.d.Keyring.parseToken(tok, s.d.Now())
+	u, err := s.auth.Verify(tok)
 	if err != nil {
-		return nil
-	}
-	u, ok := s.d.Viewer.View().Users[sess.UserID]
-	if !ok || u.Disabled || u.SessionGen != sess.Gen {
 		return nil
 	}
 	return u

@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 )
@@ -100,7 +100,7 @@ type Deps struct {
 // Server is the admin API.
 type Server struct {
 	ops      *ops.Ops
-	guard    loginGuard
+	auth     *web.Auth
 	pages    map[string]*template.Template // the console's pages
 	cfg      Config
 	d        Deps
@@ -123,6 +123,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Gatherer = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}
+	s.auth = &web.Auth{Keyring: d.Keyring.Keyring, Viewer: d.Viewer, Ready: d.Cluster.Ready, Now: d.Now, SecureCookies: cfg.SecureCookies, Log: s.log}
 	var err error
 	s.ops, err = ops.New(ops.Deps{Applier: d.Applier, Viewer: d.Viewer, Sealer: d.Keyring, Tester: d.Tester, Membership: d.Cluster, Logger: d.Logger, Now: d.Now, Observe: d.observe})
 	if err != nil {
@@ -146,47 +147,9 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// readTimeout bounds how long an admin request waits to confirm that this
-// node's state is current before it answers 503.
-const readTimeout = 3 * time.Second
-
-// consistent makes every admin request linearizable unless it asks for
-// ?stale: before the handler reads the local state, the node confirms
-// with a quorum that it has applied every write any node acknowledged
-// before the request began (a leader verifies it still leads; a follower
-// waits for the index the leader confirmed). A node that cannot, within
-// readTimeout (an election, a partition, a paused leader), answers 503
-// with Retry-After through fail rather than from a state it cannot vouch
-// for. ?stale answers from the local state at once, with headers telling
-// how stale it may be.
+// consistent is the read barrier (web.Consistent) over this node.
 func (s *Server) consistent(fail func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, stale := r.URL.Query()["stale"]; stale && r.Method == http.MethodGet {
-				st := s.d.Cluster.Staleness()
-				h := w.Header()
-				h.Set("X-Tensorgate-Last-Contact", strconv.FormatInt(st.LastContact.Milliseconds(), 10))
-				h.Set("X-Tensorgate-Known-Leader", strconv.FormatBool(st.KnownLeader))
-				h.Set("X-Tensorgate-Index", strconv.FormatUint(st.Index, 10))
-				next.ServeHTTP(w, r)
-				return
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
-			err := s.d.Cluster.Barrier(ctx)
-			cancel()
-			if err != nil {
-				fail(w, r, &apiError{
-					Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
-					Message: "this node cannot confirm with a quorum of the cluster that its state is current (an election, or it is cut off); " +
-						"retry shortly, or add ?stale to a GET to read this node's possibly stale state",
-					Err: err, RetryAfter: time.Second,
-				})
-				return
-			}
-			w.Header().Set("X-Tensorgate-Index", strconv.FormatUint(s.d.Cluster.Staleness().Index, 10))
-			next.ServeHTTP(w, r)
-		})
-	}
+	return web.Consistent(s.d.Cluster, fail)
 }
 
 // apiFail renders a failed read barrier for the JSON API.
