@@ -12,18 +12,13 @@ import (
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
-type ctxKey int
-
-const principalKey ctxKey = iota
-
 // principal is the signed-in user of a request.
 type principal struct {
 	user *fsm.User
 }
 
 func principalFrom(ctx context.Context) principal {
-	p, _ := ctx.Value(principalKey).(principal)
-	return p
+	return principal{user: web.UserFrom(ctx)}
 }
 
 // caller is the principal as the operations know it.
@@ -33,9 +28,6 @@ func (p principal) super() bool { return p.caller().Super() }
 
 // canRead reports whether p may see org's records.
 func (p principal) canRead(orgID string) bool { return p.caller().CanRead(orgID) }
-
-// canManage reports whether p may change org's keys and policy.
-func (p principal) canManage(orgID string) bool { return p.caller().CanManage(orgID) }
 
 func (p principal) requireSuper() error { return p.caller().RequireSuper() }
 
@@ -72,8 +64,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, s.log, unauthorized("invalid or expired session; sign in again"))
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey, principal{user: u})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(web.WithUser(r.Context(), u)))
 	})
 }
 

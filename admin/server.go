@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tensorgate/tensorgate/admin/console"
 	"github.com/tensorgate/tensorgate/admin/ops"
 	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/cluster"
@@ -101,7 +100,7 @@ type Deps struct {
 type Server struct {
 	ops      *ops.Ops
 	auth     *web.Auth
-	pages    map[string]*template.Template // the console's pages
+	console  *console.Console
 	cfg      Config
 	d        Deps
 	log      *slog.Logger
@@ -129,10 +128,20 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.parseConsole(); err != nil {
-		return nil, fmt.Errorf("admin: console templates: %w", err)
+	s.console, err = console.New(console.Config{Version: cfg.Version, SystemWebhook: cfg.SystemWebhook, DefaultOrgName: DefaultOrgName},
+		console.Deps{Ops: s.ops, Auth: s.auth, Viewer: d.Viewer, Cluster: d.Cluster, Usage: d.Usage, API: consoleAPI{s}, Alerts: s.alerts, Logger: d.Logger, Now: d.Now})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// alerts lists this node's recent alert deliveries, read at each call.
+func (s *Server) alerts() []AlertRecord {
+	if s.d.Alerts == nil {
+		return nil
+	}
+	return s.d.Alerts()
 }
 
 // handlerFunc is an HTTP handler that returns its error for one place to
@@ -157,13 +166,6 @@ func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, s.log, err)
 }
 
-// consoleFail renders a failed read barrier as a console page would.
-func (s *Server) consoleFail(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Warn("console read refused: state not confirmed current", "path", r.URL.Path, "err", err)
-	w.Header().Set("Retry-After", "2")
-	http.Error(w, translate(langOf(r), "err.unavailable"), http.StatusServiceUnavailable)
-}
-
 // Register mounts the admin routes on r.
 func (s *Server) Register(r chi.Router) {
 	r.Group(func(r chi.Router) {
@@ -181,7 +183,7 @@ func (s *Server) Register(r chi.Router) {
 		r.With(linear, s.authenticate).Get("/api/auth/me", s.wrap(s.me))
 		r.With(linear, s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
 
-		s.registerConsole(r)
+		s.console.Register(r)
 		r.Route("/api/admin", func(r chi.Router) {
 			r.Use(s.consistent(s.apiFail), s.authenticate)
 			r.Get("/orgs", s.wrap(s.listOrgs))

@@ -129,3 +129,17 @@ func (a *Auth) ClearSession(w http.ResponseWriter, r *http.Request) {
 func (a *Auth) SecureCookie(r *http.Request) bool {
 	return a.SecureCookies || r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 }
+
+// KeyStatus is a key's state as the API and the console show it: active,
+// disabled, expired or revoked.
+func KeyStatus(k *fsm.Key, now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case k.Disabled:
+		return "disabled"
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
