@@ -62,6 +62,14 @@ func newEnv(t testing.TB, tune ...func(*cluster.Config, *Deps)) *testEnv {
 	if _, err := Bootstrap(ctx, node, f, BootstrapConfig{AdminEmail: DefaultAdminEmail, AdminPassword: DefaultAdminPassword, OrgName: DefaultOrgName}); err != nil {
 		t.Fatal(err)
 	}
+	// A node serves once it has caught up since it started (until then
+	// health says starting and an unknown session is a 503, not a 401).
+	for !node.Ready() {
+		if ctx.Err() != nil {
+			t.Fatal("the node did not catch up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	kr, err := NewKeyring("test-secret-0123456789")
 	if err != nil {
 		t.Fatal(err)

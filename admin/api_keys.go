@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -48,17 +49,7 @@ type keyJSON struct {
 }
 
 // keyStatus is active, disabled, expired or revoked.
-func keyStatus(k *fsm.Key, now time.Time) string {
-	switch {
-	case k.RevokedAt != nil:
-		return "revoked"
-	case k.Disabled:
-		return "disabled"
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return "expired"
-	}
-	return "active"
-}
+func keyStatus(k *fsm.Key, now time.Time) string { return web.KeyStatus(k, now) }
 
 func toKeyJSON(st *fsm.State, k *fsm.Key, now time.Time) keyJSON {
 	var lastUsed *time.Time

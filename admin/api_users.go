@@ -2,11 +2,10 @@ package admin
 
 import (
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/fsm"
 )
 
 // userRequest creates or changes a user (members of orgs and admins).
@@ -35,15 +34,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 
 // usersOf lists the users p may see, of one org or all.
 func (s *Server) usersOf(p principal, org string) []userJSON {
-	out := []userJSON{}
-	for _, u := range s.d.Viewer.View().Users {
-		if !p.caller().CanSeeUser(u) || (org != "" && u.OrgID != org) {
-			continue
-		}
-		out = append(out, toUserJSON(u))
-	}
-	slices.SortFunc(out, func(a, b userJSON) int { return strings.Compare(a.Email, b.Email) })
-	return out
+	return s.usersWhere(p.caller(), func(u *fsm.User) bool { return org == "" || u.OrgID == org })
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {

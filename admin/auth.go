@@ -2,18 +2,15 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 )
-
-type ctxKey int
-
-const principalKey ctxKey = iota
 
 // principal is the signed-in user of a request.
 type principal struct {
@@ -21,8 +18,7 @@ type principal struct {
 }
 
 func principalFrom(ctx context.Context) principal {
-	p, _ := ctx.Value(principalKey).(principal)
-	return p
+	return principal{user: web.UserFrom(ctx)}
 }
 
 // caller is the principal as the operations know it.
@@ -32,9 +28,6 @@ func (p principal) super() bool { return p.caller().Super() }
 
 // canRead reports whether p may see org's records.
 func (p principal) canRead(orgID string) bool { return p.caller().CanRead(orgID) }
-
-// canManage reports whether p may change org's keys and policy.
-func (p principal) canManage(orgID string) bool { return p.caller().CanManage(orgID) }
 
 func (p principal) requireSuper() error { return p.caller().RequireSuper() }
 
@@ -57,27 +50,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, s.log, unauthorized("sign in first: POST /api/auth/login, then send the token as a Bearer token"))
 			return
 		}
-		sess, err := s.d.Keyring.parseToken(tok, s.d.Now())
-		if err != nil {
+		u, err := s.auth.Verify(tok)
+		switch {
+		case errors.Is(err, web.ErrNotCaughtUp):
+			// A well-signed token this node cannot vouch for yet: it
+			// has not caught up since it started (a ?stale read on a
+			// restarted node), so its state may lack the user or the
+			// session. Signing the user out would be wrong; retry.
+			writeError(w, r, s.log, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
+				Message: "this node has not caught up with the cluster since it started; retry shortly", RetryAfter: time.Second})
+			return
+		case err != nil:
 			writeError(w, r, s.log, unauthorized("invalid or expired session; sign in again"))
 			return
 		}
-		u, ok := s.d.Viewer.View().Users[sess.UserID]
-		if !ok || u.Disabled || u.SessionGen != sess.Gen {
-			if !s.d.Cluster.Ready() {
-				// A well-signed token this node cannot vouch for yet: it
-				// has not caught up since it started (a ?stale read on a
-				// restarted node), so its state may lack the user or the
-				// session. Signing the user out would be wrong; retry.
-				writeError(w, r, s.log, &apiError{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
-					Message: "this node has not caught up with the cluster since it started; retry shortly", RetryAfter: time.Second})
-				return
-			}
-			writeError(w, r, s.log, unauthorized("invalid or expired session; sign in again"))
-			return
-		}
-		ctx := context.WithValue(r.Context(), principalKey, principal{user: u})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(web.WithUser(r.Context(), u)))
 	})
 }
 
@@ -100,11 +87,6 @@ func toUserJSON(u *fsm.User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, OrgID: u.OrgID, MustChangePassword: u.MustChangePassword, Disabled: u.Disabled}
 }
 
-var (
-	dummyHashOnce sync.Once
-	dummyHash     string
-)
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := decodeJSON(w, r, &req); err != nil {
@@ -124,31 +106,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkLogin verifies an email and password, with the lockout after
-// repeated failures.
+// repeated failures (web.Auth.CheckLogin, shared with the console).
 func (s *Server) checkLogin(r *http.Request, email, password string) (*fsm.User, error) {
-	email = normalizeEmail(email)
-	key := guardKey(r, email)
-	now := s.d.Now()
-	if err := s.guard.check(key, now); err != nil {
-		return nil, err
-	}
-	wrong := &apiError{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_credentials", Message: "wrong email or password"}
-	u, ok := s.d.Viewer.View().UserByEmail(email)
-	if !ok {
-		// Spend the same time as a real check so response times don't tell
-		// which emails exist.
-		dummyHashOnce.Do(func() { dummyHash, _ = HashPassword("tensorgate-dummy-password") })
-		checkPassword(password, dummyHash)
-		s.guard.failed(key, now)
-		return nil, wrong
-	}
-	if !checkPassword(password, u.PasswordHash) || u.Disabled {
-		s.log.Warn("failed sign-in", "user_id", u.ID)
-		s.guard.failed(key, now)
-		return nil, wrong
-	}
-	s.guard.succeeded(key)
-	return u, nil
+	return s.auth.CheckLogin(r, email, password)
 }
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *fsm.User) error {
@@ -163,18 +123,11 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *fsm.Use
 
 // setSession issues a session for u and sets its cookie.
 func (s *Server) setSession(w http.ResponseWriter, r *http.Request, u *fsm.User) (string, time.Time) {
-	exp := s.d.Now().Add(SessionTTL)
-	tok := s.d.Keyring.issueToken(session{UserID: u.ID, Gen: u.SessionGen, Exp: exp.Unix()})
-	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: tok, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
-	})
-	return tok, exp
+	return s.auth.SetSession(w, r, u)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r)})
+	s.auth.ClearSession(w, r)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -205,9 +158,5 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 
 func normalizeEmail(e string) string { return ops.NormalizeEmail(e) }
 
-// secureCookie reports whether session cookies must be Secure: always
-// when configured, and whenever the request came over TLS (directly or
-// through a proxy that says so).
-func (s *Server) secureCookie(r *http.Request) bool {
-	return s.cfg.SecureCookies || r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
-}
+// secureCookie reports whether session cookies must be Secure.
+func (s *Server) secureCookie(r *http.Request) bool { return s.auth.SecureCookie(r) }

@@ -5,18 +5,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tensorgate/tensorgate/admin/console"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/cluster"
 	"github.com/tensorgate/tensorgate/fsm"
 )
@@ -100,8 +99,8 @@ type Deps struct {
 // Server is the admin API.
 type Server struct {
 	ops      *ops.Ops
-	guard    loginGuard
-	pages    map[string]*template.Template // the console's pages
+	auth     *web.Auth
+	console  *console.Console
 	cfg      Config
 	d        Deps
 	log      *slog.Logger
@@ -123,15 +122,26 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Gatherer = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, d: d, log: d.Logger.With("component", "admin")}
+	s.auth = &web.Auth{Keyring: d.Keyring.Keyring, Viewer: d.Viewer, Ready: d.Cluster.Ready, Now: d.Now, SecureCookies: cfg.SecureCookies, Log: s.log}
 	var err error
 	s.ops, err = ops.New(ops.Deps{Applier: d.Applier, Viewer: d.Viewer, Sealer: d.Keyring, Tester: d.Tester, Membership: d.Cluster, Logger: d.Logger, Now: d.Now, Observe: d.observe})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.parseConsole(); err != nil {
-		return nil, fmt.Errorf("admin: console templates: %w", err)
+	s.console, err = console.New(console.Config{Version: cfg.Version, SystemWebhook: cfg.SystemWebhook, DefaultOrgName: DefaultOrgName},
+		console.Deps{Ops: s.ops, Auth: s.auth, Viewer: d.Viewer, Cluster: d.Cluster, Usage: d.Usage, API: consoleAPI{s}, Alerts: s.alerts, Logger: d.Logger, Now: d.Now})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// alerts lists this node's recent alert deliveries, read at each call.
+func (s *Server) alerts() []AlertRecord {
+	if s.d.Alerts == nil {
+		return nil
+	}
+	return s.d.Alerts()
 }
 
 // handlerFunc is an HTTP handler that returns its error for one place to
@@ -146,59 +156,14 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// readTimeout bounds how long an admin request waits to confirm that this
-// node's state is current before it answers 503.
-const readTimeout = 3 * time.Second
-
-// consistent makes every admin request linearizable unless it asks for
-// ?stale: before the handler reads the local state, the node confirms
-// with a quorum that it has applied every write any node acknowledged
-// before the request began (a leader verifies it still leads; a follower
-// waits for the index the leader confirmed). A node that cannot, within
-// readTimeout (an election, a partition, a paused leader), answers 503
-// with Retry-After through fail rather than from a state it cannot vouch
-// for. ?stale answers from the local state at once, with headers telling
-// how stale it may be.
+// consistent is the read barrier (web.Consistent) over this node.
 func (s *Server) consistent(fail func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, stale := r.URL.Query()["stale"]; stale && r.Method == http.MethodGet {
-				st := s.d.Cluster.Staleness()
-				h := w.Header()
-				h.Set("X-Tensorgate-Last-Contact", strconv.FormatInt(st.LastContact.Milliseconds(), 10))
-				h.Set("X-Tensorgate-Known-Leader", strconv.FormatBool(st.KnownLeader))
-				h.Set("X-Tensorgate-Index", strconv.FormatUint(st.Index, 10))
-				next.ServeHTTP(w, r)
-				return
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
-			err := s.d.Cluster.Barrier(ctx)
-			cancel()
-			if err != nil {
-				fail(w, r, &apiError{
-					Status: http.StatusServiceUnavailable, Type: "server_error", Code: "service_unavailable",
-					Message: "this node cannot confirm with a quorum of the cluster that its state is current (an election, or it is cut off); " +
-						"retry shortly, or add ?stale to a GET to read this node's possibly stale state",
-					Err: err, RetryAfter: time.Second,
-				})
-				return
-			}
-			w.Header().Set("X-Tensorgate-Index", strconv.FormatUint(s.d.Cluster.Staleness().Index, 10))
-			next.ServeHTTP(w, r)
-		})
-	}
+	return web.Consistent(s.d.Cluster, fail)
 }
 
 // apiFail renders a failed read barrier for the JSON API.
 func (s *Server) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, s.log, err)
-}
-
-// consoleFail renders a failed read barrier as a console page would.
-func (s *Server) consoleFail(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Warn("console read refused: state not confirmed current", "path", r.URL.Path, "err", err)
-	w.Header().Set("Retry-After", "2")
-	http.Error(w, translate(langOf(r), "err.unavailable"), http.StatusServiceUnavailable)
 }
 
 // Register mounts the admin routes on r.
@@ -218,7 +183,7 @@ func (s *Server) Register(r chi.Router) {
 		r.With(linear, s.authenticate).Get("/api/auth/me", s.wrap(s.me))
 		r.With(linear, s.authenticate).Post("/api/auth/password", s.wrap(s.changePassword))
 
-		s.registerConsole(r)
+		s.console.Register(r)
 		r.Route("/api/admin", func(r chi.Router) {
 			r.Use(s.consistent(s.apiFail), s.authenticate)
 			r.Get("/orgs", s.wrap(s.listOrgs))

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -15,60 +16,56 @@ import (
 type orgsData struct {
 	Orgs  []orgView
 	Roles []string // the roles the caller may give
-	Super []userJSON
+	Super []any
 }
 
 type orgView struct {
 	*fsm.Org
-	Members []userJSON
+	Members []any
 	Manage  bool
 	TZ      string
 }
 
-func (s *Server) orgsData(r *http.Request) orgsData {
+func (s *Console) orgsData(r *http.Request) orgsData {
 	p := principalFrom(r.Context())
 	st := s.d.Viewer.View()
 	d := orgsData{Roles: []string{fsm.RoleMember, fsm.RoleOrgAdmin}}
 	if p.super() {
 		d.Roles = append(d.Roles, fsm.RoleSuperAdmin)
-		for _, u := range s.usersOf(p, "") {
-			if u.OrgID == "" {
-				d.Super = append(d.Super, u)
-			}
-		}
+		d.Super = s.d.API.UsersView(p.caller(), func(u *fsm.User) bool { return u.OrgID == "" })
 	}
 	for _, o := range st.Orgs {
 		if !p.canRead(o.ID) {
 			continue
 		}
-		d.Orgs = append(d.Orgs, orgView{Org: o, Members: s.usersOf(p, o.ID), Manage: p.canManage(o.ID), TZ: st.OrgLocation(o.ID).String()})
+		d.Orgs = append(d.Orgs, orgView{Org: o, Members: s.d.API.UsersView(p.caller(), func(u *fsm.User) bool { return u.OrgID == o.ID }), Manage: p.canManage(o.ID), TZ: st.OrgLocation(o.ID).String()})
 	}
 	slices.SortFunc(d.Orgs, func(a, b orgView) int { return strings.Compare(a.Name, b.Name) })
 	return d
 }
 
-func (s *Server) orgsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) orgsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "orgs", page{Active: "orgs", Data: s.orgsData(r)})
 }
 
 // orgsResult shows the page again after an action: its error, or a
 // redirect so a reload does not post twice.
-func (s *Server) orgsResult(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Console) orgsResult(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		s.render(w, r, "orgs", page{Active: "orgs", Data: s.orgsData(r), Error: consoleError(langOf(r), err)})
 		return
 	}
 	http.Redirect(w, r, "/orgs", http.StatusSeeOther)
 }
 
-func (s *Server) orgsCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) orgsCreate(w http.ResponseWriter, r *http.Request) {
 	name, tz := strings.TrimSpace(r.PostFormValue("name")), strings.TrimSpace(r.PostFormValue("time_zone"))
 	_, err := s.ops.CreateOrg(r.Context(), principalFrom(r.Context()).caller(), ops.Given(ops.OrgPatch{Name: &name, TimeZone: &tz}))
 	s.orgsResult(w, r, err)
 }
 
-func (s *Server) membersCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) membersCreate(w http.ResponseWriter, r *http.Request) {
 	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
 	org := chi.URLParam(r, "org")
 	pw := r.PostFormValue("password")
@@ -76,11 +73,11 @@ func (s *Server) membersCreate(w http.ResponseWriter, r *http.Request) {
 	s.orgsResult(w, r, err)
 }
 
-func (s *Server) membersAction(w http.ResponseWriter, r *http.Request) {
+func (s *Console) membersAction(w http.ResponseWriter, r *http.Request) {
 	disabled := chi.URLParam(r, "action") == "disable"
 	var err error
 	if a := chi.URLParam(r, "action"); a != "disable" && a != "enable" {
-		err = notFoundErr("no such action")
+		err = web.NotFound("no such action")
 	} else {
 		_, err = s.ops.UpdateUser(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id"), ops.UserPatch{Disabled: &disabled})
 	}

@@ -1,4 +1,4 @@
-package admin
+package web
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// Sign-in lockout: after maxFailures wrong passwords for one email from
+// Sign-in lockout: after MaxFailures wrong passwords for one email from
 // one address within lockWindow, that pair is refused for lockWindow. It
 // is per node (a node's memory), which bounds guessing by the number of
 // nodes without a write per attempt.
 const (
-	maxFailures = 5
+	MaxFailures = 5
 	lockWindow  = 15 * time.Minute
 )
 
@@ -43,9 +43,9 @@ func (g *loginGuard) check(key string, now time.Time) error {
 	if f == nil || now.Sub(f.first) > lockWindow {
 		return nil
 	}
-	if f.n >= maxFailures {
+	if f.n >= MaxFailures {
 		wait := f.first.Add(lockWindow).Sub(now)
-		return &apiError{Status: http.StatusTooManyRequests, Type: "authentication_error", Code: "too_many_attempts",
+		return &APIError{Status: http.StatusTooManyRequests, Type: "authentication_error", Code: "too_many_attempts",
 			Message: fmt.Sprintf("too many failed sign-ins; try again in %d minutes", int(wait.Minutes())+1), RetryAfter: wait}
 	}
 	return nil

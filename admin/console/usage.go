@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
@@ -39,7 +40,7 @@ type orgOption struct{ ID, Name string }
 
 // consoleFilter reads the usage and audit filters the way the API does,
 // confined to the caller's org.
-func (s *Server) consoleFilter(r *http.Request) (event.Filter, *time.Location, error) {
+func (s *Console) consoleFilter(r *http.Request) (event.Filter, *time.Location, error) {
 	q := r.URL.Query()
 	clean := url.Values{}
 	for _, k := range []string{"org_id", "key_id", "model", "capability", "from", "to", "tz"} {
@@ -47,10 +48,10 @@ func (s *Server) consoleFilter(r *http.Request) (event.Filter, *time.Location, e
 			clean.Set(k, v)
 		}
 	}
-	return s.filter(r, clean)
+	return s.d.API.Filter(r, clean)
 }
 
-func (s *Server) orgOptions(r *http.Request) []orgOption {
+func (s *Console) orgOptions(r *http.Request) []orgOption {
 	p := principalFrom(r.Context())
 	var out []orgOption
 	for _, o := range s.d.Viewer.View().Orgs {
@@ -67,7 +68,7 @@ func (s *Server) orgOptions(r *http.Request) []orgOption {
 	return out
 }
 
-func (s *Server) usageQuery(r *http.Request) (event.UsageQuery, error) {
+func (s *Console) usageQuery(r *http.Request) (event.UsageQuery, error) {
 	f, loc, err := s.consoleFilter(r)
 	if err != nil {
 		return event.UsageQuery{}, err
@@ -93,7 +94,7 @@ func (s *Server) usageQuery(r *http.Request) (event.UsageQuery, error) {
 	return q, nil
 }
 
-func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) usagePage(w http.ResponseWriter, r *http.Request) {
 	d := usageData{Query: r.URL.Query(), Orgs: s.orgOptions(r)}
 	pg := page{Active: "usage", Data: &d}
 	q, err := s.usageQuery(r)
@@ -118,14 +119,14 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // usageCSV exports the usage page's table.
-func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
+func (s *Console) usageCSV(w http.ResponseWriter, r *http.Request) {
 	q, err := s.usageQuery(r)
 	var rep *event.UsageReport
 	if err == nil {
 		rep, err = s.d.Usage.Usage(r.Context(), q)
 	}
 	if err != nil {
-		http.Error(w, consoleError(langOf(r), err), toAPIError(err).Status)
+		http.Error(w, consoleError(langOf(r), err), web.ToAPIError(err).Status)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -206,7 +207,7 @@ type auditData struct {
 	Loc   *time.Location
 }
 
-func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) auditPage(w http.ResponseWriter, r *http.Request) {
 	d := auditData{Query: r.URL.Query(), Orgs: s.orgOptions(r), Loc: time.UTC}
 	if p := principalFrom(r.Context()); !p.super() {
 		d.Loc = s.d.Viewer.View().OrgLocation(p.user.OrgID)
@@ -225,7 +226,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Page, err = s.d.Usage.Audit(r.Context(), q)
 		if errors.Is(err, event.ErrBadCursor) {
-			err = badRequest("cursor", err.Error())
+			err = web.BadRequest("cursor", err.Error())
 		}
 	}
 	if err != nil {
@@ -242,12 +243,12 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // auditDetail shows one event whole: failover chain, usage, cost, bodies.
-func (s *Server) auditDetail(w http.ResponseWriter, r *http.Request) {
+func (s *Console) auditDetail(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	ev, err := s.oneEvent(r, id)
+	ev, err := s.d.API.Event(r, id)
 	pg := page{Active: "audit"}
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		pg.Error = consoleError(langOf(r), err)
 		s.render(w, r, "audit_event", pg)
 		return

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"cmp"
@@ -11,19 +11,20 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
 // consoleError turns an action's error into a message for the page.
 func consoleError(lang string, err error) string {
-	if toAPIError(err).Status == http.StatusForbidden {
+	if web.ToAPIError(err).Status == http.StatusForbidden {
 		return translate(lang, "err.forbidden")
 	}
-	return toAPIError(err).Message
+	return web.ToAPIError(err).Message
 }
 
-func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) passwordPage(w http.ResponseWriter, r *http.Request) {
 	pg := page{Active: "password"}
 	if principalFrom(r.Context()).user.MustChangePassword {
 		pg.Notice = translate(langOf(r), "pw.must")
@@ -31,14 +32,14 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "password", pg)
 }
 
-func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
+func (s *Console) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	u, err := s.ops.SetPassword(r.Context(), principalFrom(r.Context()).caller(), r.PostFormValue("current_password"), r.PostFormValue("new_password"))
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		s.render(w, r, "password", page{Active: "password", Error: consoleError(langOf(r), err)})
 		return
 	}
-	s.setSession(w, r, u)
+	s.d.Auth.SetSession(w, r, u)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -63,7 +64,7 @@ type overview struct {
 // overviewTop is how many groups each of the overview's tables shows.
 const overviewTop = 5
 
-func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) overviewPage(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	st := s.d.Viewer.View()
 	loc := time.UTC
@@ -71,7 +72,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	if !p.super() {
 		org = p.user.OrgID
 		loc = st.OrgLocation(org)
-	} else if o, ok := st.OrgByName(DefaultOrgName); ok {
+	} else if o, ok := st.OrgByName(s.cfg.DefaultOrgName); ok {
 		loc = st.OrgLocation(o.ID)
 	}
 	now := s.d.Now()
@@ -138,7 +139,7 @@ type memberView struct {
 	Applied, Lag            uint64
 }
 
-func (s *Server) members(r *http.Request) ([]memberView, string) {
+func (s *Console) members(r *http.Request) ([]memberView, string) {
 	ms, err := s.d.Cluster.Members(r.Context())
 	if err != nil {
 		return nil, ""
@@ -163,26 +164,26 @@ type clusterData struct {
 	Leader  string
 }
 
-func (s *Server) clusterPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 	ms, leader := s.members(r)
 	s.render(w, r, "cluster", page{Active: "cluster", Data: clusterData{Members: ms, Leader: leader}})
 }
 
-func (s *Server) clusterTransfer(w http.ResponseWriter, r *http.Request) {
+func (s *Console) clusterTransfer(w http.ResponseWriter, r *http.Request) {
 	_, err := s.ops.TransferLeader(r.Context(), principalFrom(r.Context()).caller(), ops.Given(ops.Transfer{NodeID: r.PostFormValue("node_id")}))
 	s.clusterResult(w, r, err)
 }
 
-func (s *Server) clusterRemove(w http.ResponseWriter, r *http.Request) {
+func (s *Console) clusterRemove(w http.ResponseWriter, r *http.Request) {
 	s.clusterResult(w, r, s.ops.RemoveMember(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id")))
 }
 
 // clusterResult shows the cluster page again after a membership change:
 // its error, or a redirect.
-func (s *Server) clusterResult(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Console) clusterResult(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
 		ms, leader := s.members(r)
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		s.render(w, r, "cluster", page{Active: "cluster", Data: clusterData{Members: ms, Leader: leader}, Error: consoleError(langOf(r), err)})
 		return
 	}

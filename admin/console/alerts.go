@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 )
 
 // AlertRecord is one alert delivery, as the 告警 page lists it.
@@ -27,7 +28,7 @@ type alertsData struct {
 	Recent   []AlertRecord
 }
 
-func (s *Server) alertsData(r *http.Request) alertsData {
+func (s *Console) alertsData(r *http.Request) alertsData {
 	p := principalFrom(r.Context())
 	d := alertsData{System: s.cfg.SystemWebhook, Policies: s.routingData(r).Policies}
 	if s.d.Alerts != nil {
@@ -43,17 +44,17 @@ func (s *Server) alertsData(r *http.Request) alertsData {
 	return d
 }
 
-func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) alertsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "alerts", page{Active: "alerts", Data: s.alertsData(r)})
 }
 
 // alertsSave sets an org's webhook and budget thresholds.
-func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
+func (s *Console) alertsSave(w http.ResponseWriter, r *http.Request) {
 	_, err := s.ops.UpdatePolicy(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "org"), func() (ops.PolicyPatch, error) {
 		url := strings.TrimSpace(r.PostFormValue("webhook_url"))
-		a := &alertsRequest{WebhookURL: &url}
+		a := &ops.AlertsPatch{WebhookURL: &url}
 		if sec := r.PostFormValue("webhook_secret"); sec != "" {
-			a.Secret = secretField{present: true, value: &sec}
+			a.SetSecret, a.Secret = true, sec
 		}
 		var th []int
 		for _, v := range strings.Split(r.PostFormValue("budget_thresholds"), ",") {
@@ -62,15 +63,15 @@ func (s *Server) alertsSave(w http.ResponseWriter, r *http.Request) {
 			}
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return ops.PolicyPatch{}, badRequest("alerts.budget_thresholds", "alerts.budget_thresholds: percents such as 50, 80, 100")
+				return ops.PolicyPatch{}, web.BadRequest("alerts.budget_thresholds", "alerts.budget_thresholds: percents such as 50, 80, 100")
 			}
 			th = append(th, n)
 		}
 		a.BudgetThresholds = &th
-		return (&policyRequest{Alerts: a}).patch(), nil
+		return ops.PolicyPatch{Alerts: a}, nil
 	})
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		s.render(w, r, "alerts", page{Active: "alerts", Data: s.alertsData(r), Error: consoleError(langOf(r), err)})
 		return
 	}

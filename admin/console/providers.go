@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"net/http"
@@ -7,13 +7,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
 // providersData is a capability page's 配置: its providers.
 type providersData struct {
 	Capability string
-	Providers  []providerJSON
+	Providers  []any
 	Formats    []string
 	// Test is the result of a connection test just run.
 	Test *connTest
@@ -25,7 +26,7 @@ type connTest struct {
 	Answer   string
 }
 
-func (s *Server) providersData(capability string) providersData {
+func (s *Console) providersData(capability string) providersData {
 	st := s.d.Viewer.View()
 	d := providersData{Capability: capability, Formats: []string{fsm.FormatOpenAI, fsm.FormatAnthropic, fsm.FormatDashScope}}
 	for _, slug := range st.ProviderOrder {
@@ -35,7 +36,7 @@ func (s *Server) providersData(capability string) providersData {
 			caps = []string{"llm"}
 		}
 		if slices.Contains(caps, capability) {
-			d.Providers = append(d.Providers, s.toProviderJSON(p))
+			d.Providers = append(d.Providers, s.d.API.ProviderView(p))
 		}
 	}
 	return d
@@ -56,7 +57,7 @@ func capabilityLabel(lang, name string) string {
 
 // capabilityProvider reads the capability page and the provider a form
 // posts to; it answers 404 and reports false when either is unknown.
-func (s *Server) capabilityProvider(w http.ResponseWriter, r *http.Request) (string, *fsm.Provider, bool) {
+func (s *Console) capabilityProvider(w http.ResponseWriter, r *http.Request) (string, *fsm.Provider, bool) {
 	c, ok := capabilityOf(r)
 	pv := s.d.Viewer.View().Providers[chi.URLParam(r, "slug")]
 	if !ok || pv == nil {
@@ -66,7 +67,7 @@ func (s *Server) capabilityProvider(w http.ResponseWriter, r *http.Request) (str
 	return c, pv, true
 }
 
-func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) providersPage(w http.ResponseWriter, r *http.Request) {
 	c, ok := capabilityOf(r)
 	if !ok {
 		http.NotFound(w, r)
@@ -75,7 +76,7 @@ func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "providers", page{Active: "cap-" + c, Title: capabilityLabel(langOf(r), c), Data: s.providersData(c)})
 }
 
-func (s *Server) providersResult(w http.ResponseWriter, r *http.Request, c string, err error, test *connTest) {
+func (s *Console) providersResult(w http.ResponseWriter, r *http.Request, c string, err error, test *connTest) {
 	if err == nil && test == nil {
 		http.Redirect(w, r, "/cap/"+c, http.StatusSeeOther)
 		return
@@ -85,17 +86,17 @@ func (s *Server) providersResult(w http.ResponseWriter, r *http.Request, c strin
 	d.Test = test
 	pg.Data = d
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		pg.Error = consoleError(langOf(r), err)
 	}
 	s.render(w, r, "providers", pg)
 }
 
 // providerForm reads the add and edit forms: the seed's fields.
-func providerForm(r *http.Request, capability string, create bool) providerRequest {
+func providerForm(r *http.Request, capability string, create bool) ops.ProviderPatch {
 	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
-	req := providerRequest{Name: f("name"), BaseURL: f("base_url"), APIPath: f("api_path"), Format: f("format")}
-	var models stringList
+	req := ops.ProviderPatch{Name: f("name"), BaseURL: f("base_url"), APIPath: f("api_path"), Format: f("format")}
+	var models []string
 	for _, m := range strings.Split(r.PostFormValue("models"), ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			models = append(models, m)
@@ -107,7 +108,7 @@ func providerForm(r *http.Request, capability string, create bool) providerReque
 	// The key is write-only: left blank it stays as stored, unless the
 	// form asks to clear it.
 	if k := r.PostFormValue("api_key"); k != "" || r.PostFormValue("clear_key") != "" {
-		req.APIKey = secretField{present: true, value: &k}
+		req.SetAPIKey, req.APIKey = true, k
 	}
 	if create {
 		req.Slug = f("slug")
@@ -119,35 +120,35 @@ func providerForm(r *http.Request, capability string, create bool) providerReque
 	return req
 }
 
-func (s *Server) providersCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) providersCreate(w http.ResponseWriter, r *http.Request) {
 	c, ok := capabilityOf(r)
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	_, err := s.ops.CreateProvider(r.Context(), principalFrom(r.Context()).caller(), ops.Given(providerForm(r, c, true).patch()))
+	_, err := s.ops.CreateProvider(r.Context(), principalFrom(r.Context()).caller(), ops.Given(providerForm(r, c, true)))
 	s.providersResult(w, r, c, err, nil)
 }
 
-func (s *Server) providersUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) providersUpdate(w http.ResponseWriter, r *http.Request) {
 	c, cur, ok := s.capabilityProvider(w, r)
 	if !ok {
 		return
 	}
-	_, err := s.ops.UpdateProvider(r.Context(), principalFrom(r.Context()).caller(), cur.Slug, ops.Given(providerForm(r, c, false).patch()))
+	_, err := s.ops.UpdateProvider(r.Context(), principalFrom(r.Context()).caller(), cur.Slug, ops.Given(providerForm(r, c, false)))
 	s.providersResult(w, r, c, err, nil)
 }
 
 // providersModels opens the models ticked in the form and closes the
 // rest of the provider's list.
-func (s *Server) providersModels(w http.ResponseWriter, r *http.Request) {
+func (s *Console) providersModels(w http.ResponseWriter, r *http.Request) {
 	c, cur, ok := s.capabilityProvider(w, r)
 	if !ok {
 		return
 	}
 	_, err := s.ops.UpdateProvider(r.Context(), principalFrom(r.Context()).caller(), cur.Slug, func() (ops.ProviderPatch, error) {
 		if err := r.ParseForm(); err != nil {
-			return ops.ProviderPatch{}, badRequest("", "the form does not parse")
+			return ops.ProviderPatch{}, web.BadRequest("", "the form does not parse")
 		}
 		closed := []string{}
 		for _, m := range cur.Models {
@@ -162,7 +163,7 @@ func (s *Server) providersModels(w http.ResponseWriter, r *http.Request) {
 
 // providersOwnKey switches the caller's org to its own key for a provider
 // (切换到自有密钥), or back to the system's with an empty key.
-func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
+func (s *Console) providersOwnKey(w http.ResponseWriter, r *http.Request) {
 	c, pv, ok := s.capabilityProvider(w, r)
 	if !ok {
 		return
@@ -171,7 +172,7 @@ func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if org := p.user.OrgID; org == "" {
 		// The form acts on the caller's own org; a super admin has none.
-		err = badRequest("org_id", "an org's own key is set by that org's admin")
+		err = web.BadRequest("org_id", "an org's own key is set by that org's admin")
 	} else {
 		key := strings.TrimSpace(r.PostFormValue("own_key"))
 		_, err = s.ops.UpdatePolicy(r.Context(), p.caller(), org, ops.Given(ops.PolicyPatch{OwnKeys: map[string]*string{pv.Slug: &key}}))
@@ -181,7 +182,7 @@ func (s *Server) providersOwnKey(w http.ResponseWriter, r *http.Request) {
 
 // providersTest makes a real minimal call to a provider through the data
 // plane's adapters and shows the answer or the error.
-func (s *Server) providersTest(w http.ResponseWriter, r *http.Request) {
+func (s *Console) providersTest(w http.ResponseWriter, r *http.Request) {
 	c, pv, ok := s.capabilityProvider(w, r)
 	if !ok {
 		return

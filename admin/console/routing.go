@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"fmt"
@@ -9,13 +9,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
 // routingData is the 路由与策略 page's data.
 type routingData struct {
 	Routes      []*fsm.Route
-	Prices      []priceJSON
+	Prices      []any
 	PriceFields []string
 	Policies    []policyView
 	Strategies  []string
@@ -23,34 +24,34 @@ type routingData struct {
 
 type policyView struct {
 	Org    *fsm.Org
-	Policy policyJSON
+	Policy any
 	// Allocation is the policy's allocation as the form writes it.
 	Allocation string
 	Manage     bool
 }
 
-func (s *Server) routingData(r *http.Request) routingData {
+func (s *Console) routingData(r *http.Request) routingData {
 	p := principalFrom(r.Context())
 	st := s.d.Viewer.View()
 	d := routingData{Strategies: []string{fsm.StrategyPriority, fsm.StrategyWeighted, fsm.StrategyLeastLatency}}
-	for _, f := range priceFields {
+	for _, f := range ops.PriceFields {
 		d.PriceFields = append(d.PriceFields, f.Field)
 	}
 	for _, m := range sortedKeysOf(st.Routes) {
 		d.Routes = append(d.Routes, st.Routes[m])
 	}
 	for _, m := range sortedKeysOf(st.Prices) {
-		d.Prices = append(d.Prices, toPriceJSON(st.Prices[m]))
+		d.Prices = append(d.Prices, s.d.API.PriceView(st.Prices[m]))
 	}
 	for _, o := range st.Orgs {
 		if p.canRead(o.ID) {
-			pol := s.currentPolicy(o.ID)
+			pol := s.ops.Policy(o.ID)
 			var alloc []string
 			for _, slug := range sortedKeysOf(pol.Allocation) {
 				a := pol.Allocation[slug]
 				alloc = append(alloc, fmt.Sprintf("%s:%d:%d", slug, a.SharePercent, a.Concurrency))
 			}
-			d.Policies = append(d.Policies, policyView{Org: o, Policy: toPolicyJSON(pol), Allocation: strings.Join(alloc, "\n"), Manage: p.canManage(o.ID)})
+			d.Policies = append(d.Policies, policyView{Org: o, Policy: s.d.API.PolicyView(pol), Allocation: strings.Join(alloc, "\n"), Manage: p.canManage(o.ID)})
 		}
 	}
 	slices.SortFunc(d.Policies, func(a, b policyView) int { return strings.Compare(a.Org.Name, b.Org.Name) })
@@ -66,13 +67,13 @@ func sortedKeysOf[V any](m map[string]V) []string {
 	return out
 }
 
-func (s *Server) routingPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) routingPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "routing", page{Active: "routing", Data: s.routingData(r)})
 }
 
-func (s *Server) routingResult(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Console) routingResult(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		s.render(w, r, "routing", page{Active: "routing", Data: s.routingData(r), Error: consoleError(langOf(r), err)})
 		return
 	}
@@ -80,7 +81,7 @@ func (s *Server) routingResult(w http.ResponseWriter, r *http.Request, err error
 }
 
 // routesSave reads "provider:model:weight" lines into a route.
-func (s *Server) routesSave(w http.ResponseWriter, r *http.Request) {
+func (s *Console) routesSave(w http.ResponseWriter, r *http.Request) {
 	model := strings.TrimSpace(r.PostFormValue("model"))
 	_, err := s.ops.PutRoute(r.Context(), principalFrom(r.Context()).caller(), model, func() (ops.RoutePatch, error) {
 		req := ops.RoutePatch{Strategy: r.PostFormValue("strategy")}
@@ -96,7 +97,7 @@ func (s *Server) routesSave(w http.ResponseWriter, r *http.Request) {
 			if len(parts) > 2 {
 				var err error
 				if t.Weight, err = strconv.Atoi(strings.TrimSpace(parts[2])); err != nil {
-					return req, badRequest("targets", "targets: a weight must be a whole number: "+line)
+					return req, web.BadRequest("targets", "targets: a weight must be a whole number: "+line)
 				}
 			}
 			req.Targets = append(req.Targets, t)
@@ -106,9 +107,9 @@ func (s *Server) routesSave(w http.ResponseWriter, r *http.Request) {
 	s.routingResult(w, r, err)
 }
 
-func (s *Server) pricesSave(w http.ResponseWriter, r *http.Request) {
+func (s *Console) pricesSave(w http.ResponseWriter, r *http.Request) {
 	req := ops.PricePatch{Currency: r.PostFormValue("currency"), Prices: map[string]string{}}
-	for _, f := range priceFields {
+	for _, f := range ops.PriceFields {
 		if v := strings.TrimSpace(r.PostFormValue(f.Field)); v != "" {
 			req.Prices[f.Field] = v
 		}
@@ -118,11 +119,10 @@ func (s *Server) pricesSave(w http.ResponseWriter, r *http.Request) {
 }
 
 // policySave applies the policy form of one org.
-func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
+func (s *Console) policySave(w http.ResponseWriter, r *http.Request) {
 	c := principalFrom(r.Context()).caller()
 	_, err := s.ops.UpdatePolicy(r.Context(), c, chi.URLParam(r, "org"), func() (ops.PolicyPatch, error) {
-		req, err := policyForm(r, c.Super())
-		return req.patch(), err
+		return policyForm(r, c.Super())
 	})
 	s.routingResult(w, r, err)
 }
@@ -131,7 +131,7 @@ func (s *Server) policySave(w http.ResponseWriter, r *http.Request) {
 // (allowed providers, allocation, partition behaviour) is read only from
 // a super admin's form: others see those fields disabled, and the API
 // refuses them anyway.
-func policyForm(r *http.Request, super bool) (policyRequest, error) {
+func policyForm(r *http.Request, super bool) (ops.PolicyPatch, error) {
 	f := func(k string) *string { v := strings.TrimSpace(r.PostFormValue(k)); return &v }
 	num := func(k string) (int, error) {
 		v := strings.TrimSpace(r.PostFormValue(k))
@@ -140,11 +140,11 @@ func policyForm(r *http.Request, super bool) (policyRequest, error) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return 0, badRequest(k, k+": must be a whole number")
+			return 0, web.BadRequest(k, k+": must be a whole number")
 		}
 		return n, nil
 	}
-	req := policyRequest{Strategy: f("strategy")}
+	req := ops.PolicyPatch{Strategy: f("strategy")}
 	req.Overflow = &fsm.Overflow{Mode: strings.TrimSpace(r.PostFormValue("overflow_mode")), Pool: strings.TrimSpace(r.PostFormValue("overflow_pool"))}
 	var b fsm.Breaker
 	for field, dst := range map[string]*int{"consecutive_failures": &b.ConsecutiveFailures, "error_rate_percent": &b.ErrorRatePercent,
@@ -156,9 +156,9 @@ func policyForm(r *http.Request, super bool) (policyRequest, error) {
 		*dst = n
 	}
 	req.Breaker = &b
-	alerts := &alertsRequest{WebhookURL: f("webhook_url")}
+	alerts := &ops.AlertsPatch{WebhookURL: f("webhook_url")}
 	if sec := r.PostFormValue("webhook_secret"); sec != "" {
-		alerts.Secret = secretField{present: true, value: &sec}
+		alerts.SetSecret, alerts.Secret = true, sec
 	}
 	req.Alerts = alerts
 	if !super {
@@ -190,7 +190,7 @@ func policyForm(r *http.Request, super bool) (policyRequest, error) {
 			a.Concurrency, errs[1] = strconv.Atoi(strings.TrimSpace(parts[2]))
 		}
 		if len(parts) != 3 || errs[0] != nil || errs[1] != nil {
-			return req, badRequest("allocation", "allocation: each line is provider:share%:concurrency, such as dashscope:80:20")
+			return req, web.BadRequest("allocation", "allocation: each line is provider:share%:concurrency, such as dashscope:80:20")
 		}
 		alloc[strings.TrimSpace(parts[0])] = a
 	}

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"cmp"
@@ -12,12 +12,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
+	"github.com/tensorgate/tensorgate/admin/web"
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/storage/event"
 )
 
-// keysPerPage is how many keys the keys page lists at once.
-const keysPerPage = 50
+// KeysPerPage is how many keys the keys page lists at once.
+const KeysPerPage = 50
 
 // keyRow is one key on the keys page.
 type keyRow struct {
@@ -49,7 +50,7 @@ type keysData struct {
 // keysData lists one page of the keys the caller may read, newest
 // first, filtered by name, prefix or id (q) and org, with each key's last
 // use and its usage this period.
-func (s *Server) keysData(r *http.Request) keysData {
+func (s *Console) keysData(r *http.Request) keysData {
 	p := principalFrom(r.Context())
 	st := s.d.Viewer.View()
 	now := s.d.Now()
@@ -76,8 +77,8 @@ func (s *Server) keysData(r *http.Request) keysData {
 	}
 	slices.SortFunc(match, func(a, b *fsm.Key) int { return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.ID, b.ID)) })
 	d.Total = len(match)
-	from := min((d.Page-1)*keysPerPage, len(match))
-	to := min(from+keysPerPage, len(match))
+	from := min((d.Page-1)*KeysPerPage, len(match))
+	to := min(from+KeysPerPage, len(match))
 	link := func(n int) string {
 		v := url.Values{}
 		if d.Search != "" {
@@ -99,7 +100,7 @@ func (s *Server) keysData(r *http.Request) keysData {
 	byStart := map[time.Time][]int{}
 	for _, k := range match[from:to] {
 		loc := st.OrgLocation(k.OrgID)
-		row := keyRow{Key: k, Status: keyStatus(k, now), Manage: p.canManage(k.OrgID) && k.RevokedAt == nil,
+		row := keyRow{Key: k, Status: web.KeyStatus(k, now), Manage: p.canManage(k.OrgID) && k.RevokedAt == nil,
 			Created: k.CreatedAt.In(loc).Format("2006-01-02 15:04"), Period: cmp.Or(k.Limits.BudgetPeriod, fsm.PeriodMonthly)}
 		if o := st.Orgs[k.OrgID]; o != nil {
 			row.OrgName = o.Name
@@ -133,36 +134,36 @@ func (s *Server) keysData(r *http.Request) keysData {
 	return d
 }
 
-func (s *Server) keysPage(w http.ResponseWriter, r *http.Request) {
+func (s *Console) keysPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "keys", page{Active: "keys", Data: s.keysData(r)})
 }
 
 // keysCreate creates a key from the form and shows its secret once.
-func (s *Server) keysCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) keysCreate(w http.ResponseWriter, r *http.Request) {
 	lang := langOf(r)
 	req, err := keyForm(r)
 	if err == nil {
 		var k *fsm.Key
 		var secret string
-		if k, secret, err = s.ops.CreateKey(r.Context(), principalFrom(r.Context()).caller(), req.patch()); err == nil {
+		if k, secret, err = s.ops.CreateKey(r.Context(), principalFrom(r.Context()).caller(), req); err == nil {
 			d := s.keysData(r)
 			d.NewSecret = secret
 			s.render(w, r, "keys", page{Active: "keys", Data: d, Notice: translate(lang, "keys.secret") + " " + k.Name})
 			return
 		}
 	}
-	w.WriteHeader(toAPIError(err).Status)
+	w.WriteHeader(web.ToAPIError(err).Status)
 	s.render(w, r, "keys", page{Active: "keys", Data: s.keysData(r), Error: consoleError(lang, err)})
 }
 
-// keyForm reads the create form into the API's request.
-func keyForm(r *http.Request) (keyRequest, error) {
+// keyForm reads the create form as the operation takes it.
+func keyForm(r *http.Request) (ops.KeyPatch, error) {
 	if err := r.ParseForm(); err != nil {
-		return keyRequest{}, badRequest("", "the form does not parse")
+		return ops.KeyPatch{}, web.BadRequest("", "the form does not parse")
 	}
 	f := r.PostForm
 	name := strings.TrimSpace(f.Get("name"))
-	req := keyRequest{Name: &name}
+	req := ops.KeyPatch{Name: &name}
 	if org := f.Get("org_id"); org != "" {
 		req.OrgID = &org
 	}
@@ -174,7 +175,7 @@ func keyForm(r *http.Request) (keyRequest, error) {
 	}
 	req.Scopes = &scopes
 	if m := strings.TrimSpace(f.Get("models")); m != "" {
-		var models stringList
+		var models []string
 		for _, x := range strings.Split(m, ",") {
 			if x = strings.TrimSpace(x); x != "" {
 				models = append(models, x)
@@ -182,12 +183,12 @@ func keyForm(r *http.Request) (keyRequest, error) {
 		}
 		req.Models = &models
 	}
-	lr := &limitsRequest{}
+	lr := &ops.LimitsPatch{}
 	for field, dst := range map[string]**int64{"rpm": &lr.RPM, "tpm": &lr.TPM, "concurrency": &lr.Concurrency} {
 		if v := strings.TrimSpace(f.Get(field)); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				return req, badRequest(field, field+": must be a whole number")
+				return req, web.BadRequest(field, field+": must be a whole number")
 			}
 			*dst = &n
 		}
@@ -195,9 +196,9 @@ func keyForm(r *http.Request) (keyRequest, error) {
 	if v := strings.TrimSpace(f.Get("budget")); v != "" {
 		micros, err := fsm.ParseDecimal(v, 6)
 		if err != nil || micros < 0 {
-			return req, badRequest("budget", "budget: must be an amount such as 100.50")
+			return req, web.BadRequest("budget", "budget: must be an amount such as 100.50")
 		}
-		lr.Budget = &money{micros: micros}
+		lr.Budget = &micros
 	}
 	if v := f.Get("budget_period"); v != "" {
 		lr.BudgetPeriod = &v
@@ -206,15 +207,15 @@ func keyForm(r *http.Request) (keyRequest, error) {
 	if v := strings.TrimSpace(f.Get("expires_at")); v != "" {
 		t, err := time.ParseInLocation("2006-01-02T15:04", v, time.Local)
 		if err != nil {
-			return req, badRequest("expires_at", "expires_at: must be a date and time")
+			return req, web.BadRequest("expires_at", "expires_at: must be a date and time")
 		}
-		req.ExpiresAt = optTime{present: true, t: &t}
+		req.SetExpiresAt, req.ExpiresAt = true, &t
 	}
 	return req, nil
 }
 
 // keysAction disables, enables or revokes a key.
-func (s *Server) keysAction(w http.ResponseWriter, r *http.Request) {
+func (s *Console) keysAction(w http.ResponseWriter, r *http.Request) {
 	c, id := principalFrom(r.Context()).caller(), chi.URLParam(r, "id")
 	var err error
 	switch a := chi.URLParam(r, "action"); a {
@@ -224,10 +225,10 @@ func (s *Server) keysAction(w http.ResponseWriter, r *http.Request) {
 	case "revoke":
 		err = s.ops.RevokeKey(r.Context(), c, id)
 	default:
-		err = notFoundErr("no such action")
+		err = web.NotFound("no such action")
 	}
 	if err != nil {
-		w.WriteHeader(toAPIError(err).Status)
+		w.WriteHeader(web.ToAPIError(err).Status)
 		s.render(w, r, "keys", page{Active: "keys", Data: s.keysData(r), Error: consoleError(langOf(r), err)})
 		return
 	}

@@ -1,4 +1,4 @@
-package admin
+package console
 
 // Console strings, Chinese (the default, as the seed) and English.
 var consoleText = map[string]map[string]string{
