@@ -158,5 +158,3 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 
 func normalizeEmail(e string) string { return ops.NormalizeEmail(e) }
 
-// secureCookie reports whether session cookies must be Secure.
-func (s *Server) secureCookie(r *http.Request) bool { return s.auth.SecureCookie(r) }
