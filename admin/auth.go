@@ -157,4 +157,3 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 }
 
 func normalizeEmail(e string) string { return ops.NormalizeEmail(e) }
-
