@@ -64,3 +64,17 @@ func TestChartPointsSpanTheRange(t *testing.T) {
 		t.Fatalf("open range %v", pts)
 	}
 }
+
+// TestCSVTextIsNoFormula: a name a client chose cannot run as a
+// spreadsheet formula in the usage export (issue 18 item 8).
+func TestCSVTextIsNoFormula(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://evil.example","x")`: `'=HYPERLINK("http://evil.example","x")`,
+		"+1": "'+1", "-2+3": "'-2+3", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx",
+		"gpt-4o": "gpt-4o", "": "", "CNY": "CNY",
+	} {
+		if got := csvText(in); got != want {
+			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"strconv"
 	"time"
 
@@ -134,7 +135,7 @@ func (s *Console) usageCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write(usageCSVHeader(q.GroupBy))
 	for _, g := range rep.Groups {
-		base := []string{g.Key, itoa(g.Requests), itoa(g.Errors)}
+		base := []string{csvText(g.Key), itoa(g.Requests), itoa(g.Errors)}
 		for _, f := range g.Figures() {
 			base = append(base, itoa(*f))
 		}
@@ -143,10 +144,20 @@ func (s *Console) usageCSV(w http.ResponseWriter, r *http.Request) {
 			_ = cw.Write(append(base, "", "0", mean))
 		}
 		for cur, v := range g.CostMicros {
-			_ = cw.Write(append(slices.Clone(base), cur, formatMicros(v), mean))
+			_ = cw.Write(append(slices.Clone(base), csvText(cur), formatMicros(v), mean))
 		}
 	}
 	cw.Flush()
+}
+
+// csvText neutralises a text cell a spreadsheet would run as a formula
+// (a model or key name is the client's to choose): one that starts with
+// = + - @, a tab or a carriage return gets a leading apostrophe.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // usageCSVHeader is the CSV export's first line: the grouping, then a
