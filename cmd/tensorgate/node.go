@@ -23,6 +23,7 @@ import (
 	"github.com/tensorgate/tensorgate/fsm"
 	"github.com/tensorgate/tensorgate/gateway"
 	"github.com/tensorgate/tensorgate/gateway/alert"
+	"github.com/tensorgate/tensorgate/gateway/httpguard"
 	"github.com/tensorgate/tensorgate/gateway/quota"
 	"github.com/tensorgate/tensorgate/storage/diskguard"
 	"github.com/tensorgate/tensorgate/storage/outbox"
@@ -166,7 +167,7 @@ func (n *Node) listen() error {
 	n.addr = ln.Addr()
 	n.handler.set(admin.WaitingHandler(n.cfg.NodeID, version, n.disk, n.reg))
 	n.srv = &http.Server{
-		Handler:           &n.handler,
+		Handler:           httpguard.Wrap(&n.handler, httpguard.DefaultConfig()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.lg.With("component", "http").Handler(), slog.LevelWarn),
