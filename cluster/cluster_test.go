@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -338,6 +339,11 @@ func TestTransferLeader(t *testing.T) {
 		l := tc.leader()
 		return l != nil && l.cfg.NodeID == target
 	})
+	// A follower leaves a named target to the leader, whose answer keeps
+	// its meaning across the hop.
+	if err := tc.follower().node.TransferLeader(context.Background(), "nope"); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("transfer to an unknown member through a follower: %v, want ErrUnknownMember", err)
+	}
 }
 
 func TestPeersMustShareTheSecret(t *testing.T) {

@@ -164,8 +164,13 @@ func (n *Node) TransferLeader(ctx context.Context, target string) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultTransferTimeout)
 		defer cancel()
 	}
-	if err := n.checkVoter(target); err != nil {
-		return err
+	// The leader checks the target against the configuration that
+	// counts; a follower's may not yet hold a member just added, so a
+	// follower leaves a named target to the leader (transferLocal).
+	if target == "" || n.IsLeader() {
+		if err := n.checkVoter(target); err != nil {
+			return err
+		}
 	}
 	from := n.Leader()
 	moved := func() bool {

@@ -70,6 +70,10 @@ func toRPCError(err error) *rpcError {
 		return &rpcError{Kind: "shutdown", Msg: err.Error()}
 	case errors.Is(err, diskguard.ErrFull):
 		return &rpcError{Kind: "disk_full", Msg: err.Error()}
+	case errors.Is(err, ErrUnknownMember):
+		return &rpcError{Kind: "unknown_member", Msg: err.Error()}
+	case errors.Is(err, ErrNotVoter):
+		return &rpcError{Kind: "not_voter", Msg: err.Error()}
 	}
 	return &rpcError{Kind: "other", Msg: err.Error()}
 }
@@ -87,6 +91,10 @@ func (e *rpcError) toError() error {
 		return ErrNotLeader
 	case "disk_full":
 		return fmt.Errorf("the leader %w", &leaderFull{msg: e.Msg})
+	case "unknown_member":
+		return fmt.Errorf("%w (the leader says: %s)", ErrUnknownMember, e.Msg)
+	case "not_voter":
+		return fmt.Errorf("%w (the leader says: %s)", ErrNotVoter, e.Msg)
 	}
 	return errors.New(e.Msg)
 }
