@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/tensorgate/tensorgate/admin/ops"
@@ -360,7 +361,17 @@ func (s *Console) switchLang(w http.ResponseWriter, r *http.Request) {
 
 // localPath keeps a redirect target on this site.
 func localPath(p, def string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	// Browsers drop tabs and line breaks anywhere in a URL and read a
+	// backslash as a slash, so "/\t/evil.example" would leave the site:
+	// a path with any of them, or any other control or space, is refused
+	// rather than cleaned.
+	if strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) }) {
+		return def
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return def
+	}
+	if u, err := url.Parse(p); err != nil || u.Scheme != "" || u.Host != "" {
 		return def
 	}
 	return p

@@ -40,7 +40,9 @@ func TestUsageCSVHasEveryUnit(t *testing.T) {
 // TestLocalPath: the console's redirects stay on this site.
 func TestLocalPath(t *testing.T) {
 	// Open redirects are not followed.
-	for in, want := range map[string]string{"/keys": "/keys", "https://evil.example/": "/", "//evil.example": "/", "/\\evil": "/"} {
+	for in, want := range map[string]string{"/keys": "/keys", "https://evil.example/": "/", "//evil.example": "/", "/\\evil": "/",
+		"/\t/evil.example": "/", "/\n/evil.example": "/", "/\r\n/evil.example": "/", " //evil.example": "/", "/\u00a0/evil.example": "/",
+		"/keys?page=2": "/keys?page=2", "/usage?from=2026-11-01&group_by=model": "/usage?from=2026-11-01&group_by=model"} {
 		if got := localPath(in, "/"); got != want {
 			t.Errorf("localPath(%q) = %q", in, got)
 		}
