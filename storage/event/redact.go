@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"unicode/utf8"
 )
@@ -78,9 +79,23 @@ func (r *Redactor) redactJSON(in []byte) []byte {
 			continue
 		}
 		end := stringEnd(in, i)
-		out = append(out, in[i:end]...)
+		text, decoded := unescape(in[i:end])
+		if decoded {
+			// Written with escapes ("gk\u005f..."): what a reader of the
+			// body sees is the decoded text, so that is what is checked,
+			// and the string is stored re-encoded when it held a secret.
+			if scrubbed := scrubSecrets([]byte(text)); string(scrubbed) != text {
+				enc, _ := json.Marshal(string(scrubbed))
+				out = append(out, enc...)
+			} else {
+				out = append(out, in[i:end]...)
+			}
+		} else {
+			out = append(out, in[i:end]...)
+			text = string(in[i+1 : max(i+1, end-1)])
+		}
 		colon := skipSpace(in, end)
-		if colon >= len(in) || in[colon] != ':' || !r.fields[strings.ToLower(string(in[i+1:max(i+1, end-1)]))] {
+		if colon >= len(in) || in[colon] != ':' || !r.fields[strings.ToLower(text)] {
 			i = end
 			continue
 		}
@@ -94,6 +109,19 @@ func (r *Redactor) redactJSON(in []byte) []byte {
 		i = valueEnd(in, v)
 	}
 	return out
+}
+
+// unescape decodes a whole JSON string literal that holds an escape; it
+// reports false for one without (read it as it is) or one cut short.
+func unescape(lit []byte) (string, bool) {
+	if len(lit) < 2 || lit[len(lit)-1] != '"' || bytes.IndexByte(lit, '\\') < 0 {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(lit, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // stringEnd returns the index after the string starting at in[i] == '"'.

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -20,6 +22,8 @@ func TestRedactorRemovesSecrets(t *testing.T) {
 		{"short lookalikes kept", "gk_short sk-abc", "gk_short sk-abc"},
 		{"escaped quote in key", `{"a\"b":"v","token":"t"}`, `{"a\"b":"v","token":"[REDACTED]"}`},
 		{"truncated mid value", `{"token":"abc`, `{"token":"[REDACTED]"`},
+		{"key written with an escape", `{"content":"my key is gk\u005f` + key[3:] + `"}`, `{"content":"my key is gk_[REDACTED]"}`},
+		{"field name written with an escape", `{"p\u0061ssword":"hunter2"}`, `{"p\u0061ssword":"[REDACTED]"}`},
 	}
 	for _, tc := range cases {
 		got, cut := r.Body([]byte(tc.in))
@@ -69,6 +73,49 @@ func FuzzRedactor(f *testing.F) {
 		}
 		if strings.Contains(got, `"api_key":"x"`) {
 			t.Fatalf("field not redacted: %q", got)
+		}
+	})
+}
+
+// FuzzNoKeySurvivesAnyEncoding: a gateway key written into a JSON string
+// with any mix of escapes JSON allows (\uXXXX for any character, \/ for
+// the slash) is stored redacted: neither the raw body nor the body as a
+// JSON reader decodes it holds the key (issue 18 item 11).
+func FuzzNoKeySurvivesAnyEncoding(f *testing.F) {
+	f.Add([]byte("0123456789abcdefXYZ"), uint64(0))
+	f.Add([]byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), uint64(0x5555))
+	f.Fuzz(func(t *testing.T, tail []byte, escapes uint64) {
+		var body []byte
+		for _, c := range tail {
+			if isKeyChar(c) {
+				body = append(body, c)
+			}
+		}
+		if len(body) < 16 {
+			return
+		}
+		key := "gk_" + string(body)
+		var lit strings.Builder
+		lit.WriteString(`{"content":"my key: `)
+		for i := 0; i < len(key); i++ {
+			switch c := key[i]; {
+			case escapes>>(uint(i)%64)&1 == 1:
+				fmt.Fprintf(&lit, `\u%04x`, c)
+			case c == '/':
+				lit.WriteString(`\/`)
+			default:
+				lit.WriteByte(c)
+			}
+		}
+		lit.WriteString(`"}`)
+		r := NewRedactor(1<<16, nil)
+		got, _ := r.Body([]byte(lit.String()))
+		var decoded struct{ Content string }
+		if err := json.Unmarshal([]byte(got), &decoded); err != nil {
+			t.Fatalf("stored body is no longer JSON: %s", got)
+		}
+		if strings.Contains(got, key) || strings.Contains(decoded.Content, key) {
+			t.Fatalf("key survived: %s -> %s", lit.String(), got)
 		}
 	})
 }
