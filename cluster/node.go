@@ -103,10 +103,14 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	go n.watchPauses()
 	switch {
 	case cfg.GossipAddr == "":
+		n.wg.Add(1)
+		go n.aloneLoop()
 	case cfg.ClusterSecret == "":
 		// Without a secret nothing could tell a peer from a stranger, so a
 		// node without one runs alone: no gossip, no inbound peers.
 		n.log.Info("no TENSORGATE_CLUSTER_SECRET: gossip is off and this node runs alone")
+		n.wg.Add(1)
+		go n.aloneLoop()
 	default:
 		d, err := newDiscovery(n)
 		if err != nil {

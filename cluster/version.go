@@ -65,6 +65,35 @@ func (v *logVersions) admits(id raft.ServerID, m Member) bool {
 	return false
 }
 
+// aloneLoop does, on a node that runs without gossip (its own cluster),
+// what the reconciler does for the log version: once it leads, it raises
+// the version to its build's. Raft servers it cannot see in gossip (a
+// configuration from before it ran alone) hold the version back.
+func (n *Node) aloneLoop() {
+	defer n.wg.Done()
+	v := logVersions{n: n, warned: map[raft.ServerID]int{}}
+	t := time.NewTicker(n.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		v.checkSelf()
+		if n.raft.State() != raft.Leader || n.clusterLogVersion() >= n.buildLogVersion() {
+			continue
+		}
+		fut := n.raft.GetConfiguration()
+		if fut.Error() != nil {
+			continue
+		}
+		if err := v.raise(fut.Configuration(), nil); err != nil {
+			n.log.Warn("raise the cluster's log version", "err", err)
+		}
+	}
+}
+
 // raise proposes the lowest log version every server announces, if it is
 // above the cluster's.
 func (v *logVersions) raise(cfg raft.Configuration, alive map[raft.ServerID]Member) error {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/tensorgate/tensorgate/cluster/clustertest"
+
 	"github.com/tensorgate/tensorgate/fsm"
 )
 
@@ -79,5 +81,19 @@ func TestLogVersionRisesOnceEveryServerRunsIt(t *testing.T) {
 	}
 	if !atVersion(fsm.LogVersion) {
 		t.Fatal("the log version changed when an older member showed up")
+	}
+}
+
+// TestALoneNodeRaisesItsLogVersion: a node without gossip (no cluster
+// secret: `make run`) is its own cluster and applies its build's rules.
+func TestALoneNodeRaisesItsLogVersion(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.ReconcileInterval = 50 * time.Millisecond
+	n, f := startNode(t, cfg, true)
+	clustertest.WaitFor(t, "the lone node at its build's log version", 10*time.Second, func() bool {
+		return f.View().Meta.LogVersion == fsm.LogVersion
+	})
+	if st := n.Status(); st.LogVersion != fsm.LogVersion || st.BuildLogVersion != fsm.LogVersion {
+		t.Fatalf("status %+v", st)
 	}
 }
