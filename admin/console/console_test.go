@@ -72,8 +72,14 @@ func TestChartPointsSpanTheRange(t *testing.T) {
 func TestCSVTextIsNoFormula(t *testing.T) {
 	for in, want := range map[string]string{
 		`=HYPERLINK("http://evil.example","x")`: `'=HYPERLINK("http://evil.example","x")`,
-		"+1": "'+1", "-2+3": "'-2+3", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx",
-		"gpt-4o": "gpt-4o", "": "", "CNY": "CNY",
+		"+1":                                    "'+1",
+		"-2+3":                                  "'-2+3",
+		"@SUM(A1)":                              "'@SUM(A1)",
+		"\tx":                                   "'\tx",
+		"\rx":                                   "'\rx",
+		"gpt-4o":                                "gpt-4o",
+		"":                                      "",
+		"CNY":                                   "CNY",
 	} {
 		if got := csvText(in); got != want {
 			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
