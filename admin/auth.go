@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -45,6 +46,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 		} else if c, err := r.Cookie(SessionCookie); err == nil {
 			tok = c.Value
+			// A browser sends the cookie with a request another site
+			// made (a form posting text/plain needs no preflight): an
+			// API write on the cookie alone must come from this site.
+			if !safeMethod(r.Method) && crossSite(r) {
+				writeError(w, r, s.log, forbidden("a cookie-authenticated write must come from this site; send the token as a Bearer token instead"))
+				return
+			}
 		}
 		if tok == "" {
 			writeError(w, r, s.log, unauthorized("sign in first: POST /api/auth/login, then send the token as a Bearer token"))
@@ -66,6 +74,29 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(web.WithUser(r.Context(), u)))
 	})
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// crossSite reports whether a browser says the request came from another
+// site: Sec-Fetch-Site when it sends one, else an Origin whose host is
+// not the one asked. A client that sends neither is no browser.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return false
+	case "":
+	default:
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
 }
 
 type loginRequest struct {
