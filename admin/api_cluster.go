@@ -12,6 +12,10 @@ import (
 
 // getCluster answers the contract's {"leader","members":[...]}.
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) error {
+	// Node addresses are the operators' business, not a tenant's.
+	if err := principalFrom(r.Context()).requireSuper(); err != nil {
+		return err
+	}
 	members, err := s.d.Cluster.Members(r.Context())
 	if err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tensorgate/tensorgate/fsm"
 )
 
 // TestCookieWritesMustComeFromThisSite: another site's page can make a
@@ -48,6 +50,21 @@ func TestCookieWritesMustComeFromThisSite(t *testing.T) {
 	} {
 		if got := post(tc.hdr, tc.cookie); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestClusterAddressesAreForSuperAdmins: org admins and members see no
+// node addresses (issue 18 item 13).
+func TestClusterAddressesAreForSuperAdmins(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/api/admin/cluster", e.token, nil); r.status != 200 {
+		t.Fatalf("super admin: %d", r.status)
+	}
+	for _, role := range []string{fsm.RoleOrgAdmin, fsm.RoleMember} {
+		c := e.consoleAs(t, role, e.defaultOrg(), role+"-cluster@example.com")
+		if r := e.do("GET", "/api/admin/cluster", c.token, nil); r.status != 403 {
+			t.Fatalf("%s: %d %s, want 403", role, r.status, r.body)
 		}
 	}
 }
