@@ -68,5 +68,7 @@ func (p *paced) Read(b []byte) (int, error) {
 
 // deadline is when the bytes read so far plus the next one are due.
 func (p *paced) deadline() time.Time {
-	return p.start.Add(p.c.Grace + time.Duration((p.n+1)*int64(time.Second)/p.c.MinRate))
+	// In float: bytes times nanoseconds overflows int64 past ~9 GB.
+	due := time.Duration(float64(p.n+1) / float64(p.c.MinRate) * float64(time.Second))
+	return p.start.Add(p.c.Grace + due)
 }
