@@ -53,10 +53,19 @@ func (s *Server) toProviderJSON(p *fsm.Provider) providerJSON {
 	return out
 }
 
+// forCaller leaves out where a provider is for a caller who is not a super
+// admin: base URLs may be internal addresses, the operators' business.
+func forCaller(r *http.Request, p providerJSON) providerJSON {
+	if !principalFrom(r.Context()).super() {
+		p.BaseURL, p.APIPath = "", ""
+	}
+	return p
+}
+
 func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) error {
 	out := []providerJSON{}
 	for _, p := range s.d.Viewer.View().ProvidersInOrder() {
-		out = append(out, s.toProviderJSON(p))
+		out = append(out, forCaller(r, s.toProviderJSON(p)))
 	}
 	writeJSON(w, http.StatusOK, list[providerJSON]{Data: out})
 	return nil
@@ -67,7 +76,7 @@ func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.toProviderJSON(p))
+	writeJSON(w, http.StatusOK, forCaller(r, s.toProviderJSON(p)))
 	return nil
 }
 

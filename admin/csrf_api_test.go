@@ -68,3 +68,21 @@ func TestClusterAddressesAreForSuperAdmins(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderAddressesAreForSuperAdmins: org admins and members see a
+// provider's name, models and capabilities, not its base URL (issue 18
+// item 13).
+func TestProviderAddressesAreForSuperAdmins(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/api/admin/providers/dashscope", e.token, nil); r.status != 200 || r.json(t)["base_url"] == "" {
+		t.Fatalf("super admin: %d %s", r.status, r.body)
+	}
+	for _, role := range []string{fsm.RoleOrgAdmin, fsm.RoleMember} {
+		c := e.consoleAs(t, role, e.defaultOrg(), role+"-providers@example.com")
+		one := e.do("GET", "/api/admin/providers/dashscope", c.token, nil)
+		all := e.do("GET", "/api/admin/providers", c.token, nil)
+		if one.status != 200 || one.json(t)["base_url"] != "" || strings.Contains(string(all.body), "https://") {
+			t.Fatalf("%s sees provider addresses: %s / %s", role, one.body, all.body)
+		}
+	}
+}
