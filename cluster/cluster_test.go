@@ -139,6 +139,27 @@ func (tc *testCluster) follower() *testNode {
 	return nil
 }
 
+// staysOutOfRaft fails the test if the leader's configuration lists id at
+// any time during d.
+func (tc *testCluster) staysOutOfRaft(id string, d time.Duration, why string) {
+	tc.t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		l := tc.leader()
+		if l == nil {
+			continue
+		}
+		fut := l.node.raft.GetConfiguration()
+		if fut.Error() != nil {
+			continue
+		}
+		for _, s := range fut.Configuration().Servers {
+			if s.ID == raft.ServerID(id) {
+				tc.t.Fatalf("%s: %s is there as %v", why, id, s.Suffrage)
+			}
+		}
+	}
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func (tc *testCluster) waitFor(what string, d time.Duration, cond func() bool) {
 	tc.t.Helper()
@@ -285,21 +306,7 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 	})
 	// The reconciler must not add the removed node back while gossip
 	// still lists it on its way out.
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		l := tc.leader()
-		if l == nil {
-			continue
-		}
-		fut := l.node.raft.GetConfiguration()
-		if fut.Error() != nil {
-			continue
-		}
-		for _, s := range fut.Configuration().Servers {
-			if s.ID == "n4" {
-				t.Fatalf("the removed node is back in raft as %v", s.Suffrage)
-			}
-		}
-	}
+	tc.staysOutOfRaft("n4", time.Second, "the removed node is back in raft")
 	if err := tc.nodes["n1"].node.Remove(ctx, "nope"); err == nil {
 		t.Fatal("removing an unknown member succeeded")
 	}

@@ -48,15 +48,9 @@ func (s *Console) orgsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "orgs", page{Active: "orgs", Data: s.orgsData(r)})
 }
 
-// orgsResult shows the page again after an action: its error, or a
-// redirect so a reload does not post twice.
+// orgsResult shows the page again after an action (see afterAction).
 func (s *Console) orgsResult(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
-		w.WriteHeader(web.ToAPIError(err).Status)
-		s.render(w, r, "orgs", page{Active: "orgs", Data: s.orgsData(r), Error: consoleError(langOf(r), err)})
-		return
-	}
-	http.Redirect(w, r, "/orgs", http.StatusSeeOther)
+	s.afterAction(w, r, "orgs", func() any { return s.orgsData(r) }, err)
 }
 
 func (s *Console) orgsCreate(w http.ResponseWriter, r *http.Request) {

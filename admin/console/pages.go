@@ -178,14 +178,23 @@ func (s *Console) clusterRemove(w http.ResponseWriter, r *http.Request) {
 	s.clusterResult(w, r, s.ops.RemoveMember(r.Context(), principalFrom(r.Context()).caller(), chi.URLParam(r, "id")))
 }
 
-// clusterResult shows the cluster page again after a membership change:
-// its error, or a redirect.
+// clusterResult shows the cluster page again after a membership change
+// (see afterAction).
 func (s *Console) clusterResult(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
+	s.afterAction(w, r, "cluster", func() any {
 		ms, leader := s.members(r)
+		return clusterData{Members: ms, Leader: leader}
+	}, err)
+}
+
+// afterAction ends a form's action on page name (served at /name): on an
+// error the page again with the message, under the status the API would
+// answer; else a redirect to it, so a reload does not post twice.
+func (s *Console) afterAction(w http.ResponseWriter, r *http.Request, name string, data func() any, err error) {
+	if err != nil {
 		w.WriteHeader(web.ToAPIError(err).Status)
-		s.render(w, r, "cluster", page{Active: "cluster", Data: clusterData{Members: ms, Leader: leader}, Error: consoleError(langOf(r), err)})
+		s.render(w, r, name, page{Active: name, Data: data(), Error: consoleError(langOf(r), err)})
 		return
 	}
-	http.Redirect(w, r, "/cluster", http.StatusSeeOther)
+	http.Redirect(w, r, "/"+name, http.StatusSeeOther)
 }

@@ -71,13 +71,9 @@ func (s *Console) routingPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "routing", page{Active: "routing", Data: s.routingData(r)})
 }
 
+// routingResult shows the page again after an action (see afterAction).
 func (s *Console) routingResult(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
-		w.WriteHeader(web.ToAPIError(err).Status)
-		s.render(w, r, "routing", page{Active: "routing", Data: s.routingData(r), Error: consoleError(langOf(r), err)})
-		return
-	}
-	http.Redirect(w, r, "/routing", http.StatusSeeOther)
+	s.afterAction(w, r, "routing", func() any { return s.routingData(r) }, err)
 }
 
 // routesSave reads "provider:model:weight" lines into a route.
