@@ -87,10 +87,22 @@ func (u *upload) parse() error {
 		if err != nil || len(b) > maxField {
 			return apierr.Invalid(name, "the field %s is too long or unreadable", name)
 		}
-		if _, dup := u.fields[name]; !dup {
+		_, dup := u.fields[name]
+		switch {
+		case dup && singleValued(name):
+			return apierr.Invalid(name, "%s: appears more than once in the form; send each field once", name)
+		case !dup:
 			u.fields[name] = string(b)
 		}
 	}
+}
+
+// singleValued reports whether a form field is one the gateway decides on
+// (decidingKeys) or reads itself (Field): sent twice, the gateway and an
+// upstream could each act on another value, as with a JSON body. Other
+// fields may repeat (lists such as timestamp_granularities[]).
+func singleValued(name string) bool {
+	return slices.Contains(decidingKeys[:], name) || name == "prompt" || name == "response_format"
 }
 
 // Field implements provider.Upload.
